@@ -1,0 +1,1 @@
+"""Benchmark harness: metrics, score files, fusion, reports and the ``bench`` command line."""

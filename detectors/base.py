@@ -1,0 +1,137 @@
+"""The one detector interface. A detector feels like a scikit-learn estimator:
+
+* ``__init__`` only stores hyperparameters (keyword arguments, each kept as an attribute of the same name);
+* ``fit(train, dev=None)`` learns from trial tables and returns ``self``; learned state ends in ``_``;
+* ``score(trials)`` returns one float per trial, higher = more bona fide;
+* ``save(path)`` / ``load(path)`` round-trip the fitted detector through a safe file (no pickle).
+"""
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import os
+import zipfile
+from typing import Any, ClassVar
+
+import numpy as np
+
+from protocols.errors import BenchError, ConfigError
+from protocols.trials import TrialTable
+
+FORMAT_VERSION = 1
+
+
+class NotFittedError(BenchError):
+    pass
+
+
+class Detector:
+    """Base class. Subclasses set ``sample_rate`` (class attribute or hyperparameter) and implement
+    ``fit``, ``score``, ``get_state`` and ``set_state``."""
+
+    #: Registry name, filled in by :func:`detectors.register_detector`.
+    name: ClassVar[str] = ""
+    #: Rate (Hz) the detector wants its audio at; loaders resample to it.
+    sample_rate: int = 16000
+
+    # ---- sklearn-style hyperparameters --------------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values()
+                if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+    def get_params(self) -> dict[str, Any]:
+        return {n: getattr(self, n) for n in self._param_names()}
+
+    def set_params(self, **params) -> "Detector":
+        valid = self._param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ConfigError(f"{self.name or type(self).__name__}: unknown parameter {key!r}; "
+                                  f"valid: {', '.join(valid)}")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # ---- the interface --------------------------------------------------------------------------
+    def fit(self, train: TrialTable, dev: TrialTable | None = None) -> "Detector":
+        raise NotImplementedError
+
+    def score(self, trials: TrialTable) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Learned state as named numpy arrays (what ``save`` writes)."""
+        raise NotImplementedError
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    @property
+    def is_fitted(self) -> bool:
+        return any(k.endswith("_") and not k.startswith("_") for k in vars(self))
+
+    def check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"{self.name or type(self).__name__} is not fitted: call fit() or load() first")
+
+    # ---- persistence --------------------------------------------------------------------------
+    def save(self, path: os.PathLike | str) -> None:
+        """Write ``path`` atomically: a zip holding ``meta.json`` (name, hyperparameters) and ``state.npz``
+        (numpy arrays, no pickle), so a file can be inspected and loaded without executing anything."""
+        self.check_fitted()
+        meta = {"format": FORMAT_VERSION, "detector": self.name, "class": type(self).__name__,
+                "params": _jsonable(self.get_params())}
+        buf = io.BytesIO()
+        state = {k: np.asarray(v) for k, v in self.get_state().items()}
+        np.savez(buf, **state)
+        path = os.fspath(path)
+        tmp = f"{path}.tmp{os.getpid()}"
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+            zf.writestr("meta.json", json.dumps(meta, indent=1, sort_keys=True))
+            zf.writestr("state.npz", buf.getvalue())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: os.PathLike | str) -> "Detector":
+        """Load a file written by :meth:`save`. Called on the base class, it builds whichever detector the
+        file names (through the registry); on a subclass it also checks the file is of that detector."""
+        meta, state = read_detector_file(path)
+        from .registry import create_detector
+
+        det = create_detector(meta["detector"], **meta["params"])
+        if cls is not Detector and not isinstance(det, cls):
+            raise BenchError(f"{path}: holds a {meta['detector']!r} detector, not {cls.name or cls.__name__}")
+        det.set_state(state)
+        return det
+
+
+def read_detector_file(path: os.PathLike | str) -> tuple[dict, dict[str, np.ndarray]]:
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise BenchError(f"{path}: detector file not found")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            meta = json.loads(zf.read("meta.json"))
+            with np.load(io.BytesIO(zf.read("state.npz")), allow_pickle=False) as npz:
+                state = {k: npz[k] for k in npz.files}
+    except (zipfile.BadZipFile, KeyError, ValueError, json.JSONDecodeError) as exc:
+        raise BenchError(f"{path}: not a detector file written by Detector.save ({exc})") from None
+    if meta.get("format") != FORMAT_VERSION or "detector" not in meta:
+        raise BenchError(f"{path}: unsupported detector file format {meta.get('format')!r}")
+    return meta, state
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

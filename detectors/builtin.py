@@ -1,0 +1,2 @@
+"""Imports every built-in detector family so that its ``@register_detector`` runs (one module per family)."""
+from . import spectral_lr  # noqa: F401

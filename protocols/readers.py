@@ -1,0 +1,1 @@
+"""Built-in corpus readers (each registers itself with @register_protocol)."""
