@@ -30,10 +30,11 @@ def cli():
 
 
 def _register_commands() -> None:
-    from .commands import data, listing
+    from .commands import data, listing, perf
 
     cli.add_command(data.data)
     cli.add_command(listing.list_command)
+    cli.add_command(perf.perf)
 
 
 _register_commands()
