@@ -72,6 +72,11 @@ class Detector:
     def set_state(self, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
 
+    def n_parameters(self) -> int:
+        """Number of learned values (reported in run provenance); families may count more precisely."""
+        self.check_fitted()
+        return int(sum(np.asarray(v).size for v in self.get_state().values()))
+
     @property
     def is_fitted(self) -> bool:
         return any(k.endswith("_") and not k.startswith("_") for k in vars(self))
