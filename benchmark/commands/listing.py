@@ -40,8 +40,6 @@ def list_command(fmt: str) -> None:
 
 
 def _metric_names() -> list[str]:
-    try:
-        from benchmark.metrics import METRICS
-    except ImportError:  # metrics module not built yet in this checkout
-        return []
+    from benchmark.metrics import METRICS
+
     return list(METRICS)
