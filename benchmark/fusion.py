@@ -103,7 +103,7 @@ class LogisticFusion(ScoreFuser):
             return loss, grad
 
         start = np.append(np.full(self.n_systems_, 1.0 / self.n_systems_), 0.0)
-        result = minimize(objective, start, jac=True, method="L-BFGS-B", options={"maxiter": 1000})
+        result = minimize(objective, start, jac=True, method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9})
         w_std, b_std = result.x[:-1], result.x[-1]
         self.weights_ = w_std / self.scale_
         self.bias_ = float(b_std - self.weights_ @ self.center_)
