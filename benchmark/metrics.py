@@ -84,11 +84,15 @@ def _eer_index(pmiss: np.ndarray, pfa: np.ndarray) -> int:
     return int(np.argmin(np.abs(pmiss - pfa)))  # first minimum, as the official code
 
 
+def _eer_of_curve(pmiss: np.ndarray, pfa: np.ndarray) -> float:
+    i = _eer_index(pmiss, pfa)
+    return float((pmiss[i] + pfa[i]) / 2)
+
+
 def eer(bona, spoof) -> float:
     """Equal error rate (a fraction): mean of Pmiss and Pfa at the first DET point minimising |Pmiss - Pfa|."""
     pmiss, pfa, _ = det_curve(bona, spoof)
-    i = _eer_index(pmiss, pfa)
-    return float((pmiss[i] + pfa[i]) / 2)
+    return _eer_of_curve(pmiss, pfa)
 
 
 def eer_threshold(bona, spoof) -> float:
@@ -214,7 +218,11 @@ def tdcf_curve_2019(bona, spoof, asv_point: AsvOperatingPoint,
     _require_soft_scores(bona, spoof)
     c1, c2 = tdcf_costs_2019(asv_point, costs)
     pmiss, pfa, thresholds = det_curve(bona, spoof)
-    return (c1 * pmiss + c2 * pfa) / min(c1, c2), thresholds
+    return _tdcf_2019_of_curve(pmiss, pfa, c1, c2), thresholds
+
+
+def _tdcf_2019_of_curve(pmiss, pfa, c1: float, c2: float) -> np.ndarray:
+    return (c1 * pmiss + c2 * pfa) / min(c1, c2)
 
 
 def min_tdcf_2019(bona, spoof, asv_point: AsvOperatingPoint, costs: TdcfCosts2019 = TdcfCosts2019()) -> float:
@@ -236,7 +244,11 @@ def tdcf_curve_2021(bona, spoof, asv_point: AsvOperatingPoint | None = None, *,
         c0, c1, c2 = (float(c) for c in c012)
         _check_weights(c0=c0, c1=c1, c2=c2)
     pmiss, pfa, thresholds = det_curve(bona, spoof)
-    return (c0 + c1 * pmiss + c2 * pfa) / (c0 + min(c1, c2)), thresholds
+    return _tdcf_2021_of_curve(pmiss, pfa, c0, c1, c2), thresholds
+
+
+def _tdcf_2021_of_curve(pmiss, pfa, c0: float, c1: float, c2: float) -> np.ndarray:
+    return (c0 + c1 * pmiss + c2 * pfa) / (c0 + min(c1, c2))
 
 
 def min_tdcf_2021(bona, spoof, asv_point: AsvOperatingPoint | None = None, *,
@@ -251,9 +263,13 @@ def min_tdcf_2021(bona, spoof, asv_point: AsvOperatingPoint | None = None, *,
 
 def _dcf_curve(bona, spoof, p_spoof: float, c_miss: float, c_fa: float):
     pmiss, pfa, thresholds = det_curve(bona, spoof)
+    return _dcf_of_curve(pmiss, pfa, p_spoof, c_miss, c_fa), pmiss, pfa, thresholds
+
+
+def _dcf_of_curve(pmiss, pfa, p_spoof: float = 0.05, c_miss: float = 1.0, c_fa: float = 10.0) -> np.ndarray:
     p_bona = 1 - p_spoof  # written as the official compute_mindcf, so values agree to the last bit
     cost = c_miss * pmiss * p_bona + c_fa * pfa * (1 - p_bona)
-    return cost / min(c_miss * p_bona, c_fa * (1 - p_bona)), pmiss, pfa, thresholds
+    return cost / min(c_miss * p_bona, c_fa * (1 - p_bona))
 
 
 def min_dcf(bona, spoof, p_spoof: float = 0.05, c_miss: float = 1.0, c_fa: float = 10.0) -> float:
@@ -301,23 +317,57 @@ def min_cllr(bona, spoof) -> float:
     """Cllr after the optimal monotone calibration (pool-adjacent-violators), the "minCllr" of BOSARIS.
 
     PAV gives the calibrated posterior of each trial under the empirical class proportions; subtracting the
-    prior log odds turns it into an LLR. Tied scores share one posterior (ties averaged).
+    prior log odds turns it into an LLR. Tied scores share one posterior (ties pooled first).
     """
-    from sklearn.isotonic import IsotonicRegression
-
     bona, spoof = _pair(bona, spoof)
     scores = np.concatenate([bona, spoof])
-    labels = np.concatenate([np.ones(bona.size), np.zeros(spoof.size)])
-    posterior = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit_transform(scores, labels)
+    unique, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    bona_share = np.bincount(inverse[: bona.size], minlength=unique.size) / counts
+    posterior = _isotonic(bona_share, counts.astype(np.float64))[inverse]
     with np.errstate(divide="ignore"):
         log_odds = np.log(posterior) - np.log1p(-posterior)  # +-inf where PAV is certain: costs 0 there
     llr = log_odds - math.log(bona.size / spoof.size)
     return cllr_from_llr(llr[: bona.size], llr[bona.size:])
 
 
+def _isotonic(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted least-squares non-decreasing fit (PAV)."""
+    try:
+        from scipy.optimize import isotonic_regression  # scipy >= 1.12, fast and light to import
+    except ImportError:  # pragma: no cover - older scipy
+        from sklearn.isotonic import IsotonicRegression
+
+        x = np.arange(values.size, dtype=np.float64)
+        return IsotonicRegression().fit(x, values, sample_weight=weights).predict(x)
+    return np.clip(isotonic_regression(values, weights=weights).x, 0.0, 1.0)
+
+
 def cllr_from_llr(bona_llr: np.ndarray, spoof_llr: np.ndarray) -> float:
     """Cllr of LLRs that may be +-inf (an infinite LLR on the right side costs nothing)."""
     return float((np.mean(np.logaddexp(0.0, -bona_llr)) + np.mean(np.logaddexp(0.0, spoof_llr))) / (2 * math.log(2)))
+
+
+# --------------------------------------------------------------------------------------------------------
+# all CM metrics from one DET curve
+
+
+def cm_summary(bona, spoof, asv_point: AsvOperatingPoint | None = None, *,
+               costs_2019: TdcfCosts2019 = TdcfCosts2019(), costs_2021: TdcfCosts2021 = TdcfCosts2021()) -> dict:
+    """EER, min t-DCF (both forms; None without an ASV point or where the official code refuses), minDCF,
+    actDCF, Cllr and minCllr of one bona fide / spoof score set, sorting the scores once."""
+    bona, spoof = _pair(bona, spoof)
+    pmiss, pfa, thresholds = det_curve(bona, spoof)
+    out = {"eer": _eer_of_curve(pmiss, pfa), "min_tdcf_2019": None, "min_tdcf_2021": None,
+           "min_dcf": float(np.min(_dcf_of_curve(pmiss, pfa))), "act_dcf": act_dcf(bona, spoof),
+           "cllr": cllr(bona, spoof), "min_cllr": min_cllr(bona, spoof)}
+    n_distinct = 1 + int(np.count_nonzero(np.diff(thresholds[1:])))
+    if asv_point is not None and n_distinct >= 3:
+        try:
+            out["min_tdcf_2019"] = float(np.min(_tdcf_2019_of_curve(pmiss, pfa, *tdcf_costs_2019(asv_point, costs_2019))))
+            out["min_tdcf_2021"] = float(np.min(_tdcf_2021_of_curve(pmiss, pfa, *tdcf_costs_2021(asv_point, costs_2021))))
+        except MetricError:
+            pass
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------
