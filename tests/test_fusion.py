@@ -35,6 +35,10 @@ def test_logreg_is_weighted_by_the_prior_not_by_trial_counts():
     assert more.bias_ == pytest.approx(base.bias_, abs=1e-4)
     assert more.weights_ == pytest.approx(base.weights_, abs=1e-4)
     assert EFFECTIVE_BONAFIDE_PRIOR == pytest.approx(0.95 / 1.45)
+    # the same cost model as the metrics: the Bayes threshold of actDCF is -logit(prior)
+    from benchmark.metrics import act_dcf_threshold
+
+    assert EFFECTIVE_BONAFIDE_PRIOR == pytest.approx(expit(-act_dcf_threshold()), abs=1e-12)
 
 
 def test_logreg_output_is_an_llr_whatever_the_training_prior():
