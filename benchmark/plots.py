@@ -1,0 +1,206 @@
+"""DET curves and score histograms (matplotlib, no pyplot state: figures are built and saved directly).
+
+DET plots follow the ASVspoof papers: miss probability (bona fide rejected) against false-alarm probability
+(spoof accepted), both on normal-deviate (probit) axes labelled in percent, several systems overlaid, EER
+(circle) and minimum-DCF (square) operating points marked, EER in the legend.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+from scipy.stats import norm
+
+from protocols.trials import TrialTable
+
+from . import metrics as M
+from .evaluation import natural_key
+
+_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 40, 60, 80, 90, 95)  # percent
+_SMALL_TICKS = (0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 20, 40, 60, 80, 90)  # small panels: fewer, so labels fit
+_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
+           "#bcbd22")
+_LINESTYLES = ("-", "--", "-.", ":")
+
+
+def plot_det(systems: dict[str, tuple[np.ndarray, np.ndarray]], path_stem: str, formats=("png", "pdf"),
+             title: str | None = "DET curve") -> list[str]:
+    """One DET plot of every system's (bona fide scores, spoof scores); returns the written files."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.6, 5.6), layout="constrained")
+    ax = fig.add_subplot()
+    limits = _limits(systems.values())
+    for i, (name, (bona, spoof)) in enumerate(systems.items()):
+        _draw_det(ax, bona, spoof, i, name, limits)
+    _style_det_axes(ax, limits)
+    _marker_legend(ax)
+    if title:
+        ax.set_title(title)
+    return _save(fig, path_stem, formats)
+
+
+def plot_det_grid(scores: dict[str, np.ndarray], trials: TrialTable, path_stem: str, formats=("png", "pdf"),
+                  title: str | None = "DET curves per attack (each attack against all bona fide trials)") -> list[str]:
+    """DET curves per attack (pooled first), all systems overlaid in each panel; returns the written files."""
+    from matplotlib.figure import Figure
+
+    is_bona = trials.is_bonafide
+    attacks = sorted(set(trials["attack"][~is_bona]), key=natural_key)
+    panels = [("pooled", ~is_bona)] + [(a, ~is_bona & (trials["attack"] == a)) for a in attacks]
+    ncols = min(4, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = _grid_figure(ncols, nrows, 3.0, 3.0, top=0.95, bottom=0.45)
+    sets = [(s[is_bona], s[mask]) for _, mask in panels for s in scores.values()]
+    limits = _limits(sets)
+    first_ax = None
+    for k, (label, mask) in enumerate(panels):
+        ax = fig.add_subplot(nrows, ncols, k + 1)
+        first_ax = first_ax or ax
+        for i, (name, s) in enumerate(scores.items()):
+            _draw_det(ax, s[is_bona], s[mask], i, name, limits, small=True)
+        _style_det_axes(ax, limits, small=True, xlabel=k // ncols == nrows - 1, ylabel=k % ncols == 0)
+        eers = ", ".join(f"{100 * M.eer(s[is_bona], s[mask]):.2f}" for s in scores.values())
+        ax.set_title(f"{label}  (EER {eers} %)", fontsize=8)
+    handles, labels = first_ax.get_legend_handles_labels()
+    names = list(scores)
+    height = fig.get_figheight()
+    fig.legend(handles[: len(names)], names, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.32 / height),
+               ncols=min(len(names), 5), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10, y=1 - 0.08 / height)
+    return _save(fig, path_stem, formats)
+
+
+def plot_score_histograms(scores: np.ndarray, trials: TrialTable, path_stem: str, formats=("png", "pdf"),
+                          title: str | None = None) -> list[str]:
+    """Score histograms of one system: bona fide vs all spoofs, then bona fide vs each attack."""
+    from matplotlib.figure import Figure
+
+    scores = np.asarray(scores, dtype=np.float64)
+    is_bona = trials.is_bonafide
+    attacks = sorted(set(trials["attack"][~is_bona]), key=natural_key)
+    panels = [("all spoofs", ~is_bona)] + [(a, ~is_bona & (trials["attack"] == a)) for a in attacks]
+    ncols = min(4, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = _grid_figure(ncols, nrows, 3.0, 2.3, top=0.55 if title else 0.2, bottom=0.35)
+    lo, hi = np.percentile(scores, [0.1, 99.9])  # outliers (e.g. LLRs of +-300) would squash the rest
+    margin = 0.05 * (hi - lo) if hi > lo else 0.5
+    edges = np.linspace(lo - margin, hi + margin, 61)
+    bona = scores[is_bona]
+    threshold = M.eer_threshold(scores[is_bona], scores[~is_bona])
+    for k, (label, mask) in enumerate(panels):
+        ax = fig.add_subplot(nrows, ncols, k + 1)
+        ax.hist(bona, bins=edges, density=True, histtype="stepfilled", alpha=0.35, color=_COLORS[0],
+                label="bona fide")
+        ax.hist(scores[mask], bins=edges, density=True, histtype="step", lw=1.4,
+                color=_COLORS[1], label="spoof")
+        ax.axvline(threshold, color="k", ls="--", lw=0.8, label="pooled EER threshold")
+        ax.set_title(f"{label} ({int(mask.sum())} spoof)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        if k // ncols == nrows - 1:
+            ax.set_xlabel("score (higher = bona fide)", fontsize=8)
+        if k == 0:
+            ax.legend(fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _save(fig, path_stem, formats)
+
+
+# --------------------------------------------------------------------------------------------------------
+
+
+def _grid_figure(ncols: int, nrows: int, width: float, height: float, *, top: float, bottom: float):
+    """A figure for a grid of panels with fixed margins in inches (constrained layout is several times slower
+    on a grid of 20 panels and changes nothing here)."""
+    from matplotlib.figure import Figure
+
+    w, h = width * ncols + 0.4, height * nrows + top + bottom
+    fig = Figure(figsize=(w, h))
+    fig.subplots_adjust(left=0.55 / w, right=1 - 0.12 / w, bottom=bottom / h, top=1 - top / h,
+                        wspace=0.28, hspace=0.42)
+    return fig
+
+
+def _limits(score_sets) -> tuple[float, float]:
+    """Axis range in probability: 0.1 % .. 40 % as in ASVspoof papers, widened for very good or bad systems."""
+    eers = [M.eer(b, s) for b, s in score_sets]
+    low = 0.001 if min(eers) >= 0.005 else (0.0001 if min(eers) >= 0.0005 else 0.00001)
+    high = 0.4 if max(eers) <= 0.3 else 0.9
+    return low, high
+
+
+def _draw_det(ax, bona, spoof, i: int, name: str, limits, small: bool = False) -> None:
+    pmiss, pfa, _ = M.det_curve(bona, spoof)
+    x, y = _thin(_probit(pfa, limits), _probit(pmiss, limits))
+    color, style = _COLORS[i % len(_COLORS)], _LINESTYLES[(i // len(_COLORS)) % len(_LINESTYLES)]
+    eer = M.eer(bona, spoof)
+    ax.plot(x, y, color=color, ls=style, lw=1.3 if small else 1.7, label=f"{name} (EER {100 * eer:.2f} %)")
+    e = _probit(np.array([eer]), limits)[0]
+    ax.plot([e], [e], "o", ms=4 if small else 6, mfc="none", mec=color, mew=1.4)
+    dcf_pfa, dcf_pmiss, _ = M.min_dcf_point(bona, spoof)
+    ax.plot(_probit(np.array([dcf_pfa]), limits), _probit(np.array([dcf_pmiss]), limits), "s",
+            ms=3.5 if small else 5, mfc=color, mec=color)
+
+
+def _probit(p: np.ndarray, limits) -> np.ndarray:
+    # Rates of 0 or 1 have no normal deviate: pin them just outside the axes so the curve runs off the edge.
+    low, high = limits
+    return norm.ppf(np.clip(p, low / 2, min(0.9999, high + (1 - high) / 2)))
+
+
+def _thin(x: np.ndarray, y: np.ndarray, step: float = 0.003) -> tuple[np.ndarray, np.ndarray]:
+    """Drop points closer than ``step`` (in normal deviates) to the previous kept one: a 100,000-trial curve
+    becomes a few thousand points that look the same, and the PDF stays small."""
+    cell = np.round(x / step).astype(np.int64) * 1_000_003 + np.round(y / step).astype(np.int64)
+    keep = np.ones(x.size, dtype=bool)
+    keep[1:] = cell[1:] != cell[:-1]
+    keep[-1] = True
+    return x[keep], y[keep]
+
+
+def _style_det_axes(ax, limits, small: bool = False, xlabel: bool = True, ylabel: bool = True) -> None:
+    low, high = limits
+    ticks = [t for t in (_SMALL_TICKS if small else _TICKS) if low * 100 <= t <= high * 100 + 1e-9]
+    positions = norm.ppf(np.array(ticks) / 100)
+    labels = [f"{t:g}" for t in ticks]
+    size = 6.5 if small else 9
+    ax.set_xticks(positions, labels, fontsize=size)
+    ax.set_yticks(positions, labels, fontsize=size)
+    lim = (norm.ppf(low), norm.ppf(high))
+    ax.set_xlim(lim)
+    ax.set_ylim(lim)
+    ax.plot(lim, lim, color="0.6", lw=0.7, ls=":", zorder=0)  # the EER line
+    ax.grid(True, color="0.85", lw=0.6)
+    ax.set_aspect("equal")
+    if xlabel:
+        ax.set_xlabel("False alarm probability (spoof accepted) [%]", fontsize=size)
+    if ylabel:
+        ax.set_ylabel("Miss probability (bona fide rejected) [%]", fontsize=size)
+
+
+def _marker_legend(ax) -> None:
+    from matplotlib.lines import Line2D
+
+    handles, labels = ax.get_legend_handles_labels()
+    handles += [Line2D([], [], ls="none", marker="o", mfc="none", mec="0.3", label="EER"),
+                Line2D([], [], ls="none", marker="s", mfc="0.3", mec="0.3", ms=5, label="minDCF")]
+    ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
+
+
+def _save(fig, path_stem: str, formats) -> list[str]:
+    folder = os.path.dirname(os.path.abspath(path_stem))
+    os.makedirs(folder, exist_ok=True)
+    written = []
+    for fmt in formats:
+        path = f"{path_stem}.{fmt}"
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp{os.getpid()}.{fmt}")
+        try:
+            fig.savefig(tmp, format=fmt, dpi=150, metadata={"CreationDate": None} if fmt == "pdf" else None)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        written.append(path)
+    return written

@@ -1,0 +1,109 @@
+"""Render the result of :func:`benchmark.evaluation.evaluate_systems` as text tables, CSV or JSON.
+
+Human formats (``table``, ``github``, ``latex``) show one row per attack plus the pooled row, one column group per
+system, values with their bootstrap interval as ``4.12 [3.80, 4.47]``; each further breakdown (codec, ...) is
+a table of its own. ``csv`` is tidy (one line per system and row, every number in its own column) and
+``json`` is the result object itself.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from tabulate import tabulate
+
+from protocols.errors import BenchError
+
+FORMATS = ("table", "github", "latex", "csv", "json")
+_TABULATE = {"table": "simple", "github": "github", "latex": "latex_booktabs"}
+#: (result key, column title, decimals)
+_COLUMNS = (
+    ("eer", "EER %", 2),
+    ("min_tdcf_2019", "min t-DCF 2019", 4),
+    ("min_tdcf_2021", "min t-DCF 2021", 4),
+    ("min_dcf", "minDCF", 4),
+    ("act_dcf", "actDCF", 4),
+    ("cllr", "Cllr", 3),
+)
+_CSV_FIELDS = ("eer", "min_tdcf_2019", "min_tdcf_2021", "min_dcf", "act_dcf", "cllr", "min_cllr")
+_CSV_WITH_CI = ("eer", "min_tdcf_2019", "min_tdcf_2021", "min_dcf")
+
+
+def format_metrics(result: dict, fmt: str = "table") -> str:
+    """The evaluation result as text in one of :data:`FORMATS`."""
+    if fmt == "json":
+        return json.dumps(result, indent=2, allow_nan=False) + "\n"
+    if fmt == "csv":
+        return _csv(result)
+    if fmt not in _TABULATE:
+        raise BenchError(f"unknown table format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    systems = result["systems"]
+    columns = [c for c in _COLUMNS if any(_has(sys_result, c[0]) for sys_result in systems.values())]
+    blocks = [_block(systems, columns, "per_attack", "attack", fmt)]
+    first = next(iter(systems.values()))
+    for section in (k for k in first if k.startswith("per_") and k != "per_attack"):
+        blocks.append(_block(systems, columns, section, section[len("per_"):], fmt, with_pooled=False))
+    if not any(c[0].startswith("min_tdcf") for c in columns):
+        blocks.append("t-DCF not computed: no ASV scores (pass --asv-scores)")
+    return "\n\n".join(blocks) + "\n"
+
+
+def _has(sys_result: dict, key: str) -> bool:
+    rows = [sys_result["pooled"], *(m for k, sec in sys_result.items() if k.startswith("per_") for m in sec.values())]
+    return any(row.get(key) is not None for row in rows)
+
+
+def _block(systems: dict, columns, section: str, title: str, fmt: str, *, with_pooled: bool = True) -> str:
+    names = list(systems)
+    first = systems[names[0]]
+    keys = list(first.get(section, {}))
+    rows = []
+    labels = (["pooled"] if with_pooled else []) + keys
+    for label in labels:
+        ref = first["pooled"] if (with_pooled and label == "pooled") else first[section][label]
+        row = [label, f"{ref['n_bonafide']}/{ref['n_spoof']}"]
+        for name in names:
+            m = systems[name]["pooled"] if (with_pooled and label == "pooled") else systems[name][section].get(label, {})
+            row += [_cell(m.get(key), m.get(f"{key}_ci"), digits) for key, _, digits in columns]
+        rows.append(row)
+    prefix = (lambda name: f"{name} ") if len(names) > 1 else (lambda name: "")
+    headers = [title, "bona/spoof"] + [f"{prefix(name)}{col}" for name in names for _, col, _ in columns]
+    return tabulate(rows, headers=headers, tablefmt=_TABULATE[fmt], disable_numparse=True)
+
+
+def _cell(value, ci, digits: int) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.{digits}f}"
+    if ci:
+        text += f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+    return text
+
+
+def _csv(result: dict) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    header = ["system", "breakdown", "group", "n_bonafide", "n_spoof"]
+    for key in _CSV_FIELDS:
+        header.append(key)
+        if key in _CSV_WITH_CI:
+            header += [f"{key}_ci_low", f"{key}_ci_high"]
+    writer.writerow(header)
+    for name, sys_result in result["systems"].items():
+        rows = [("pooled", "pooled", sys_result["pooled"])]
+        rows += [(section[len("per_"):], key, m) for section, sec in sys_result.items() if section.startswith("per_")
+                 for key, m in sec.items()]
+        for breakdown, group, m in rows:
+            line = [name, breakdown, group, m["n_bonafide"], m["n_spoof"]]
+            for key in _CSV_FIELDS:
+                line.append(_num(m.get(key)))
+                if key in _CSV_WITH_CI:
+                    ci = m.get(f"{key}_ci") or (None, None)
+                    line += [_num(ci[0]), _num(ci[1])]
+            writer.writerow(line)
+    return buf.getvalue()
+
+
+def _num(value) -> str:
+    return "" if value is None else repr(float(value))
