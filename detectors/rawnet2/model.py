@@ -1,0 +1,408 @@
+"""RawNet2 (Tak et al., ICASSP 2021; ASVspoof 2021 and ASVspoof 5 baselines) as one configurable module.
+
+The layer names are the official ones, so an official ``state_dict`` loads without renaming:
+``first_bn``, ``block{0..5}.0.{bn1,conv1,bn2,conv2,conv_downsample}``, ``fc_attention{0..5}.0``,
+``bn_before_gru``, ``gru``, ``fc1_gru``, ``fc2_gru``. The fixed sinc filters are not learned and, as in
+the official code, are not in the state_dict (they live in a non-persistent buffer, rebuilt from the config).
+
+Differences from the official code are speed only, never numbers (float32 outputs agree within 1e-5):
+the filters are built once in float64 instead of in numpy on every forward, the 1025-tap band-pass
+convolution runs by overlap-save FFT, and on CPU the GRU runs as one autograd node whose backward
+computes the weight gradients with one matrix product per layer instead of one per time step.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .gru import gru_layer
+
+#: Above this many taps the FFT convolution beats the direct one on CPU (measured; see ``bench perf rawnet2``).
+FFT_MIN_TAPS = 256
+
+
+@dataclass(frozen=True)
+class RawNet2Config:
+    """Architecture of one RawNet2 variant (the defaults are the ASVspoof 2021 baseline)."""
+
+    sinc_filters: int = 20
+    sinc_taps: int = 1025            # forced odd, as the official code does with its 1024
+    sinc_edges: str = "2021"         # "2021": N+1 Mel edges over 0..fs/2; "icassp21": first N+1 of N+3
+    learnable_sinc: bool = False     # SincNet-style learnable low cut-off and bandwidth
+    block_channels: tuple = (20, 128)  # blocks 0-1, blocks 2-5
+    gru_hidden: int = 1024
+    gru_layers: int = 3
+    fc_hidden: int = 1024
+    raw_input_conv1: bool = True     # the 2021 baseline's quirk: conv1 reads the raw block input
+    sample_rate: int = 16000
+
+    def __post_init__(self):
+        object.__setattr__(self, "block_channels", tuple(int(c) for c in self.block_channels))
+        if self.sinc_taps % 2 == 0:  # symmetric filters need an odd length, as in the official SincConv
+            object.__setattr__(self, "sinc_taps", self.sinc_taps + 1)
+        if self.sinc_edges not in ("2021", "icassp21"):
+            raise ValueError(f"sinc_edges must be '2021' or 'icassp21', got {self.sinc_edges!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: The published variants (parameter counts: 17,621,410 / 25,433,602 / 17,621,410).
+VARIANTS = {
+    "2021": RawNet2Config(),
+    "icassp21": RawNet2Config(sinc_filters=128, sinc_taps=129, sinc_edges="icassp21", block_channels=(128, 512),
+                              raw_input_conv1=False),
+    "asvspoof5": RawNet2Config(raw_input_conv1=False),
+}
+#: Input length (samples) each variant was trained and scored with.
+VARIANT_SAMPLES = {"2021": 64600, "icassp21": 64600, "asvspoof5": 64000}
+
+
+# ---- sinc front end ------------------------------------------------------------------------------
+def hz_to_mel(hz):
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(mel):
+    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def mel_band_edges(n_filters: int, sample_rate: int = 16000, layout: str = "2021") -> np.ndarray:
+    """The ``n_filters + 1`` band edges (Hz, float64) of the official Mel-spaced sinc filters.
+
+    Both layouts start from the mel values of a 257-point (NFFT 512) grid over 0..fs/2. "2021" spaces
+    N+1 points over the whole range; "icassp21" spaces N+3 and keeps the first N+1, so its top band
+    stops below fs/2 (7669 Hz at 16 kHz for N = 128)."""
+    grid = (sample_rate // 2) * np.linspace(0.0, 1.0, 257)
+    mel = hz_to_mel(grid)
+    if layout == "2021":
+        return mel_to_hz(np.linspace(mel.min(), mel.max(), n_filters + 1))
+    if layout == "icassp21":
+        return mel_to_hz(np.linspace(mel.min(), mel.max(), n_filters + 3))[: n_filters + 1]
+    raise ValueError(f"unknown sinc edge layout {layout!r}")
+
+
+def sinc_bandpass(low_hz: np.ndarray, high_hz: np.ndarray, taps: int, sample_rate: int) -> np.ndarray:
+    """Hamming-windowed ideal band-pass filters, one row per (low, high) pair, in float64:
+    h[n] = w[n] (2 f2/fs sinc(2 f2 n/fs) - 2 f1/fs sinc(2 f1 n/fs)), n = -(K-1)/2 .. (K-1)/2."""
+    n = np.arange(taps, dtype=np.float64) - (taps - 1) / 2
+    low = np.asarray(low_hz, dtype=np.float64)[:, None]
+    high = np.asarray(high_hz, dtype=np.float64)[:, None]
+    ideal = 2 * high / sample_rate * np.sinc(2 * high * n / sample_rate) \
+        - 2 * low / sample_rate * np.sinc(2 * low * n / sample_rate)
+    return np.hamming(taps)[None, :] * ideal
+
+
+def fft_block_size(taps: int) -> int:
+    """Overlap-save FFT length for a ``taps``-tap filter: 8x the filter, at least 4096 (measured best on CPU)."""
+    return 1 << max(12, math.ceil(math.log2(8 * taps)))
+
+
+def fft_correlate(x: torch.Tensor, filters: torch.Tensor, block: int | None = None,
+                  kernel_spectrum: torch.Tensor | None = None) -> torch.Tensor:
+    """``F.conv1d(x, filters)`` (valid cross-correlation, one input channel) by overlap-save FFT.
+
+    x: (B, 1, T); filters: (C, 1, K). Returns (B, C, T - K + 1). Blocks of ``block`` samples keep each
+    FFT in cache; the cost grows like log(block) per output sample instead of like K.
+    ``kernel_spectrum``: the precomputed ``filter_spectrum(filters, block)``."""
+    batch, _, length = x.shape
+    n_out_ch, _, taps = filters.shape
+    out_len = length - taps + 1
+    if out_len < 1:
+        raise ValueError(f"input of {length} samples is shorter than the {taps}-tap sinc filters")
+    block = block or fft_block_size(taps)
+    hop = block - taps + 1                       # valid outputs per block
+    n_blocks = -(-out_len // hop)
+    sig = F.pad(x[:, 0], (0, (n_blocks - 1) * hop + block - length))
+    spec = torch.fft.rfft(sig.unfold(-1, block, hop), n=block)      # (B, n_blocks, F)
+    if kernel_spectrum is None:
+        kernel_spectrum = filter_spectrum(filters, block)
+    prod = spec.unsqueeze(1) * kernel_spectrum[None, :, None, :]      # (B, C, n_blocks, F)
+    out = torch.fft.irfft(prod, n=block)[..., taps - 1:]              # (B, C, n_blocks, hop)
+    return out.reshape(batch, n_out_ch, n_blocks * hop)[..., :out_len]
+
+
+def filter_spectrum(filters: torch.Tensor, block: int) -> torch.Tensor:
+    """Spectrum of the time-reversed filters (correlation = convolution with the reversed filter)."""
+    return torch.fft.rfft(filters[:, 0].flip(-1), n=block)
+
+
+#: Largest intermediate (bytes) of the chunked front end: small enough that the allocator reuses memory
+#: instead of mapping fresh pages for every tensor (page faults cost more than the arithmetic here).
+FRONT_END_CHUNK_BYTES = 8 << 20
+
+
+class SincFrontEnd(nn.Module):
+    """Band-pass filter bank on the raw waveform (official SincConv: stride 1, no padding, no bias).
+
+    Fixed (default, as published): filters built once in float64, cast, kept in a non-persistent buffer.
+    Learnable: SincNet-style parameters ``low_hz_`` and ``band_hz_`` (Hz, initialised at the Mel edges so
+    that the untrained bank equals the fixed one); filters rebuilt differentiably on every forward."""
+
+    def __init__(self, n_filters: int, taps: int, sample_rate: int = 16000, layout: str = "2021",
+                 learnable: bool = False, use_fft: bool | None = None):
+        super().__init__()
+        self.n_filters, self.taps, self.sample_rate, self.learnable = n_filters, taps, sample_rate, learnable
+        self.use_fft = taps >= FFT_MIN_TAPS if use_fft is None else use_fft
+        edges = mel_band_edges(n_filters, sample_rate, layout)
+        self.register_buffer("band_edges_hz", torch.from_numpy(edges), persistent=False)
+        if learnable:
+            self.low_hz_ = nn.Parameter(torch.from_numpy(edges[:-1]).float())
+            self.band_hz_ = nn.Parameter(torch.from_numpy(np.diff(edges)).float())
+            n = torch.arange(taps, dtype=torch.float64) - (taps - 1) / 2
+            self.register_buffer("_taps_index", n, persistent=False)
+            self.register_buffer("_window", torch.from_numpy(np.hamming(taps)), persistent=False)
+        else:
+            fixed = sinc_bandpass(edges[:-1], edges[1:], taps, sample_rate)
+            self.register_buffer("filters", torch.from_numpy(fixed).float().unsqueeze(1), persistent=False)
+
+    def current_filters(self) -> torch.Tensor:
+        """(C, 1, K) float32 filters; for the learnable bank, differentiable w.r.t. its parameters."""
+        if not self.learnable:
+            return self.filters
+        fs = self.sample_rate
+        low = self.low_hz_.abs().double()[:, None]
+        high = torch.clamp(low + self.band_hz_.abs().double()[:, None], max=fs / 2)
+        n = self._taps_index[None, :]
+        ideal = 2 * high / fs * torch.sinc(2 * high * n / fs) - 2 * low / fs * torch.sinc(2 * low * n / fs)
+        return (self._window[None, :] * ideal).float().unsqueeze(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, T) -> (B, C, T - K + 1), differentiable (for the learnable bank or an input gradient)."""
+        filters = self.current_filters()
+        if self.use_fft:
+            return fft_correlate(x.float(), filters).to(x.dtype)
+        return F.conv1d(x, filters.to(x.dtype))
+
+    def _spectrum(self, block: int) -> torch.Tensor:
+        cached = getattr(self, "_spectrum_cache", None)
+        key = (block, str(self.filters.device), self.filters.dtype)
+        if cached is None or cached[0] != key:
+            cached = (key, filter_spectrum(self.filters, block))
+            self._spectrum_cache = cached
+        return cached[1]
+
+    @torch.no_grad()
+    def abs_pooled(self, x: torch.Tensor, pool: int = 3) -> torch.Tensor:
+        """``max_pool1d(|forward(x)|, pool)`` without a gradient, computed in chunks of rows and filters so
+        that no intermediate exceeds ``FRONT_END_CHUNK_BYTES`` (only for the fixed bank). The (B, C, T')
+        result is stored time-major, so ``.unsqueeze(2)`` of it is a channels-last map."""
+        batch, _, length = x.shape
+        out_len = length - self.taps + 1
+        x = x.to(self.filters.dtype)
+        out = x.new_empty(batch, out_len // pool, self.n_filters)  # stored time-major: channels-last maps
+        per_filter = out_len * 4 * (3 if self.use_fft else 1)  # the complex product dominates with the FFT
+        filters_per_chunk = max(1, min(self.n_filters, FRONT_END_CHUNK_BYTES // per_filter))
+        rows = max(1, FRONT_END_CHUNK_BYTES // (per_filter * filters_per_chunk))
+        block = fft_block_size(self.taps)
+        spectrum = self._spectrum(block) if self.use_fft else None
+        for r in range(0, batch, rows):
+            for c in range(0, self.n_filters, filters_per_chunk):
+                fl = self.filters[c:c + filters_per_chunk]
+                if self.use_fft:
+                    y = fft_correlate(x[r:r + rows], fl, block, spectrum[c:c + filters_per_chunk])
+                else:
+                    y = F.conv1d(x[r:r + rows], fl)
+                out[r:r + rows, :, c:c + filters_per_chunk] = F.max_pool1d(y.abs_(), pool).transpose(1, 2)
+        return out.transpose(1, 2)
+
+    def extra_repr(self) -> str:
+        return f"{self.n_filters} filters x {self.taps} taps, learnable={self.learnable}, fft={self.use_fft}"
+
+
+# ---- residual blocks -----------------------------------------------------------------------------
+# Feature maps travel as (batch, channels, 1, frames) tensors in channels-last memory, i.e. stored as
+# (batch, frames, channels): oneDNN's convolutions are 2-3x faster in that layout for these thin
+# (20-128 channel) maps, and the GRU then reads the frames without a transpose copy. The modules keep
+# the official Conv1d / BatchNorm parameter shapes (BatchNorm2d has BatchNorm1d's keys and shapes).
+
+def conv(layer: nn.Conv1d, x: torch.Tensor, weight=None, bias=None) -> torch.Tensor:
+    """Apply a Conv1d layer (or the given weight/bias of its shape) to a (B, C, 1, T) map."""
+    weight = layer.weight if weight is None else weight
+    bias = layer.bias if bias is None else bias
+    return F.conv2d(x, weight.unsqueeze(2), bias, padding=(0, layer.padding[0]))
+
+
+def as_map(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, T) -> (B, C, 1, T) channels-last."""
+    return x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+
+
+class ResidualBlock(nn.Module):
+    """[BN -> LeakyReLU(0.3)] -> conv3 -> BN -> LeakyReLU -> conv3, + shortcut (1x1 conv when the channel
+    count changes), max-pool 3. ``raw_input_conv1`` reproduces the 2021 baseline, whose conv1 reads the
+    raw block input (bn1 is computed in training only for its running statistics, then thrown away)."""
+
+    def __init__(self, in_ch: int, out_ch: int, first: bool = False, raw_input_conv1: bool = False):
+        super().__init__()
+        self.first, self.raw_input_conv1 = first, raw_input_conv1
+        if not first:
+            self.bn1 = nn.BatchNorm2d(in_ch)
+        self.conv1 = nn.Conv1d(in_ch, out_ch, kernel_size=3, padding=1)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.conv2 = nn.Conv1d(out_ch, out_ch, kernel_size=3, padding=1)
+        if in_ch != out_ch:
+            self.conv_downsample = nn.Conv1d(in_ch, out_ch, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, C_in, 1, T) -> (B, C_out, 1, T // 3)."""
+        if self.first:
+            out = x
+        elif self.raw_input_conv1:
+            if self.training:
+                self.bn1(x)  # the official code computes it (its running stats move) and discards it
+            out = x
+        else:
+            out = F.leaky_relu(self.bn1(x), 0.3)
+        out = conv(self.conv2, F.leaky_relu(self.bn2(conv(self.conv1, out)), 0.3))
+        identity = conv(self.conv_downsample, x) if hasattr(self, "conv_downsample") else x
+        return F.max_pool2d(out + identity, (1, 3))
+
+    @torch.no_grad()
+    def infer(self, x: torch.Tensor) -> torch.Tensor:
+        """Eval-mode forward without autograd: bn2 folded into conv1, in-place activations (same numbers
+        up to float rounding, fewer passes over memory)."""
+        if self.first or self.raw_input_conv1:
+            out = x
+        else:
+            out = F.leaky_relu(batch_norm_affine(x, self.bn1), 0.3, inplace=True)
+        scale, shift = bn_scale_shift(self.bn2)
+        out = conv(self.conv1, out, self.conv1.weight * scale[:, None, None], self.conv1.bias * scale + shift)
+        out = conv(self.conv2, F.leaky_relu(out, 0.3, inplace=True))
+        out += conv(self.conv_downsample, x) if hasattr(self, "conv_downsample") else x
+        return F.max_pool2d(out, (1, 3))
+
+
+def bn_scale_shift(bn: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode BatchNorm as y = x * scale + shift (per channel)."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale, bn.bias - bn.running_mean * scale
+
+
+def batch_norm_affine(x: torch.Tensor, bn, inplace: bool = False) -> torch.Tensor:
+    """Eval-mode BatchNorm of a (B, C, 1, T) map, optionally in place."""
+    scale, shift = bn_scale_shift(bn)
+    out = x if inplace else x.clone(memory_format=torch.channels_last)
+    return out.mul_(scale[:, None, None]).add_(shift[:, None, None])
+
+
+class RawNet2Model(nn.Module):
+    """RawNet2. ``forward(x)`` takes (batch, samples) float waveforms and returns (batch, 2) logits
+    [spoof, bona fide]; ``log_softmax`` of them equals the 2021 baseline's output."""
+
+    def __init__(self, config: RawNet2Config | None = None, **overrides):
+        super().__init__()
+        cfg = config or RawNet2Config()
+        if overrides:
+            cfg = RawNet2Config(**{**cfg.to_dict(), **overrides})
+        self.config = cfg
+        c_sinc, (c_low, c_high) = cfg.sinc_filters, cfg.block_channels
+        self.sinc_conv = SincFrontEnd(c_sinc, cfg.sinc_taps, cfg.sample_rate, cfg.sinc_edges, cfg.learnable_sinc)
+        self.first_bn = nn.BatchNorm2d(c_sinc)
+        ins = [c_sinc, c_low, c_low, c_high, c_high, c_high]
+        outs = [c_low, c_low, c_high, c_high, c_high, c_high]
+        for i, (ci, co) in enumerate(zip(ins, outs)):
+            # nn.Sequential wrappers keep the official key names block{i}.0.* and fc_attention{i}.0.*
+            setattr(self, f"block{i}", nn.Sequential(ResidualBlock(ci, co, first=i == 0,
+                                                                   raw_input_conv1=cfg.raw_input_conv1)))
+            setattr(self, f"fc_attention{i}", nn.Sequential(nn.Linear(co, co)))
+        self.bn_before_gru = nn.BatchNorm2d(c_high)
+        self.gru = nn.GRU(c_high, cfg.gru_hidden, num_layers=cfg.gru_layers, batch_first=True)
+        self.fc1_gru = nn.Linear(cfg.gru_hidden, cfg.fc_hidden)
+        self.fc2_gru = nn.Linear(cfg.fc_hidden, 2)
+        #: "auto": the fused-backward GRU on CPU (training, and inference from batch 16), nn.GRU otherwise;
+        #: "fused" / "native" force one.
+        self.gru_impl = "auto"
+
+    def _stages(self):
+        """(block, attention) pairs in order (they are attributes for the official key names)."""
+        for i in range(6):
+            yield getattr(self, f"block{i}")[0], getattr(self, f"fc_attention{i}")
+
+    def _front_end(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T) waveforms -> (B, C, 1, T') = max_pool(|sinc(x)|, 3) as a channels-last map."""
+        x = x.unsqueeze(1)
+        if self.sinc_conv.learnable or x.requires_grad:
+            return as_map(F.max_pool1d(self.sinc_conv(x).abs(), 3))
+        return self.sinc_conv.abs_pooled(x).unsqueeze(2)  # fixed filters: nothing to differentiate
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The fc1 output (the ASVspoof 5 baseline's 1024-d embedding)."""
+        if x.dim() != 2:
+            raise ValueError(f"expected (batch, samples) waveforms, got shape {tuple(x.shape)}")
+        if not self.training and not torch.is_grad_enabled():
+            return self._embed_inference(x)
+        x = F.selu(self.first_bn(self._front_end(x)))
+        for block, attention in self._stages():
+            x = block(x)
+            # filter-wise feature map scaling: x*y + y with y = sigmoid(FC(mean over time))
+            y = torch.sigmoid(attention(x.mean(dim=(2, 3)))).view(len(x), -1, 1, 1)
+            x = x * y + y
+        x = F.selu(self.bn_before_gru(x))
+        return self.fc1_gru(self._gru_last(x[:, :, 0].transpose(1, 2)))  # (batch, frames, channels)
+
+    @torch.no_grad()
+    def _embed_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """Eval-mode ``embed`` without autograd: chunked front end, folded BatchNorm, in-place ops."""
+        x = F.selu(batch_norm_affine(self._front_end(x), self.first_bn, inplace=True), inplace=True)
+        for block, attention in self._stages():
+            x = block.infer(x)
+            y = torch.sigmoid(attention(x.mean(dim=(2, 3)))).view(len(x), -1, 1, 1)
+            x = x.mul_(y).add_(y)
+        x = F.selu(batch_norm_affine(x, self.bn_before_gru, inplace=True), inplace=True)
+        return self.fc1_gru(self._gru_last(x[:, :, 0].transpose(1, 2)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2_gru(self.embed(x))
+
+    def _use_fused_gru(self, x: torch.Tensor) -> bool:
+        if self.gru_impl in ("fused", "native"):
+            return self.gru_impl == "fused"
+        # on CPU the fused layer wins for training and for inference from batch 16 up (nn.GRU is faster below)
+        return x.device.type == "cpu" and x.dtype == torch.float32 and (torch.is_grad_enabled() or len(x) >= 16)
+
+    def _gru_last(self, x: torch.Tensor) -> torch.Tensor:
+        """Last time step of the top GRU layer, (batch, hidden)."""
+        if not self._use_fused_gru(x):
+            return self.gru(x)[0][:, -1]
+        seq = x.transpose(0, 1).contiguous()  # (time, batch, features)
+        for layer in range(self.gru.num_layers):
+            seq = gru_layer(seq, *(getattr(self.gru, f"{kind}_l{layer}")
+                                   for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+        return seq[-1]
+
+    def n_parameters(self, trainable_only: bool = False) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    @staticmethod
+    def scores_from_logits(logits: torch.Tensor) -> torch.Tensor:
+        """Detection score: logit(bona fide) - logit(spoof), the log-odds of bona fide (higher = bona fide)."""
+        return logits[:, 1] - logits[:, 0]
+
+
+def fit_length(wave: np.ndarray, n_samples: int) -> np.ndarray:
+    """The official input rule: the first ``n_samples`` samples, or the whole utterance tiled until long
+    enough and then cut (``pad`` in the official data_utils)."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if len(wave) == 0:
+        raise ValueError("empty waveform")
+    if len(wave) >= n_samples:
+        return wave[:n_samples]
+    return np.tile(wave, n_samples // len(wave) + 1)[:n_samples]
+
+
+def sliding_windows(wave: np.ndarray, n_samples: int, hop: int) -> np.ndarray:
+    """Windows of ``n_samples`` every ``hop`` samples covering the whole utterance (the last one aligned
+    with its end); an utterance shorter than one window gives the single tiled window of ``fit_length``."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if len(wave) <= n_samples:
+        return fit_length(wave, n_samples)[None]
+    starts = list(range(0, len(wave) - n_samples + 1, hop))
+    if starts[-1] != len(wave) - n_samples:
+        starts.append(len(wave) - n_samples)
+    return np.stack([wave[s:s + n_samples] for s in starts])
