@@ -174,8 +174,8 @@ def _costs(asv, pooled_asv, groups, n_bootstrap, seed, confidence, columns) -> d
 class _SortedGroup:
     """One system's scores of one group, sorted once (bona fide first among ties, as the official DET)."""
 
-    bona_pos: np.ndarray | slice   # positions (in stratum order) of the group's bona fide trials, by rising score
-    spoof_pos: np.ndarray | slice  # same for spoof trials
+    bona_pos: np.ndarray      # positions (in the counts layout) of the group's bona fide trials, by rising score
+    spoof_pos: np.ndarray     # same for spoof trials
     bona_before: np.ndarray   # (n+1,) bona fide among the p lowest-sorted trials, p = 0..n
     spoof_before: np.ndarray
     step_is_bona: np.ndarray  # (n,) class of the p-th sorted trial
@@ -186,12 +186,11 @@ class _SortedGroup:
 def _bootstrap_all(arrays, trials, columns, groups, n_bootstrap, seed, progress) -> dict:
     is_bona = trials.is_bonafide
     strata = _strata(trials, columns)
-    # Stratum-contiguous order of the trials, by the first system's score inside each stratum: that system then
-    # reads most of its resample counts as contiguous slices instead of gathering them.
-    first = next(iter(arrays.values()))
-    perm = np.lexsort((~is_bona, first, strata))
+    # Counts are laid out stratum by stratum, trials in table order inside each: which trials a replicate draws
+    # depends only on the seed and the strata, never on which other systems are evaluated.
+    perm = np.argsort(strata, kind="stable")
     where = np.empty_like(perm)
-    where[perm] = np.arange(perm.size)                # trial index -> position in that order
+    where[perm] = np.arange(perm.size)                # trial index -> position in that layout
     _, starts, sizes = np.unique(strata[perm], return_index=True, return_counts=True)
 
     prepared = {name: _prepare_system(values, is_bona, groups, where) for name, values in arrays.items()}
@@ -248,8 +247,7 @@ def _prepare_system(values: np.ndarray, is_bona: np.ndarray, groups, where: np.n
     out = []
     for group in groups:
         sg = _prepare(values, is_bona, group, where)
-        key = repr(sg.bona_pos) if isinstance(sg.bona_pos, slice) else sg.bona_pos.tobytes()
-        sg.bona_pos = shared.setdefault(key, sg.bona_pos)
+        sg.bona_pos = shared.setdefault(sg.bona_pos.tobytes(), sg.bona_pos)
         out.append(sg)
     return out
 
@@ -274,26 +272,14 @@ def _prepare(values: np.ndarray, is_bona: np.ndarray, group: _Group, where: np.n
             forms.append(("min_tdcf_2021", c1, c2, c0, c0 + min(c1, c2)))
         except M.MetricError:
             pass
-    return _SortedGroup(_as_slice(where[sorted_idx[step_is_bona]]), _as_slice(where[sorted_idx[~step_is_bona]]),
-                        bona_before,
+    return _SortedGroup(where[sorted_idx[step_is_bona]], where[sorted_idx[~step_is_bona]], bona_before,
                         spoof_before, step_is_bona, np.unique(np.concatenate([[0], spoof_run_end, [n]])), forms)
 
 
-def _cumulative(counts: np.ndarray, positions: np.ndarray | slice) -> np.ndarray:
-    out = np.zeros((counts.shape[0], _length(positions) + 1), np.int32)
+def _cumulative(counts: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    out = np.zeros((counts.shape[0], positions.size + 1), np.int32)
     np.cumsum(counts[:, positions], axis=1, out=out[:, 1:])
     return out
-
-
-def _length(positions) -> int:
-    return positions.stop - positions.start if isinstance(positions, slice) else positions.size
-
-
-def _as_slice(positions: np.ndarray):
-    """A slice when the positions are consecutive (a view instead of a gather), else the positions."""
-    if positions.size and positions[-1] - positions[0] == positions.size - 1 and np.all(np.diff(positions) == 1):
-        return slice(int(positions[0]), int(positions[-1]) + 1)
-    return positions
 
 
 def _replicate_metrics(sg: _SortedGroup, counts: np.ndarray, cache: dict | None = None) -> dict[str, np.ndarray]:
@@ -304,7 +290,7 @@ def _replicate_metrics(sg: _SortedGroup, counts: np.ndarray, cache: dict | None 
         cache[key] = _cumulative(counts, sg.bona_pos)
     cum_b = cache[key]
     cum_s = _cumulative(counts, sg.spoof_pos)
-    nb, ns = _length(sg.bona_pos), _length(sg.spoof_pos)
+    nb, ns = sg.bona_pos.size, sg.spoof_pos.size
     out = {"eer": _replicate_eer(sg, cum_b, cum_s, nb, ns)}
     pm = cum_b[:, sg.bona_before[sg.candidates]] / nb
     pf = (ns - cum_s[:, sg.spoof_before[sg.candidates]]) / ns

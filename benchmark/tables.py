@@ -17,14 +17,14 @@ from protocols.errors import BenchError
 
 FORMATS = ("table", "github", "latex", "csv", "json")
 _TABULATE = {"table": "simple", "github": "github", "latex": "latex_booktabs"}
-#: (result key, column title, decimals)
+#: (result key, column title, decimals, show the CI); minDCF's CI is in the JSON/CSV, left out here for width
 _COLUMNS = (
-    ("eer", "EER %", 2),
-    ("min_tdcf_2019", "min t-DCF 2019", 4),
-    ("min_tdcf_2021", "min t-DCF 2021", 4),
-    ("min_dcf", "minDCF", 4),
-    ("act_dcf", "actDCF", 4),
-    ("cllr", "Cllr", 3),
+    ("eer", "EER %", 2, True),
+    ("min_tdcf_2019", "min t-DCF 2019", 4, True),
+    ("min_tdcf_2021", "min t-DCF 2021", 4, True),
+    ("min_dcf", "minDCF", 4, False),
+    ("act_dcf", "actDCF", 4, False),
+    ("cllr", "Cllr", 3, False),
 )
 _CSV_FIELDS = ("eer", "min_tdcf_2019", "min_tdcf_2021", "min_dcf", "act_dcf", "cllr", "min_cllr")
 _CSV_WITH_CI = ("eer", "min_tdcf_2019", "min_tdcf_2021", "min_dcf")
@@ -65,10 +65,17 @@ def _block(systems: dict, columns, section: str, title: str, fmt: str, *, with_p
         row = [label, f"{ref['n_bonafide']}/{ref['n_spoof']}"]
         for name in names:
             m = systems[name]["pooled"] if (with_pooled and label == "pooled") else systems[name][section].get(label, {})
-            row += [_cell(m.get(key), m.get(f"{key}_ci"), digits) for key, _, digits in columns]
+            row += [_cell(m.get(key), m.get(f"{key}_ci") if ci else None, digits) for key, _, digits, ci in columns]
         rows.append(row)
-    prefix = (lambda name: f"{name} ") if len(names) > 1 else (lambda name: "")
-    headers = [title, "bona/spoof"] + [f"{prefix(name)}{col}" for name in names for _, col, _ in columns]
+    headers = [title, "bona/spoof"]
+    for name in names:
+        for k, (_, col, _, _) in enumerate(columns):
+            if len(names) == 1:
+                headers.append(col)
+            elif fmt == "table":  # system name over its column group, on a line of its own
+                headers.append(f"{name if k == 0 else ''}\n{col}")
+            else:
+                headers.append(f"{name}: {col}")
     return tabulate(rows, headers=headers, tablefmt=_TABULATE[fmt], disable_numparse=True)
 
 
