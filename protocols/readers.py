@@ -1,1 +1,2 @@
-"""Built-in corpus readers (each registers itself with @register_protocol)."""
+"""Built-in corpus readers (each registers itself with @register_protocol when imported)."""
+from . import asvspoof, demo  # noqa: F401

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import os
 from dataclasses import dataclass
 from typing import Callable
@@ -12,22 +13,39 @@ from .trials import TrialTable
 
 @dataclass(frozen=True)
 class ProtocolReader:
+    """One corpus format.
+
+    ``read(root, *, keys=None, findings=None) -> TrialTable``: ``keys`` is the folder of separately
+    distributed keys (ASVspoof 2021); ``findings`` (a :class:`protocols.parsing.Findings`) makes the reader
+    record every problem and go on instead of raising at the first one (``bench data describe``).
+    ``asv_scores(root, split, keys=None) -> path | None``: where the corpus keeps the ASV score file of a
+    split (for the t-DCF); the file's *contents* are parsed elsewhere (``benchmark/scorefiles.py``).
+    ``sample_rate``: the rate the format fixes (``None`` when files may have any rate).
+    """
+
     name: str
-    read: Callable[..., TrialTable]           # read(root, *, keys=None) -> TrialTable
+    read: Callable[..., TrialTable]
     detect: Callable[[str], bool]             # detect(root) -> True when root is in this format
     description: str = ""
     priority: int = 0                         # higher is tried first by auto-detection
+    asv_scores: Callable[..., str | None] | None = None
+    sample_rate: int | None = None
+
+    @property
+    def collects_findings(self) -> bool:
+        return "findings" in inspect.signature(self.read).parameters
 
 
 _PROTOCOLS: dict[str, ProtocolReader] = {}
 
 
-def register_protocol(name: str, *, detect: Callable[[str], bool], description: str = "", priority: int = 0):
-    """Decorator: register ``read(root, *, keys=None) -> TrialTable`` under ``name``."""
+def register_protocol(name: str, *, detect: Callable[[str], bool], description: str = "", priority: int = 0,
+                      asv_scores: Callable[..., str | None] | None = None, sample_rate: int | None = None):
+    """Decorator: register ``read(root, *, keys=None[, findings=None]) -> TrialTable`` under ``name``."""
 
     def wrap(read):
         _PROTOCOLS[name] = ProtocolReader(name, read, detect, description or (read.__doc__ or "").strip().split("\n")[0],
-                                          priority)
+                                          priority, asv_scores, sample_rate)
         return read
 
     return wrap
@@ -55,7 +73,7 @@ def detect_protocol(root: os.PathLike | str) -> str:
     root = str(root)
     if not os.path.isdir(root):
         raise BenchError(f"{root}: corpus folder not found")
-    for reader in sorted(_PROTOCOLS.values(), key=lambda r: -r.priority):
+    for reader in sorted(_PROTOCOLS.values(), key=lambda r: (-r.priority, r.name)):
         if reader.detect(root):
             return reader.name
     raise BenchError(f"{root}: cannot tell the corpus format; pass --protocol with one of: "
@@ -66,11 +84,26 @@ def load_trials(root: os.PathLike | str, protocol: str | None = None, *, keys: o
                 **selection) -> TrialTable:
     """Read the corpus at ``root`` (format auto-detected unless ``protocol`` names it) into one TrialTable.
 
+    Paths in the table are absolute. The first malformed protocol line raises a one-line
+    :class:`~protocols.errors.ProtocolError`; audio files are not opened here (``bench data describe`` checks them).
     ``selection`` goes to :meth:`TrialTable.select` (split, attack, speaker, label, fraction, max_count, seed).
     """
+    root = str(root)
+    if not os.path.isdir(root):
+        raise BenchError(f"{root}: corpus folder not found")
     name = protocol or detect_protocol(root)
-    table = get_protocol(name).read(str(root), keys=None if keys is None else str(keys))
+    table = get_protocol(name).read(root, keys=None if keys is None else str(keys))
     return table.select(**selection) if selection else table
+
+
+def asv_score_file(root: os.PathLike | str, split: str, protocol: str | None = None, *,
+                   keys: os.PathLike | str | None = None) -> str | None:
+    """Path of the corpus's ASV score file for ``split`` (for the t-DCF), or ``None`` when it has none."""
+    name = protocol or detect_protocol(root)
+    reader = get_protocol(name)
+    if reader.asv_scores is None:
+        return None
+    return reader.asv_scores(str(root), split, keys=None if keys is None else str(keys))
 
 
 def _ensure_builtin() -> None:
