@@ -33,12 +33,14 @@ def _register_commands() -> None:
     from .commands import data, listing, perf
     from .commands import evaluate as evaluate_cmd
     from .commands import run as run_cmd
+    from .commands import score as score_cmd
 
     cli.add_command(data.data)
     cli.add_command(listing.list_command)
     cli.add_command(perf.perf)
     cli.add_command(evaluate_cmd.evaluate)
     cli.add_command(run_cmd.run_command)
+    cli.add_command(score_cmd.score_command)
 
 
 _register_commands()

@@ -1,0 +1,141 @@
+"""``bench score``: score audio files or folders with a saved detector (or an official RawNet2 checkpoint).
+
+    bench score --detector rawnet2 --checkpoint rawnet2.det audio/ extra.flac --out scores.csv
+    bench score --detector rawnet2 --official-checkpoint pre_trained_DF_RawNet2.pth --variant 2021 audio/
+    torchrun --nproc_per_node=4 $(command -v bench) score --detector rawnet2 --checkpoint rawnet2.det audio/
+
+Writes ``path,score`` (higher = bona fide) as CSV, atomically, and a summary (printed and as JSON beside it).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import click
+
+from protocols.errors import BenchError, ConfigError
+
+AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3", ".aiff", ".aif")
+
+
+def collect_audio(inputs) -> list[str]:
+    """Files as given, folders walked recursively for audio files (sorted); duplicates dropped, order kept."""
+    out, seen = [], set()
+    for item in inputs:
+        if os.path.isdir(item):
+            found = []
+            for folder, _, files in os.walk(item):
+                found.extend(os.path.join(folder, f) for f in files if f.lower().endswith(AUDIO_EXTENSIONS))
+            if not found:
+                raise BenchError(f"{item}: folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+            candidates = sorted(found)
+        elif os.path.isfile(item):
+            candidates = [item]
+        else:
+            raise BenchError(f"{item}: no such file or folder")
+        for path in candidates:
+            if path not in seen:
+                seen.add(path)
+                out.append(path)
+    return out
+
+
+def _trials(paths):
+    from protocols.trials import TrialTable
+
+    # the detector only reads "path"; the label is unknown (not "bonafide"/"spoof")
+    return TrialTable({"utt_id": [os.path.splitext(os.path.basename(p))[0] for p in paths], "path": paths,
+                       "label": ["unknown"] * len(paths), "attack": ["?"] * len(paths),
+                       "speaker": ["?"] * len(paths), "split": ["score"] * len(paths)})
+
+
+@click.command("score")
+@click.argument("inputs", nargs=-1, required=True, metavar="PATH...")
+@click.option("--detector", "spec", required=True, metavar="NAME[.PRESET]",
+              help="Registered detector (with --official-checkpoint: its preset or --variant picks the model).")
+@click.option("--checkpoint", default=None, metavar="FILE", help="Detector file written by Detector.save / bench run.")
+@click.option("--official-checkpoint", default=None, metavar="FILE",
+              help="RawNet2 only: an official state_dict (.pth), loaded with weights_only=True.")
+@click.option("--variant", default=None,
+              help="With --official-checkpoint: 2021 (ASVspoof 2021 baseline), icassp21 or asvspoof5 "
+                   "(default: the preset named in --detector, else 2021).")
+@click.option("--out", default="scores.csv", show_default=True, metavar="FILE", help="CSV of path,score.")
+@click.option("--mode", type=click.Choice(["first", "sliding"]), default=None,
+              help="RawNet2: score the official first window (default) or average sliding windows.")
+@click.option("--hop", type=int, default=None, help="Sliding-window hop in samples (default: half a window).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Windows per forward pass.")
+@click.option("--device", default=None, help="auto, cpu or cuda (detectors that have the option).")
+@click.option("--fast", type=click.Choice(["off", "bf16", "int8", "int8+bf16"]), default=None,
+              help="RawNet2: reduced-precision inference (changes the scores slightly).")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="Audio-loading worker processes.")
+def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, mode, hop, batch_size, device, fast,
+                  workers):
+    """Score audio files and folders (any length) with a trained detector; higher score = bona fide."""
+    from detectors import get_entry, load_detector, split_spec
+    from detectors.rawnet2 import distributed as dist_utils
+
+    if (checkpoint is None) == (official_checkpoint is None):
+        raise ConfigError("give exactly one of --checkpoint FILE or --official-checkpoint FILE")
+    name, preset = split_spec(spec)
+    get_entry(name)  # unknown names fail here with a suggestion
+    if official_checkpoint is not None:
+        if name != "rawnet2":
+            raise ConfigError(f"--official-checkpoint is for RawNet2 checkpoints, not {name!r}")
+        from detectors.rawnet2 import RawNet2
+
+        det = RawNet2.from_official(official_checkpoint, variant or {"asvspoof2021": "2021"}.get(preset, preset)
+                                    or "2021")
+    else:
+        det = load_detector(checkpoint)
+        if det.name != name:
+            raise BenchError(f"{checkpoint}: holds a {det.name!r} detector, not {name!r}")
+    overrides = {"score_mode": mode, "window_hop": hop, "eval_batch_size": batch_size, "device": device,
+                 "fast_inference": fast, "num_workers": workers}
+    valid = set(det.get_params())
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key not in valid:
+            raise ConfigError(f"{name} has no option {key!r} (given by the command line)")
+        det.set_params(**{key: value})
+    paths = collect_audio(inputs)
+    duration = _total_duration(paths)
+    started = time.perf_counter()
+    scores = det.score(_trials(paths))
+    elapsed = time.perf_counter() - started
+    if dist_utils.rank() != 0:
+        return
+    tmp = f"{out}.tmp{os.getpid()}"
+    with open(tmp, "w") as fh:
+        fh.write("path,score\n")
+        fh.writelines(f"{_csv_field(p)},{s:.8f}\n" for p, s in zip(paths, scores))
+    os.replace(tmp, out)
+    summary = {"detector": det.name, "checkpoint": checkpoint or official_checkpoint, "files": len(paths),
+               "audio_seconds": round(duration, 3), "seconds": round(elapsed, 3),
+               "real_time_factor": round(elapsed / duration, 6) if duration else None,
+               "score_mean": float(scores.mean()), "score_std": float(scores.std()),
+               "score_min": float(scores.min()), "score_max": float(scores.max()),
+               "above_zero": int((scores > 0).sum()), "out": out}
+    for key in ("score_mode", "fast_inference", "n_samples"):
+        if key in valid:
+            summary[key] = det.get_params()[key]
+    summary_path = os.path.splitext(out)[0] + ".summary.json"
+    tmp = f"{summary_path}.tmp{os.getpid()}"
+    with open(tmp, "w") as fh:
+        json.dump(summary, fh, indent=1)
+    os.replace(tmp, summary_path)
+    click.echo(f"scored {len(paths)} files ({duration:.1f} s of audio) in {elapsed:.1f} s "
+               f"(real-time factor {summary['real_time_factor']}); scores: mean {summary['score_mean']:.3f}, "
+               f"min {summary['score_min']:.3f}, max {summary['score_max']:.3f}, {summary['above_zero']} above 0")
+    click.echo(f"wrote {out} and {summary_path}")
+
+
+def _total_duration(paths) -> float:
+    from protocols.audio import audio_info
+
+    return float(sum(audio_info(p).duration for p in paths))  # also fails early, naming a broken file
+
+
+def _csv_field(text: str) -> str:
+    return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"\n') else text

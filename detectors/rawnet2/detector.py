@@ -1,0 +1,199 @@
+"""The registered ``rawnet2`` detector: the model, the official recipe and scoring behind the Detector API."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+import torch
+
+from protocols.errors import BenchError, ConfigError
+from protocols.trials import TrialTable
+
+from ..base import Detector
+from ..registry import register_detector
+from . import distributed as dist_utils
+from .data import AUTO_CACHE_BYTES, TrainingWaves
+from .model import VARIANT_SAMPLES, VARIANTS, RawNet2Config, RawNet2Model
+from .official import canonical_variant, load_official_state, load_state_dict_file
+from .training import (TrainConfig, pick_device, run_fingerprint, score_paths, seed_everything, train_model)
+
+_ARCH = ("sinc_filters", "sinc_taps", "sinc_edges", "learnable_sinc", "block_channels", "gru_hidden",
+         "gru_layers", "fc_hidden", "raw_input_conv1", "sample_rate")
+
+
+def _variant_preset(variant: str, **extra) -> dict:
+    cfg = VARIANTS[variant].to_dict()
+    cfg["block_channels"] = list(cfg["block_channels"])
+    return {**{k: cfg[k] for k in _ARCH}, "n_samples": VARIANT_SAMPLES[variant], **extra}
+
+
+PRESETS = {
+    # ASVspoof 2021 LA/DF baseline: 17,621,410 parameters, conv1 reads the raw block input (its quirk)
+    "asvspoof2021": _variant_preset("2021"),
+    # ICASSP 2021 paper code (eurecom-asp): 128 sinc filters x 129 taps, 512 channels, 25,433,602 parameters
+    "icassp21": _variant_preset("icassp21"),
+    # ASVspoof 5 baseline: the 2021 network with the residual block fixed, 64,000 samples, batch 128,
+    # random training crops
+    "asvspoof5": _variant_preset("asvspoof5", batch_size=128, train_crop="random"),
+    # for the demo corpus and tests: the same layers, thin (about 48k parameters), 2 s inputs
+    "small": {"sinc_filters": 16, "sinc_taps": 129, "sinc_edges": "2021", "learnable_sinc": False,
+              "block_channels": [16, 32], "gru_hidden": 64, "gru_layers": 1, "fc_hidden": 64,
+              "raw_input_conv1": False, "n_samples": 32000, "epochs": 12, "batch_size": 16, "lr": 1e-3,
+              "weight_decay": 1e-4, "seed": 1234},
+}
+
+
+@register_detector("rawnet2", presets=PRESETS, default_preset="asvspoof2021",
+                   description="RawNet2 end-to-end CM on raw waveforms (ASVspoof 2021 / ICASSP 2021 / ASVspoof 5)")
+class RawNet2(Detector):
+    """RawNet2 (Tak et al., ICASSP 2021): fixed Mel sinc filters, residual blocks with filter-wise feature map
+    scaling, a GRU, trained by the official recipe. Score = logit(bona fide) - logit(spoof)."""
+
+    def __init__(self, sinc_filters: int = 20, sinc_taps: int = 1025, sinc_edges: str = "2021",
+                 learnable_sinc: bool = False, block_channels=(20, 128), gru_hidden: int = 1024,
+                 gru_layers: int = 3, fc_hidden: int = 1024, raw_input_conv1: bool = True,
+                 n_samples: int = 64600, train_crop: str = "first", epochs: int = 100, batch_size: int = 32,
+                 lr: float = 1e-4, weight_decay: float = 1e-4, bonafide_weight: float = 9.0,
+                 lr_schedule: str = "none", lr_gamma: float = 0.95, seed: int = 1234, device: str = "auto",
+                 amp: bool = True, checkpoint_dir: str | None = None, keep_checkpoints: int = 2,
+                 num_workers: int = 0, cache_audio: str | bool = "auto", score_mode: str = "first",
+                 window_hop: int | None = None, eval_batch_size: int = 32, fast_inference: str = "off",
+                 progress: bool = True, sample_rate: int = 16000):
+        self.sinc_filters = sinc_filters
+        self.sinc_taps = sinc_taps
+        self.sinc_edges = sinc_edges
+        self.learnable_sinc = learnable_sinc
+        self.block_channels = block_channels
+        self.gru_hidden = gru_hidden
+        self.gru_layers = gru_layers
+        self.fc_hidden = fc_hidden
+        self.raw_input_conv1 = raw_input_conv1
+        self.n_samples = n_samples
+        self.train_crop = train_crop
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.bonafide_weight = bonafide_weight
+        self.lr_schedule = lr_schedule
+        self.lr_gamma = lr_gamma
+        self.seed = seed
+        self.device = device
+        self.amp = amp
+        self.checkpoint_dir = checkpoint_dir
+        self.keep_checkpoints = keep_checkpoints
+        self.num_workers = num_workers
+        self.cache_audio = cache_audio
+        self.score_mode = score_mode
+        self.window_hop = window_hop
+        self.eval_batch_size = eval_batch_size
+        self.fast_inference = fast_inference
+        self.progress = progress
+        self.sample_rate = sample_rate
+
+    # ---- construction -----------------------------------------------------------------------------
+    def model_config(self) -> RawNet2Config:
+        try:
+            return RawNet2Config(**{k: getattr(self, k) for k in _ARCH})
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"rawnet2: {exc}") from None
+
+    def build_model(self) -> RawNet2Model:
+        return RawNet2Model(self.model_config())
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(epochs=int(self.epochs), batch_size=int(self.batch_size), lr=float(self.lr),
+                           weight_decay=float(self.weight_decay), bonafide_weight=float(self.bonafide_weight),
+                           lr_schedule=self.lr_schedule, lr_gamma=float(self.lr_gamma), seed=int(self.seed),
+                           n_samples=int(self.n_samples), train_crop=self.train_crop, amp=bool(self.amp),
+                           num_workers=int(self.num_workers), checkpoint_dir=self.checkpoint_dir,
+                           keep_checkpoints=int(self.keep_checkpoints), eval_batch_size=int(self.eval_batch_size),
+                           progress=bool(self.progress))
+
+    @classmethod
+    def from_official(cls, path, variant: str = "2021", **overrides) -> "RawNet2":
+        """A fitted detector holding an official checkpoint (``variant``: 2021, icassp21 or asvspoof5)."""
+        variant = canonical_variant(variant)
+        preset = {"2021": "asvspoof2021"}.get(variant, variant)
+        det = cls(**{**PRESETS[preset], **overrides})
+        model = det.build_model()
+        load_official_state(model, load_state_dict_file(path), source=os.fspath(path), variant=variant)
+        det.model_ = model.eval()
+        det.history_ = []
+        return det
+
+    # ---- Detector API -------------------------------------------------------------------------------
+    def _device(self) -> torch.device:
+        if dist_utils.launched_by_torchrun():
+            return dist_utils.init_from_env(self.device)
+        return pick_device(self.device)
+
+    def _waves(self, trials: TrialTable, cfg: TrainConfig, cache: bool) -> TrainingWaves:
+        return TrainingWaves(trials["path"], trials.y, cfg.n_samples, self.sample_rate, cfg.train_crop,
+                             seed=cfg.seed, cache=cache, progress=cfg.progress and dist_utils.rank() == 0)
+
+    def _cache(self, n_items: int) -> bool:
+        if self.cache_audio == "auto":
+            return n_items * int(self.n_samples) * 4 <= AUTO_CACHE_BYTES
+        return bool(self.cache_audio)
+
+    def fit(self, train: TrialTable, dev: TrialTable | None = None) -> "RawNet2":
+        if len(train) == 0 or len(set(train.y.tolist())) < 2:
+            raise BenchError("rawnet2: the training set needs both bona fide and spoof trials")
+        cfg = self.train_config()
+        device = self._device()
+        seed_everything(cfg.seed)
+        model = self.build_model()
+        if cfg.checkpoint_dir is None:  # still checkpoint every epoch, in a folder removed afterwards
+            with tempfile.TemporaryDirectory(prefix="rawnet2-ckpt-") as tmp:
+                cfg.checkpoint_dir = tmp if dist_utils.world_size() == 1 else None
+                return self._fit(model, train, dev, cfg, device)
+        return self._fit(model, train, dev, cfg, device)
+
+    def _fit(self, model, train, dev, cfg, device):
+        train_w = self._waves(train, cfg, self._cache(len(train) + (len(dev) if dev is not None else 0)))
+        dev_w = None
+        if dev is not None and len(dev):
+            dev_cfg = TrainConfig(**{**cfg.__dict__, "train_crop": "first"})  # dev/eval: official first window
+            dev_w = self._waves(dev, dev_cfg, train_w._cache is not None)
+        fingerprint = run_fingerprint(model, cfg, train["utt_id"], dev["utt_id"] if dev is not None else [])
+        result = train_model(model, train_w, dev_w, cfg, device, on_batch_end=getattr(self, "_on_batch_end", None),
+                             fingerprint=fingerprint)
+        model.load_state_dict(result.best_state)
+        self.model_ = model.eval()
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        return self
+
+    def score(self, trials: TrialTable) -> np.ndarray:
+        self.check_fitted()
+        device = self._device()
+        self.model_.to(device)
+        idx = dist_utils.shard(len(trials))
+        paths = [trials["path"][i] for i in idx]
+        local = score_paths(self.model_, paths, int(self.n_samples), self.sample_rate, device,
+                            batch_size=int(self.eval_batch_size), mode=self.score_mode, hop=self.window_hop,
+                            num_workers=int(self.num_workers), fast=self.fast_inference,
+                            progress=bool(self.progress) and dist_utils.rank() == 0)
+        return dist_utils.gather_by_index(idx, local, len(trials))
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        self.check_fitted()
+        state = {k: v.detach().cpu().numpy() for k, v in self.model_.state_dict().items()}
+        for key in ("loss", "dev_eer"):
+            state[f"train/{key}"] = np.array([h.get(key, np.nan) for h in self.history_], dtype=np.float64)
+        return state
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        model = self.build_model()
+        weights = {k: torch.from_numpy(np.array(v)) for k, v in state.items() if not k.startswith("train/")}
+        load_official_state(model, weights, source="detector file")
+        self.model_ = model.eval()
+        losses, eers = state.get("train/loss", np.zeros(0)), state.get("train/dev_eer", np.zeros(0))
+        self.history_ = [{"epoch": i + 1, "loss": float(a), "dev_eer": float(b)} for i, (a, b) in
+                         enumerate(zip(losses, eers))]
+
+    def n_parameters(self) -> int:
+        model = self.model_ if self.is_fitted else self.build_model()
+        return model.n_parameters()

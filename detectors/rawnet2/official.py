@@ -1,0 +1,101 @@
+"""Load the official RawNet2 checkpoints (ASVspoof 2021 baseline, ICASSP 2021 paper code, ASVspoof 5 baseline).
+
+An official checkpoint is ``torch.save(model.state_dict())``: tensors only, keys as in the official
+``model.py``. It is read with ``torch.load(weights_only=True)``, which refuses any pickled Python object
+other than tensors and plain containers, so a file cannot run code when it is opened.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+
+import torch
+
+from protocols.errors import BenchError
+
+from .model import VARIANTS, RawNet2Model
+
+#: Accepted spellings of the three official variants.
+VARIANT_ALIASES = {"2021": "2021", "asvspoof2021": "2021", "la": "2021", "df": "2021",
+                   "icassp21": "icassp21", "icassp": "icassp21", "eurecom": "icassp21",
+                   "asvspoof5": "asvspoof5", "5": "asvspoof5"}
+
+
+def canonical_variant(variant: str) -> str:
+    key = str(variant).lower().replace("-", "").replace("_", "")
+    if key not in VARIANT_ALIASES:
+        raise BenchError(f"unknown RawNet2 variant {variant!r}; choose 2021, icassp21 or asvspoof5")
+    return VARIANT_ALIASES[key]
+
+
+def load_state_dict_file(path: os.PathLike | str) -> dict[str, torch.Tensor]:
+    """Read a state_dict saved with ``torch.save`` safely (``weights_only=True``), on CPU.
+
+    Accepts a bare state_dict or one wrapped as ``{"state_dict": ...}`` / ``{"model": ...}``, and strips the
+    ``module.`` prefix that DataParallel/DDP add. Refuses pickled objects with a one-line error."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise BenchError(f"{path}: checkpoint file not found")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BenchError(f"{path}: refused: the checkpoint holds pickled Python objects, not only tensors "
+                         f"(loading it could run code; re-save it as a plain state_dict) [{first[:160]}]") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        raise BenchError(f"{path}: not a readable PyTorch checkpoint ({str(exc).strip().splitlines()[0][:160]})") \
+            from None
+    for wrapper in ("state_dict", "model_state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
+            obj = obj[wrapper]
+            break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise BenchError(f"{path}: expected a state_dict (a mapping of names to tensors), got {type(obj).__name__}")
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def guess_variant(state: dict[str, torch.Tensor]) -> str | None:
+    """'icassp21' or '2021' from the tensor shapes. The 2021 and ASVspoof 5 models have identical
+    shapes (only their forward differs), so a 20-filter checkpoint is reported as '2021'."""
+    weight = state.get("first_bn.weight")
+    if weight is None:
+        return None
+    return {20: "2021", 128: "icassp21"}.get(int(weight.shape[0]))
+
+
+def from_official(path: os.PathLike | str, variant: str = "2021", device: str | torch.device = "cpu") -> RawNet2Model:
+    """Build the RawNet2 of an official checkpoint, ready for ``eval``.
+
+    ``variant``: "2021" (ASVspoof 2021 LA/DF/PA baseline, with its residual quirk), "icassp21" (the
+    eurecom-asp paper code) or "asvspoof5". The 2021 and ASVspoof 5 checkpoints have the same keys but
+    different forward passes: pick the variant of the code that trained the file.
+    ``forward`` returns logits; their log-softmax is the 2021 model's output, their softmax the others'."""
+    variant = canonical_variant(variant)
+    state = load_state_dict_file(path)
+    model = RawNet2Model(VARIANTS[variant])
+    load_official_state(model, state, source=os.fspath(path), variant=variant)
+    return model.to(device).eval()
+
+
+def load_official_state(model: RawNet2Model, state: dict[str, torch.Tensor], source: str = "state_dict",
+                        variant: str | None = None) -> None:
+    """Copy an official-named state_dict into ``model``, with clear errors for the wrong variant."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shape_errors = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or shape_errors:
+        guess = guess_variant(state)
+        hint = f"; its shapes look like variant {guess!r}" if guess and guess != variant else ""
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
+        if shape_errors:
+            k = shape_errors[0]
+            parts.append(f"{len(shape_errors)} shape mismatches (e.g. {k}: {tuple(state[k].shape)} vs "
+                         f"{tuple(expected[k].shape)})")
+        raise BenchError(f"{source}: not a RawNet2 {variant or ''} checkpoint: {', '.join(parts)}{hint}")
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
