@@ -63,6 +63,7 @@ def write_report(outcome: RunOutcome, req: RunRequest, *, started: float | None 
     asv = _read_asv(outcome)
     per_seed = evaluate(outcome, req, asv)
     metrics = combine_seeds(per_seed, outcome.seeds)
+    metrics["inputs"] = metric_inputs(outcome, metrics)
     write_text_atomic(out / "metrics.json", json.dumps(_jsonable(metrics), indent=1, allow_nan=False))
     outcome.stage_times["metrics"] = time.perf_counter() - t0
 
@@ -70,7 +71,7 @@ def write_report(outcome: RunOutcome, req: RunRequest, *, started: float | None 
     tables = write_tables(out, metrics, outcome)
     outcome.stage_times["tables"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    images = write_plots(out, outcome, log)
+    images = write_plots(out, outcome, log) if req.plots else []
     outcome.stage_times["plots"] = time.perf_counter() - t0
 
     blocks = report_blocks(outcome, req, metrics, tables, images, asv)
@@ -113,6 +114,20 @@ def evaluate(outcome: RunOutcome, req: RunRequest, asv) -> dict:
             continue
         results[seed] = evaluate_systems(ordered, trials, asv=asv, n_bootstrap=req.n_bootstrap, seed=0)
     return results
+
+
+def metric_inputs(outcome: RunOutcome, metrics: dict) -> dict:
+    """What ``bench eval`` records under ``inputs``: the score files (of the first seed), ASV file, corpus."""
+    files = {}
+    for r in outcome.systems:
+        if r.ok and (r.seed is None or r.seed == outcome.seeds[0]):
+            files[r.label] = r.score_files["eval"]
+    for f in outcome.fusions:
+        if f.score_file and (f.seed is None or f.seed == outcome.seeds[0]):
+            files[re.sub(r"\.seed-?\d+$", "", f.system)] = f.score_file
+    c = outcome.corpus
+    return {"scores": {n: files[n] for n in metrics["systems"] if n in files}, "asv_scores": c.asv_files.get("eval"),
+            "data": c.root, "protocol": c.protocol, "split": "eval", "n_trials": len(c.tables["eval"])}
 
 
 def combine_seeds(per_seed: dict, seeds: list) -> dict:

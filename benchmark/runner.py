@@ -81,6 +81,7 @@ class RunRequest:
     on_bad_audio: str = "fail"
     asv_scores: str | None = None
     n_bootstrap: int = 1000
+    plots: bool = True
     config: RunConfig = field(default_factory=RunConfig)
     command: list[str] = field(default_factory=list)
 
@@ -474,7 +475,9 @@ def _check_audio(path: str, expected_rate: int | None) -> dict:
         info = audio_info(path)
         wave = load_audio(path, sample_rate=None, expected_rate=expected_rate)
     except AudioError as exc:
-        return {"stamp": stamp, "rate": expected_rate, "problem": exc.problem}
+        # libsndfile repeats the path inside its message; the report names each file once
+        problem = re.sub(r"Error opening '.*?': ", "", exc.problem).replace(path, "the file")
+        return {"stamp": stamp, "rate": expected_rate, "problem": problem}
     return {"stamp": stamp, "rate": expected_rate, "seconds": len(wave) / info.sample_rate}
 
 
@@ -527,8 +530,10 @@ def run_system(run: SystemRun, corpus: Corpus, out: Path, manifest: Manifest, *,
     rec = manifest.get(run.system, run.key)
     model_path = out / "models" / f"{run.system}.det"
     score_paths = {split: out / "scores" / f"{run.system}.{split}.txt" for split in ("dev", "eval")}
-    if rec.get("status") == "done" and all(_file_ok(score_paths[s], rec.get("scores", {}).get(s))
-                                           for s in score_paths):
+    if all(_file_ok(score_paths[s], rec.get("scores", {}).get(s)) for s in score_paths):
+        if rec.get("status") != "done":  # killed between the last score file and the final record
+            rec["status"] = "done"
+            manifest.put(run.system, rec)
         run.status, run.cached = "done", True
         run.timings, run.n_parameters = rec.get("timings", {}), rec.get("n_parameters")
         run.score_files = {s: str(p) for s, p in score_paths.items()}
@@ -689,11 +694,21 @@ def run_fusions(methods: list[str], runs: list[SystemRun], corpus: Corpus, seeds
                 continue
             fr.parameters = fused.parameters
             path = out / "scores" / f"{fr.system}.eval.txt"
-            write_scores(path, corpus.tables["eval"], fused.scores)
+            if not _same_scores(path, corpus.tables["eval"], fused.scores):  # a re-run rewrites nothing
+                write_scores(path, corpus.tables["eval"], fused.scores)
             fr.score_file = str(path)
             # Read back, as for the detectors: the report's numbers come from the files.
             eval_scores[seed][name] = read_aligned_scores(str(path), corpus.tables["eval"])
     return results
+
+
+def _same_scores(path: Path, table: TrialTable, scores: np.ndarray) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        return bool(np.array_equal(read_aligned_scores(str(path), table), scores))
+    except BenchError:
+        return False
 
 
 # ---- small utilities ------------------------------------------------------------------------------

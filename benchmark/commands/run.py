@@ -1,7 +1,6 @@
 """``bench run``: train detectors, score dev and eval, fuse, and write the per-attack report."""
 from __future__ import annotations
 
-import sys
 import time
 
 import click
@@ -21,6 +20,21 @@ def _seeds(value: str | None) -> list[int] | None:
         return [int(v) for v in items]
     except ValueError:
         raise click.BadParameter(f"expected comma-separated integers, got {value!r}", param_hint="--seeds") from None
+
+
+def _command_line(ctx: click.Context) -> list[str]:
+    """The command as the user could type it again (for the report and run.json): every option given."""
+    words = ["bench", "run"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if not isinstance(param, click.Option) or value is None or value == () or value == param.default:
+            continue
+        if param.is_flag:
+            words.append(param.opts[0] if value else param.secondary_opts[0])
+            continue
+        for item in (value if param.multiple else [value]):
+            words += [param.opts[0], str(item)]
+    return words
 
 
 @click.command("run")
@@ -48,8 +62,9 @@ def _seeds(value: str | None) -> list[int] | None:
 @click.option("--asv-scores", type=click.Path(dir_okay=False), metavar="FILE",
               help="ASV score file for the eval t-DCF, when the corpus has none or you want another.")
 @click.option("--n-bootstrap", type=click.IntRange(min=0), help="Bootstrap resamples of the 95 % CIs. [default: 1000]")
+@click.option("--plots/--no-plots", default=True, show_default=True, help="Draw DET curves and histograms.")
 def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out, device, on_bad_audio,
-                asv_scores, n_bootstrap) -> None:
+                asv_scores, n_bootstrap, plots) -> None:
     """Train each detector on train (dev for model selection), score dev and eval, fuse on dev, and write
     the per-attack report (EER, t-DCF, minDCF, actDCF, Cllr, DET curves) to DIR.
 
@@ -77,8 +92,9 @@ def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out
         on_bad_audio=on_bad_audio or opts.get("on_bad_audio", "fail"),
         asv_scores=asv_scores or opts.get("asv_scores"),
         n_bootstrap=n_bootstrap if n_bootstrap is not None else opts.get("n_bootstrap", 1000),
+        plots=plots,
         config=config,
-        command=["bench", *sys.argv[1:]],
+        command=_command_line(click.get_current_context()),
     )
     outcome = run_benchmark(req, log=lambda m: click.echo(m, err=True))
     report = write_report(outcome, req, started=started, log=lambda m: click.echo(m, err=True))
