@@ -17,8 +17,8 @@ from protocols.trials import TrialTable
 from . import metrics as M
 from .evaluation import natural_key
 
-_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 40, 60, 80, 90, 95)  # percent
-_SMALL_TICKS = (0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 20, 40, 60, 80, 90)  # small panels: fewer, so labels fit
+#: DET tick labels in percent, most important first: a tick is kept when it is not too close to one kept before
+_TICKS = (1, 10, 0.1, 40, 0.01, 5, 2, 20, 0.5, 0.2, 0.05, 60, 80, 90)
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
            "#bcbd22")
 _LINESTYLES = ("-", "--", "-.", ":")
@@ -51,7 +51,7 @@ def plot_det_grid(scores: dict[str, np.ndarray], trials: TrialTable, path_stem: 
     panels = [("pooled", ~is_bona)] + [(a, ~is_bona & (trials["attack"] == a)) for a in attacks]
     ncols = min(4, len(panels))
     nrows = math.ceil(len(panels) / ncols)
-    fig = _grid_figure(ncols, nrows, 3.0, 3.0, top=0.95, bottom=0.45)
+    fig = _grid_figure(ncols, nrows, 3.0, 2.8, top=0.95, bottom=0.45)
     sets = [(s[is_bona], s[mask]) for _, mask in panels for s in scores.values()]
     limits = _limits(sets)
     first_ax = None
@@ -124,11 +124,10 @@ def _grid_figure(ncols: int, nrows: int, width: float, height: float, *, top: fl
 
 
 def _limits(score_sets) -> tuple[float, float]:
-    """Axis range in probability: 0.1 % .. 40 % as in ASVspoof papers, widened for very good or bad systems."""
+    """Axis range in probability: 0.1 % .. 40 % as in ASVspoof papers, down to 0.01 % when a system's EER is
+    below 0.5 % and up to 90 % when one is above 30 %."""
     eers = [M.eer(b, s) for b, s in score_sets]
-    low = 0.001 if min(eers) >= 0.005 else (0.0001 if min(eers) >= 0.0005 else 0.00001)
-    high = 0.4 if max(eers) <= 0.3 else 0.9
-    return low, high
+    return (0.001 if min(eers) >= 0.005 else 0.0001), (0.4 if max(eers) <= 0.3 else 0.9)
 
 
 def _draw_det(ax, bona, spoof, i: int, name: str, limits, small: bool = False) -> None:
@@ -162,7 +161,12 @@ def _thin(x: np.ndarray, y: np.ndarray, step: float = 0.003) -> tuple[np.ndarray
 
 def _style_det_axes(ax, limits, small: bool = False, xlabel: bool = True, ylabel: bool = True) -> None:
     low, high = limits
-    ticks = [t for t in (_SMALL_TICKS if small else _TICKS) if low * 100 <= t <= high * 100 + 1e-9]
+    span = ndtri(high) - ndtri(low)
+    kept: list[float] = []
+    for tick in (t for t in _TICKS if low * 100 <= t <= high * 100 + 1e-9):
+        if all(abs(ndtri(tick / 100) - ndtri(k / 100)) >= (0.085 if small else 0.055) * span for k in kept):
+            kept.append(tick)
+    ticks = sorted(kept)
     positions = ndtri(np.array(ticks) / 100)
     labels = [f"{t:g}" for t in ticks]
     size = 6.5 if small else 9
