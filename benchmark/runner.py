@@ -35,7 +35,7 @@ from typing import Callable
 import numpy as np
 
 from detectors import Detector, create_detector
-from detectors.registry import get_entry, list_detectors, split_spec
+from detectors.registry import get_entry, list_detectors, plugin_errors, split_spec
 from protocols.errors import AudioError, BenchError, ConfigError
 from protocols.trials import TrialTable
 
@@ -47,7 +47,8 @@ SPLITS = ("train", "dev", "eval")
 MANIFEST_VERSION = 1
 #: Hyperparameters that say where files go or how fast work runs, never what the numbers are: left out of
 #: the stage keys so that moving a cache does not retrain anything.
-NON_RESULT_PARAMS = frozenset({"cache_dir", "checkpoint_dir", "n_jobs", "num_workers", "verbose", "progress"})
+NON_RESULT_PARAMS = frozenset({"cache_dir", "checkpoint_dir", "keep_checkpoints", "cache_audio", "n_jobs", "num_workers",
+                               "verbose", "progress"})
 #: Environment errors that must stop the run (retrying the next detector cannot succeed).
 FATAL_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES}
 DEMO_SEED = 0
@@ -152,6 +153,8 @@ class RunOutcome:
 # ---- entry point ----------------------------------------------------------------------------------
 def run_benchmark(req: RunRequest, log: Log = _stderr) -> RunOutcome:
     """Run (or resume) the benchmark the request describes; returns everything the report needs."""
+    for plugin, error in plugin_errors().items():  # a broken plugin is named, the others still run
+        log(f"warning: detector plugin {plugin!r} failed to load: {error}")
     specs = check_detector_names(req.detectors)
     req.config.check_names(specs)
     fusion_methods = check_fusion_names(req.fusion)
@@ -200,6 +203,9 @@ def check_detector_names(names: list[str]) -> list[str]:
             raise ConfigError(f"--detectors lists {spec!r} twice")
         seen.add(spec)
         name, preset = split_spec(spec)
+        broken = plugin_errors()
+        if name in broken and name not in list_detectors():
+            raise ConfigError(f"detector {name!r} comes from a plugin that failed to load: {broken[name]}")
         entry = get_entry(name)
         if preset is not None and preset not in entry.presets:
             import difflib
