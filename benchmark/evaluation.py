@@ -13,7 +13,9 @@ decisions) is null.
 Breakdowns: each attack's spoof trials against *all* bona fide trials; for a metadata column (codec,
 transmission, vocoder...) each value's spoof trials against the bona fide trials with the same value, or all
 bona fide trials when none has it (e.g. a vocoder column). Per-attack t-DCF uses the ASV spoof error rate of
-that attack when the ASV file names attacks (as the 2019 per-attack t-DCF), else the pooled one.
+that attack when the ASV file names attacks (as the 2019 per-attack t-DCF and the 2021 package), else the
+pooled one; a condition (codec = alaw) uses the ASV operating point of that condition's ASV trials, threshold
+included, when the ASV keys carry the column (2021 LA), as the 2021 package computes its C0/C1/C2 per cell.
 
 Bootstrap: trials are resampled with replacement, bona fide and spoof separately and within each stratum
 (attack x breakdown values), so every row's class counts stay fixed; all systems share the same resamples
@@ -111,7 +113,10 @@ def _groups(trials: TrialTable, columns, asv: AsvScores | None, pooled_asv) -> l
             bona_mask = is_bona & (values == value)
             if not bona_mask.any():
                 bona_mask = is_bona
-            groups.append(_Group(f"per_{column}", value, np.flatnonzero(bona_mask | spoof_mask), pooled_asv))
+            point = pooled_asv
+            if asv is not None:  # the condition's own ASV operating point when the ASV keys carry the column
+                point = asv.condition_point(column, value) or pooled_asv
+            groups.append(_Group(f"per_{column}", value, np.flatnonzero(bona_mask | spoof_mask), point))
     return groups
 
 
@@ -160,9 +165,13 @@ def _costs(asv, pooled_asv, groups, n_bootstrap, seed, confidence, columns) -> d
         out["tdcf_error"] = str(exc)
     per_attack = {g.key: {"pmiss_spoof": g.asv.pmiss_spoof, "pfa_spoof": g.asv.pfa_spoof}
                   for g in groups if g.section == "per_attack" and g.asv is not pooled_asv}
+    per_condition: dict = {}
+    for g in groups:
+        if g.section not in ("pooled", "per_attack") and g.asv is not pooled_asv:
+            per_condition.setdefault(g.section[len("per_"):], {})[g.key] = g.asv.as_dict()
     out["asv"] = {**pooled_asv.as_dict(), "n_target": int(asv.target.size), "n_nontarget": int(asv.nontarget.size),
                   "n_spoof": int(asv.spoof.size), "source": asv.source,
-                  "per_attack_spoof_rates": per_attack or None}
+                  "per_attack_spoof_rates": per_attack or None, "per_condition": per_condition or None}
     return out
 
 

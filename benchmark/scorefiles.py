@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
@@ -220,30 +220,59 @@ def _listing(ids) -> str:
 # ASV scores (for the t-DCF)
 
 
+#: Column names of the 8-column ASVspoof 2021 LA ASV ``trial_metadata.txt`` (SPEAKER TRIAL first).
+_ASV2021_LA_COLUMNS = {2: "codec", 3: "transmission", 6: "trim", 7: "subset"}
+
+
 @dataclass
 class AsvScores:
-    """ASV scores of target, nontarget (zero-effort impostor) and spoof trials; ``spoof_attack`` names the attack
-    of each spoof trial when the file says it (2019 files and 2021 keys do)."""
+    """ASV scores of target, nontarget (zero-effort impostor) and spoof trials.
+
+    ``spoof_attack`` names the attack of each spoof trial when the file says it (2019 files and 2021 keys do);
+    ``meta`` maps a metadata column (2021 LA keys: codec, transmission, trim, subset) to its values for the
+    (target, nontarget, spoof) trials, so conditions can have their own ASV operating point, as in the 2021
+    evaluation package.
+    """
 
     target: np.ndarray
     nontarget: np.ndarray
     spoof: np.ndarray
     spoof_attack: np.ndarray | None = None
     source: str = ""
+    meta: dict = field(default_factory=dict)
 
     def operating_point(self) -> AsvOperatingPoint:
         """Error rates at the ASV EER threshold, spoof rates over all spoof trials."""
         return asv_operating_point(self.target, self.nontarget, self.spoof)
 
     def attack_point(self, attack: str, pooled: AsvOperatingPoint | None = None) -> AsvOperatingPoint | None:
-        """The pooled operating point with the spoof rates of one attack, or None when the file has no
-        spoof trials of that attack."""
+        """The pooled operating point with the spoof rates of one attack (the threshold stays the pooled one), or
+        None when the file has no spoof trials of that attack."""
         if self.spoof_attack is None:
             return None
         mask = self.spoof_attack == attack
         if not mask.any():
             return None
         return (pooled or self.operating_point()).for_spoof(self.spoof[mask])
+
+    def condition_point(self, column: str, value: str) -> AsvOperatingPoint | None:
+        """Operating point of the target, nontarget and spoof trials of one condition (e.g. codec = alaw), its
+        threshold recomputed on them as the 2021 package does; None when the file has no such condition."""
+        if column not in self.meta:
+            return None
+        sub = self.where(column, value)
+        if not (sub.target.size and sub.nontarget.size and sub.spoof.size):
+            return None
+        return sub.operating_point()
+
+    def where(self, column: str, value: str) -> "AsvScores":
+        """The trials whose ``column`` equals ``value`` (all trials when the file has no such column)."""
+        if column not in self.meta:
+            return self
+        t, n, s = (np.asarray(v) == value for v in self.meta[column])
+        return AsvScores(self.target[t], self.nontarget[n], self.spoof[s],
+                         None if self.spoof_attack is None else self.spoof_attack[s], self.source,
+                         {c: (v[0][t], v[1][n], v[2][s]) for c, v in self.meta.items()})
 
     @property
     def attacks(self) -> list[str]:
@@ -261,10 +290,11 @@ def read_asv_scores(path: os.PathLike | str, metadata: os.PathLike | str | None 
     if not lines:
         raise ProtocolError(path, "ASV score file is empty")
     tokens = _split(lines[0][1])
+    meta: dict[str, list] = {}
     if len(tokens) == 3 and tokens[1] in ASV_KEYS:
         keys, attacks, scores = _read_asv2019(path, lines)
     elif len(tokens) == 3:
-        keys, attacks, scores = _read_asv2021(path, lines, metadata)
+        keys, attacks, scores, meta = _read_asv2021(path, lines, metadata)
     else:
         raise ProtocolError(path, f"{len(tokens)} columns; an ASV score file has 'CM_KEY ASV_KEY SCORE' (2019) or "
                                   "'SPEAKER TRIAL SCORE' (2021)", lines[0][0])
@@ -272,9 +302,11 @@ def read_asv_scores(path: os.PathLike | str, metadata: os.PathLike | str | None 
     for key in ASV_KEYS:
         if not (keys == key).any():
             raise ProtocolError(path, f"no {key} trials: the t-DCF needs target, nontarget and spoof ASV scores")
-    spoof = keys == "spoof"
-    return AsvScores(scores[keys == "target"], scores[keys == "nontarget"], scores[spoof],
-                     attacks[spoof] if all(a not in ("", "-") for a in attacks[spoof]) else None, path)
+    masks = [keys == key for key in ASV_KEYS]
+    spoof = masks[2]
+    columns = {c: tuple(np.asarray(v, dtype=object)[m] for m in masks) for c, v in meta.items()}
+    return AsvScores(scores[masks[0]], scores[masks[1]], scores[spoof],
+                     attacks[spoof] if all(a not in ("", "-") for a in attacks[spoof]) else None, path, columns)
 
 
 def _read_asv2019(path: str, lines):
@@ -310,8 +342,10 @@ def _read_asv2021(path: str, lines, metadata):
         pair = (tokens[0], tokens[1])
         if pair in meta:
             raise ProtocolError(metadata, f"speaker/trial pair {pair[0]} {pair[1]} is listed twice", number)
-        meta[pair] = (tokens[k], tokens[k - 1] if k >= 3 else "")
+        extra = {name: tokens[i] for i, name in _ASV2021_LA_COLUMNS.items()} if len(tokens) == 8 and k == 5 else {}
+        meta[pair] = (tokens[k], tokens[k - 1] if k >= 3 else "", extra)
     keys, attacks, scores = [], [], []
+    columns: dict[str, list] = {}
     for number, line in lines:
         tokens = _split(line)
         if len(tokens) != 3:
@@ -321,8 +355,11 @@ def _read_asv2021(path: str, lines, metadata):
             raise ProtocolError(path, f"speaker/trial {tokens[0]} {tokens[1]} is not in {metadata}", number)
         keys.append(found[0])
         attacks.append(found[1])
+        for name, value in found[2].items():
+            columns.setdefault(name, []).append(value)
         scores.append(_parse_score(path, number, tokens[2]))
-    return keys, attacks, scores
+    columns = {name: values for name, values in columns.items() if len(values) == len(keys)}
+    return keys, attacks, scores, columns
 
 
 def write_asv_scores(path: os.PathLike | str, asv: AsvScores) -> str:

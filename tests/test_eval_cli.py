@@ -154,3 +154,20 @@ def test_inverted_scores_warn(corpus, tmp_path):
     res = _run("--scores", flipped, "--data", root, "--bootstrap", "0")
     assert res.exit_code == 0
     assert "warning:" in res.stderr and "scores look inverted" in res.stderr
+
+
+def test_where_selects_trials(corpus, tmp_path):
+    root, table, scores = corpus
+    res = _run("--scores", tmp_path / "sysA.txt", "--data", root, "--where", "codec=gsm", "--format", "json",
+               "--bootstrap", "0")
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.stdout)
+    gsm = table["codec"] == "gsm"
+    pooled = result["systems"]["sysA"]["pooled"]
+    assert (pooled["n_bonafide"], pooled["n_spoof"]) == ((gsm & table.is_bonafide).sum(), (gsm & ~table.is_bonafide).sum())
+    assert pooled["eer"] == pytest.approx(100 * M.eer(scores[gsm & table.is_bonafide], scores[gsm & ~table.is_bonafide]))
+    assert result["inputs"]["where"] == {"codec": "gsm"}
+    res = _run("--scores", tmp_path / "sysA.txt", "--data", root, "--where", "codec=opus")
+    assert res.exit_code == 2 and "no trial has codec = 'opus'" in res.output
+    res = _run("--scores", tmp_path / "sysA.txt", "--data", root, "--where", "subset")
+    assert res.exit_code == 2 and "expected COLUMN=VALUE" in res.output

@@ -204,3 +204,19 @@ def test_a_systems_intervals_do_not_depend_on_the_other_systems():
     after = E.evaluate_systems({"x": scores, "other": other}, trials, n_bootstrap=100, seed=4)
     before = E.evaluate_systems({"other": other, "x": scores}, trials, n_bootstrap=100, seed=4)
     assert alone["systems"]["x"] == after["systems"]["x"] == before["systems"]["x"]
+
+
+def test_condition_rows_use_the_conditions_own_asv_operating_point():
+    trials, scores = _corpus()
+    base = _asv()
+    rng = np.random.default_rng(2)
+    meta = {"codec": tuple(np.array(["none", "alaw"], dtype=object)[rng.integers(0, 2, x.size)]
+                           for x in (base.target, base.nontarget, base.spoof))}
+    asv = AsvScores(base.target, base.nontarget, base.spoof, base.spoof_attack, "", meta)
+    result = E.evaluate_systems({"s": scores}, trials, asv=asv, n_bootstrap=0)
+    is_bona, alaw = trials.is_bonafide, trials["codec"] == "alaw"
+    point = asv.condition_point("codec", "alaw")
+    assert point != asv.operating_point()
+    m = result["systems"]["s"]["per_codec"]["alaw"]
+    assert m["min_tdcf_2021"] == M.min_tdcf_2021(scores[is_bona & alaw], scores[~is_bona & alaw], point)
+    assert result["costs"]["asv"]["per_condition"]["codec"]["alaw"] == point.as_dict()

@@ -148,3 +148,32 @@ def test_writer_refuses_nan_and_wrong_length(tmp_path):
         write_cm_scores(tmp_path / "s.txt", trials, [1.0, 2.0, 3.0])
     assert not (tmp_path / "s.txt").exists()
     assert isinstance(AsvScores(np.ones(1), np.ones(1), np.ones(1)).spoof_attack, type(None))
+
+
+def test_2021_asv_metadata_columns_give_per_condition_operating_points(tmp_path):
+    keys = tmp_path / "keys" / "LA" / "ASV"
+    (keys / "ASVTorch_Kaldi").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    meta, scores = [], []
+    for i in range(300):
+        key = ("target", "nontarget", "spoof")[i % 3]
+        codec = ("alaw", "gsm")[(i // 3) % 2]
+        subset = ("eval", "progress")[(i // 6) % 2]
+        attack = "A07" if key == "spoof" else "bonafide"
+        meta.append(f"LA_{i:04d} LA_E_{i:07d} {codec} ita_tx {attack} {key} notrim {subset}\n")
+        shift = {"target": 3.0, "nontarget": 0.0, "spoof": 1.5}[key] - (1.0 if codec == "gsm" else 0.0)
+        scores.append(f"LA_{i:04d} LA_E_{i:07d} {rng.normal(shift, 1):.4f}\n")
+    (keys / "trial_metadata.txt").write_text("".join(meta))
+    (keys / "ASVTorch_Kaldi" / "score.txt").write_text("".join(scores))
+    asv = read_asv_scores(keys / "ASVTorch_Kaldi" / "score.txt")
+    assert set(asv.meta) == {"codec", "transmission", "trim", "subset"}
+    gsm = asv.where("codec", "gsm")
+    assert gsm.target.size + gsm.nontarget.size + gsm.spoof.size == 150
+    from benchmark.metrics import asv_operating_point
+
+    expected = asv_operating_point(gsm.target, gsm.nontarget, gsm.spoof)
+    assert asv.condition_point("codec", "gsm") == expected  # threshold recomputed on that codec's trials
+    assert asv.condition_point("codec", "opus") is None and asv.condition_point("vocoder", "x") is None
+    assert asv.where("vocoder", "x") is asv
+    both = asv.where("subset", "eval").where("codec", "alaw")
+    assert both.target.size == 25 and set(both.spoof_attack) == {"A07"}

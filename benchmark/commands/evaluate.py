@@ -26,6 +26,9 @@ _EXTENSIONS = {"table": "txt", "github": "md", "latex": "tex", "csv": "csv"}
 @click.option("--split", default="eval", show_default=True, help="Protocol split the scores belong to.")
 @click.option("--asv-scores", default=None, metavar="FILE",
               help="ASV score file for the t-DCF (default: the corpus's own, when it has one).")
+@click.option("--where", "conditions", multiple=True, metavar="COLUMN=VALUE",
+              help="Keep only trials with this metadata value, e.g. subset=eval for the ASVspoof 2021 ranking set "
+                   "(repeatable; ASV trials are selected the same way when their keys have the column).")
 @click.option("--by", "breakdowns", multiple=True, metavar="COLUMN",
               help="Metadata column to break results down by (repeatable; default: codec, transmission, vocoder "
                    "when the protocol has them). Per-attack rows are always given.")
@@ -34,10 +37,10 @@ _EXTENSIONS = {"table": "txt", "github": "md", "latex": "tex", "csv": "csv"}
               help="Also write metrics.json, the table and DET plots / score histograms (PNG + PDF) here.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Draw plots (with --out).")
 @click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="Bootstrap replicates for the 95 %% confidence intervals (0: none).")
+              help="Bootstrap replicates for the 95 % confidence intervals (0: none).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
-def evaluate(score_files, data_root, protocol, keys, split, asv_scores, breakdowns, fmt, out, plots, n_bootstrap,
-             seed):
+def evaluate(score_files, data_root, protocol, keys, split, asv_scores, conditions, breakdowns, fmt, out, plots,
+             n_bootstrap, seed):
     """Evaluate CM score files: EER, min t-DCF (2019 and 2021 forms), minDCF, actDCF and Cllr, pooled and per
     attack, with bootstrap confidence intervals."""
     from protocols import load_trials
@@ -52,6 +55,9 @@ def evaluate(score_files, data_root, protocol, keys, split, asv_scores, breakdow
 
         protocol = detect_protocol(data_root)
     trials = _select_split(load_trials(data_root, protocol, keys=keys), split, data_root)
+    where = _parse_conditions(conditions, trials)
+    for column, value in where:
+        trials = trials[trials[column] == value]
     systems = _name_systems(score_files)
     scores = {}
     for name, path in systems.items():
@@ -63,7 +69,10 @@ def evaluate(score_files, data_root, protocol, keys, split, asv_scores, breakdow
     asv_path = asv_scores or _corpus_asv_file(data_root, split, protocol, keys)
     asv = read_asv_scores(asv_path) if asv_path else None
     if asv is not None:
-        click.echo(f"ASV scores for the t-DCF: {asv_path}", err=True)
+        for column, value in where:
+            asv = asv.where(column, value)
+        click.echo(f"ASV scores for the t-DCF: {asv_path} ({asv.target.size} target, {asv.nontarget.size} nontarget, "
+                   f"{asv.spoof.size} spoof trials)", err=True)
     columns = breakdowns or DEFAULT_BREAKDOWNS
     missing = [c for c in breakdowns if c not in trials.columns]
     if missing:
@@ -72,7 +81,7 @@ def evaluate(score_files, data_root, protocol, keys, split, asv_scores, breakdow
     result = evaluate_systems(scores, trials, asv=asv, n_bootstrap=n_bootstrap, seed=seed, breakdowns=columns,
                               progress=sys.stderr.isatty())
     result["inputs"] = {"scores": systems, "asv_scores": asv_path, "data": os.path.abspath(data_root),
-                        "protocol": protocol, "split": split, "n_trials": len(trials)}
+                        "protocol": protocol, "split": split, "where": dict(where), "n_trials": len(trials)}
     text = format_metrics(result, fmt)
     click.echo(text, nl=False)
     if out:
@@ -88,6 +97,23 @@ def _select_split(trials, split: str, root: str):
         raise BenchError(f"{root}: no {split!r} trials in the protocol (splits: {', '.join(available) or 'none'}); "
                          "choose one with --split")
     return trials[trials["split"] == split]
+
+
+def _parse_conditions(conditions, trials) -> list[tuple[str, str]]:
+    where = []
+    for spec in conditions:
+        column, sep, value = spec.partition("=")
+        if not sep or not column:
+            raise BenchError(f"--where {spec}: expected COLUMN=VALUE, e.g. subset=eval")
+        if column not in trials.columns:
+            raise BenchError(f"--where {spec}: the protocol has no column {column!r} (it has: "
+                             f"{', '.join(trials.columns)})")
+        present = set(trials[column])
+        if value not in present:
+            raise BenchError(f"--where {spec}: no trial has {column} = {value!r} (values: "
+                             f"{', '.join(sorted(present)[:20])})")
+        where.append((column, value))
+    return where
 
 
 def _name_systems(score_files) -> dict[str, str]:
