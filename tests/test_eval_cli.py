@@ -171,3 +171,9 @@ def test_where_selects_trials(corpus, tmp_path):
     assert res.exit_code == 2 and "no trial has codec = 'opus'" in res.output
     res = _run("--scores", tmp_path / "sysA.txt", "--data", root, "--where", "subset")
     assert res.exit_code == 2 and "expected COLUMN=VALUE" in res.output
+
+
+def test_bench_list_shows_the_metrics():
+    res = CliRunner().invoke(cli, ["list", "--format", "json"], catch_exceptions=False)
+    assert res.exit_code == 0
+    assert json.loads(res.stdout)["metrics"] == list(M.METRICS)
