@@ -184,7 +184,9 @@ def _require_spoof_rates(point: AsvOperatingPoint) -> None:
 def tdcf_costs_2019(asv_point: AsvOperatingPoint, costs: TdcfCosts2019 = TdcfCosts2019()) -> tuple[float, float]:
     """Weights (C1, C2) of the 2019 t-DCF: t-DCF(s) = C1*Pmiss_cm(s) + C2*Pfa_cm(s), normalised by min(C1, C2)."""
     _require_spoof_rates(asv_point)
-    c1 = costs.p_tar * (costs.cmiss_cm - costs.cmiss_asv * asv_point.pmiss) - costs.p_non * costs.cfa_asv * asv_point.pfa
+    # the official expressions, term by term, so the weights agree to the last bit
+    c1 = (costs.p_tar * (costs.cmiss_cm - costs.cmiss_asv * asv_point.pmiss)
+          - costs.p_non * costs.cfa_asv * asv_point.pfa)
     c2 = costs.cfa_cm * costs.p_spoof * (1 - asv_point.pmiss_spoof)
     _check_weights(c1=c1, c2=c2)
     return float(c1), float(c2)
@@ -195,7 +197,8 @@ def tdcf_costs_2021(asv_point: AsvOperatingPoint,
     """Weights (C0, C1, C2) of the 2021 t-DCF: t-DCF(s) = C0 + C1*Pmiss_cm(s) + C2*Pfa_cm(s)."""
     _require_spoof_rates(asv_point)
     c0 = costs.p_tar * costs.cmiss * asv_point.pmiss + costs.p_non * costs.cfa * asv_point.pfa
-    c1 = costs.p_tar * costs.cmiss - (costs.p_tar * costs.cmiss * asv_point.pmiss + costs.p_non * costs.cfa * asv_point.pfa)
+    c1 = costs.p_tar * costs.cmiss - (costs.p_tar * costs.cmiss * asv_point.pmiss
+                                      + costs.p_non * costs.cfa * asv_point.pfa)
     c2 = costs.p_spoof * costs.cfa_spoof * asv_point.pfa_spoof
     _check_weights(c0=c0, c1=c1, c2=c2)
     return float(c0), float(c1), float(c2)
@@ -363,8 +366,10 @@ def cm_summary(bona, spoof, asv_point: AsvOperatingPoint | None = None, *,
     n_distinct = 1 + int(np.count_nonzero(np.diff(thresholds[1:])))
     if asv_point is not None and n_distinct >= 3:
         try:
-            out["min_tdcf_2019"] = float(np.min(_tdcf_2019_of_curve(pmiss, pfa, *tdcf_costs_2019(asv_point, costs_2019))))
-            out["min_tdcf_2021"] = float(np.min(_tdcf_2021_of_curve(pmiss, pfa, *tdcf_costs_2021(asv_point, costs_2021))))
+            c1, c2 = tdcf_costs_2019(asv_point, costs_2019)
+            out["min_tdcf_2019"] = float(np.min(_tdcf_2019_of_curve(pmiss, pfa, c1, c2)))
+            c0, c1, c2 = tdcf_costs_2021(asv_point, costs_2021)
+            out["min_tdcf_2021"] = float(np.min(_tdcf_2021_of_curve(pmiss, pfa, c0, c1, c2)))
         except MetricError:
             pass
     return out

@@ -64,7 +64,8 @@ def _block(systems: dict, columns, section: str, title: str, fmt: str, *, with_p
         ref = first["pooled"] if (with_pooled and label == "pooled") else first[section][label]
         row = [label, f"{ref['n_bonafide']}/{ref['n_spoof']}"]
         for name in names:
-            m = systems[name]["pooled"] if (with_pooled and label == "pooled") else systems[name][section].get(label, {})
+            is_pooled = with_pooled and label == "pooled"
+            m = systems[name]["pooled"] if is_pooled else systems[name][section].get(label, {})
             row += [_cell(m.get(key), m.get(f"{key}_ci") if ci else None, digits) for key, _, digits, ci in columns]
         rows.append(row)
     headers = [title, "bona/spoof"]

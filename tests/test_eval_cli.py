@@ -162,10 +162,10 @@ def test_where_selects_trials(corpus, tmp_path):
                "--bootstrap", "0")
     assert res.exit_code == 0, res.output
     result = json.loads(res.stdout)
-    gsm = table["codec"] == "gsm"
+    bona, spoof = (table["codec"] == "gsm") & table.is_bonafide, (table["codec"] == "gsm") & ~table.is_bonafide
     pooled = result["systems"]["sysA"]["pooled"]
-    assert (pooled["n_bonafide"], pooled["n_spoof"]) == ((gsm & table.is_bonafide).sum(), (gsm & ~table.is_bonafide).sum())
-    assert pooled["eer"] == pytest.approx(100 * M.eer(scores[gsm & table.is_bonafide], scores[gsm & ~table.is_bonafide]))
+    assert (pooled["n_bonafide"], pooled["n_spoof"]) == (bona.sum(), spoof.sum())
+    assert pooled["eer"] == pytest.approx(100 * M.eer(scores[bona], scores[spoof]))
     assert result["inputs"]["where"] == {"codec": "gsm"}
     res = _run("--scores", tmp_path / "sysA.txt", "--data", root, "--where", "codec=opus")
     assert res.exit_code == 2 and "no trial has codec = 'opus'" in res.output
