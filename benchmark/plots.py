@@ -84,27 +84,30 @@ def plot_score_histograms(scores: np.ndarray, trials: TrialTable, path_stem: str
     panels = [("all spoofs", ~is_bona)] + [(a, ~is_bona & (trials["attack"] == a)) for a in attacks]
     ncols = min(4, len(panels))
     nrows = math.ceil(len(panels) / ncols)
-    fig = _grid_figure(ncols, nrows, 3.0, 2.3, top=0.55 if title else 0.2, bottom=0.35)
+    fig = _grid_figure(ncols, nrows, 3.0, 2.3, top=0.85, bottom=0.35)
     lo, hi = np.percentile(scores, [0.1, 99.9])  # outliers (e.g. LLRs of +-300) would squash the rest
     margin = 0.05 * (hi - lo) if hi > lo else 0.5
-    edges = np.linspace(lo - margin, hi + margin, 61)
+    # about 2 sqrt(n) bins for the typical panel: smooth for 50 trials, detailed for 50,000
+    typical = min(int(is_bona.sum()), int(np.median([m.sum() for _, m in panels[1:]] or [panels[0][1].sum()])))
+    edges = np.linspace(lo - margin, hi + margin, int(np.clip(2 * np.sqrt(typical), 15, 60)) + 1)
     bona = scores[is_bona]
     threshold = M.eer_threshold(scores[is_bona], scores[~is_bona])
     for k, (label, mask) in enumerate(panels):
         ax = fig.add_subplot(nrows, ncols, k + 1)
         ax.hist(bona, bins=edges, density=True, histtype="stepfilled", alpha=0.35, color=_COLORS[0],
                 label="bona fide")
-        ax.hist(scores[mask], bins=edges, density=True, histtype="step", lw=1.4,
-                color=_COLORS[1], label="spoof")
+        ax.hist(scores[mask], bins=edges, density=True, histtype="step", lw=1.4, color=_COLORS[1], label="spoof")
         ax.axvline(threshold, color="k", ls="--", lw=0.8, label="pooled EER threshold")
         ax.set_title(f"{label} ({int(mask.sum())} spoof)", fontsize=8)
         ax.tick_params(labelsize=7)
         if k // ncols == nrows - 1:
             ax.set_xlabel("score (higher = bona fide)", fontsize=8)
-        if k == 0:
-            ax.legend(fontsize=7, frameon=False)
+    height = fig.get_figheight()
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.32 / height), ncols=3, fontsize=8,
+               frameon=False)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=10, y=1 - 0.08 / height)
     return _save(fig, path_stem, formats)
 
 
