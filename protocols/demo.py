@@ -59,7 +59,7 @@ class Attack:
 
 ATTACKS = {a.attack_id: a for a in [
     Attack("A01", "vocoder", "harmonic-noise", "harmonic+noise, harmonics to 7.6 kHz", "target"),
-    Attack("A02", "vocoder", "lpc", "LPC-16 pulse/noise excitation", "target"),
+    Attack("A02", "vocoder", "lpc", "LPC-16 pulse/noise excitation, smoothed parameters", "target"),
     Attack("A03", "vocoder", "mfcc", "MFCC-20 inversion + Griffin-Lim", "target"),
     Attack("A04", "concatenation", "concatenation", "mu-law units, resampled, cross-faded", "target"),
     Attack("A05", "conversion", "pitch-shift", "phase-vocoder pitch shift", "other"),
@@ -67,8 +67,9 @@ ATTACKS = {a.attack_id: a for a in [
     Attack("A07", "vocoder", "lpc", "LPC-12 mixed excitation, smoothed F0", "target"),
     Attack("A08", "vocoder", "harmonic-noise", "harmonic+noise, harmonics to 4 kHz", "target"),
     Attack("A09", "vocoder", "channel", "16-band channel vocoder", "target"),
-    Attack("A10", "vocoder", "griffin-lim", "Griffin-Lim 512/128, 32 iterations", "target"),
-    Attack("A11", "vocoder", "griffin-lim", "Griffin-Lim 1024/256, 8 iterations", "target"),
+    Attack("A10", "vocoder", "griffin-lim", "80-band mel spectrogram + Griffin-Lim, 32 iterations", "target"),
+    Attack("A11", "vocoder", "griffin-lim", "smoothed 40-band mel spectrogram + Griffin-Lim, 8 iterations",
+           "target"),
     Attack("A12", "vocoder", "zero-phase", "frame-wise zero-phase harmonic OLA", "target"),
     Attack("A13", "conversion", "spectral-filter", "harmonic+noise vocoder then spectral-filter VC", "other"),
     Attack("A14", "vocoder", "mfcc", "MFCC-13 inversion + Griffin-Lim", "target"),
@@ -274,7 +275,7 @@ def _spoof_speech(attack_id: str, target: Speaker, source: Speaker | None, n: in
 
     recipes: dict[str, Callable[[], np.ndarray]] = {
         "A01": lambda: v.harmonic_noise_vocoder(own(), rng),
-        "A02": lambda: v.lpc_vocoder(own(), rng, order=16),
+        "A02": lambda: v.lpc_vocoder(own(), rng, order=16, smooth_f0=5, smooth_envelope=5),
         "A03": lambda: v.mfcc_vocoder(own(), rng, n_mfcc=20, n_mels=60),
         "A04": lambda: v.unit_concatenation([synthesize_utterance(target, 2 * SR, rng) for _ in range(3)], n, rng),
         "A05": lambda: v.pitch_shift_vc(other(), rng, target.f0 / source.f0),
@@ -282,8 +283,8 @@ def _spoof_speech(attack_id: str, target: Speaker, source: Speaker | None, n: in
         "A07": lambda: v.lpc_vocoder(own(), rng, order=12, mixed=True, smooth_f0=9),
         "A08": lambda: v.harmonic_noise_vocoder(own(), rng, noise_above_hz=4000.0, n_ceps=20),
         "A09": lambda: v.channel_vocoder(own(), rng),
-        "A10": lambda: v.griffin_lim(own(), rng, n_fft=512, hop=128, n_iter=32),
-        "A11": lambda: v.griffin_lim(own(), rng, n_fft=1024, hop=256, n_iter=8),
+        "A10": lambda: v.mel_griffin_lim(own(), rng, n_mels=80, n_iter=32),
+        "A11": lambda: v.mel_griffin_lim(own(), rng, n_mels=40, n_iter=8, smooth_frames=3),
         "A12": lambda: v.zero_phase_harmonic(own(), rng),
         "A13": lambda: sf_vc(v.harmonic_noise_vocoder(other(), rng)),
         "A14": lambda: v.mfcc_vocoder(own(), rng, n_mfcc=13, n_mels=40, n_iter=16),
@@ -379,7 +380,8 @@ def _asv_features(wave: np.ndarray) -> np.ndarray:
     if not _ASV_MEL:
         import librosa
 
-        _ASV_MEL.append(librosa.filters.mel(sr=SR, n_fft=512, n_mels=40, fmin=60, fmax=3800))
+        # float64 like the spectra: a mixed-precision matmul takes numpy's slow non-BLAS path
+        _ASV_MEL.append(librosa.filters.mel(sr=SR, n_fft=512, n_mels=40, fmin=60, fmax=3800).astype(np.float64))
     power = np.abs(stft(wave, 512, 160)) ** 2
     mfcc = dct(np.log(_ASV_MEL[0] @ power + 1e-10), type=2, norm="ortho", axis=0)[1:21]
     padded = np.pad(mfcc, ((0, 0), (2, 2)), mode="edge")
@@ -387,7 +389,7 @@ def _asv_features(wave: np.ndarray) -> np.ndarray:
     energy = power.sum(axis=0)
     keep = energy >= np.percentile(energy, 40)
     feats = np.vstack([mfcc, delta])[:, keep].T
-    return ((feats - feats.mean(axis=0)) / (feats.std(axis=0) + 1e-8)).astype(np.float32)
+    return (feats - feats.mean(axis=0)) / (feats.std(axis=0) + 1e-8)
 
 
 def _asv_scores(results: list[dict], params: DemoParams) -> dict[str, list[tuple[str, str, str, str, float]]]:
@@ -399,9 +401,9 @@ def _asv_scores(results: list[dict], params: DemoParams) -> dict[str, list[tuple
                   if r["meta"]["split"] == "train" and r["meta"]["key"] == "bonafide"]
     frames_all = np.concatenate(train_bona)
     rng = np.random.default_rng(np.random.SeedSequence([params.seed, 5]))
-    if len(frames_all) > 30000:
-        frames_all = frames_all[np.sort(rng.choice(len(frames_all), 30000, replace=False))]
-    ubm = GaussianMixture(32, covariance_type="diag", max_iter=30, reg_covar=1e-3,
+    if len(frames_all) > 20000:
+        frames_all = frames_all[np.sort(rng.choice(len(frames_all), 20000, replace=False))]
+    ubm = GaussianMixture(32, covariance_type="diag", max_iter=20, tol=1e-3, reg_covar=1e-3,
                           random_state=params.seed).fit(frames_all)
 
     def adapted(frames: np.ndarray) -> GaussianMixture:
@@ -472,7 +474,7 @@ def _run_jobs(plan, speakers, params, out_dir, jobs, progress):
         jobs = min(2, os.cpu_count() or 1) if len(plan) > 200 else 1
 
     chunks = [plan[i:i + 16] for i in range(0, len(plan), 16)]
-    bar = tqdm(total=len(plan), desc="demo corpus", unit="file", disable=not progress, leave=False)
+    bar = tqdm(total=len(plan), desc="demo corpus", unit="file", disable=None if progress else True, leave=False)
     results: list[dict] = []
     try:
         if jobs > 1:

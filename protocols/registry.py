@@ -71,7 +71,7 @@ def detect_protocol(root: os.PathLike | str) -> str:
     """Name of the format of the corpus at ``root``; raises a clear error when none matches."""
     _ensure_builtin()
     root = str(root)
-    if not os.path.isdir(root):
+    if not os.path.exists(root):
         raise BenchError(f"{root}: corpus folder not found")
     for reader in sorted(_PROTOCOLS.values(), key=lambda r: (-r.priority, r.name)):
         if reader.detect(root):
@@ -89,7 +89,7 @@ def load_trials(root: os.PathLike | str, protocol: str | None = None, *, keys: o
     ``selection`` goes to :meth:`TrialTable.select` (split, attack, speaker, label, fraction, max_count, seed).
     """
     root = str(root)
-    if not os.path.isdir(root):
+    if not os.path.exists(root):  # a folder, or a manifest file for the csv protocol
         raise BenchError(f"{root}: corpus folder not found")
     name = protocol or detect_protocol(root)
     table = get_protocol(name).read(root, keys=None if keys is None else str(keys))

@@ -2,7 +2,7 @@
 
 Source: a Rosenberg glottal pulse train (its derivative, i.e. glottal flow plus lip radiation) following an F0
 contour with declination, pitch accents and slow drift, with per-period jitter and shimmer and breath noise.
-Filter: a cascade of five time-varying formant resonators (updated every 5 ms) moving between phone targets
+Filter: a cascade of six time-varying formant resonators (updated every 5 ms) moving between phone targets
 (vowels, nasals, approximants), plus fricative and burst noise shaped by their own resonances, and pauses.
 Speakers differ in F0, vocal-tract length (all formants scaled), voice quality and speaking rate.
 
@@ -18,7 +18,7 @@ from scipy.signal import lfilter
 SAMPLE_RATE = 16000
 BLOCK = 80  # samples per control block (5 ms): formants, amplitudes and F0 are set per block
 
-# Adult male formant targets F1..F4 (Hz), after Peterson & Barney; F5 fixed at 4500 Hz before scaling.
+# Adult male formant targets F1..F4 (Hz), after Peterson & Barney; F5, F6 are fixed (HIGH_FORMANTS).
 VOWELS = {
     "i": (270, 2290, 3010, 3500), "I": (390, 1990, 2550, 3550), "e": (530, 1840, 2480, 3500),
     "ae": (660, 1720, 2410, 3450), "a": (730, 1090, 2440, 3400), "o": (570, 840, 2410, 3400),
@@ -40,8 +40,8 @@ FRICATIVES = {
 PLOSIVES = {"p": (900, False), "t": (4200, False), "k": (2200, False), "b": (900, True), "d": (3800, True),
             "g": (2000, True)}
 FILTER_FFT = 512  # block-convolution FFT size: 32 ms of impulse response (a 70 Hz-wide formant decays by 60 dB)
-BANDWIDTHS = np.array([70.0, 100.0, 140.0, 220.0, 280.0])
-F5_MALE = 4500.0
+BANDWIDTHS = np.array([70.0, 100.0, 140.0, 220.0, 280.0, 400.0])
+HIGH_FORMANTS = (4500.0, 5800.0)  # F5, F6 (adult male) for every phone
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class Speaker:
                    f0_spread=float(rng.uniform(1.5, 3.5)),
                    vtl=float((1.17 if female else 1.0) * rng.uniform(0.94, 1.06)),
                    jitter=float(rng.uniform(0.004, 0.012)), shimmer=float(rng.uniform(0.02, 0.06)),
-                   breath=float(rng.uniform(0.02, 0.10) * (1.6 if female else 1.0)),
+                   breath=float(rng.uniform(0.06, 0.18) * (1.4 if female else 1.0)),
                    open_quotient=float(rng.uniform(0.5, 0.7) + (0.05 if female else 0.0)),
                    rate=float(rng.uniform(3.6, 5.2)))
 
@@ -185,21 +185,21 @@ def synthesize_utterance(speaker: Speaker, n_samples: int, rng: np.random.Genera
     """``n_samples`` of speech-like audio (float64, peak about 0.5) from ``speaker``; deterministic for ``rng``."""
     n_blocks = -(-n_samples // BLOCK) + 1
     plan = _phone_plan(rng, speaker, n_blocks)
-    formants = np.zeros((n_blocks, 5))
+    formants = np.zeros((n_blocks, 6))
     voice = np.zeros(n_blocks)
     asp = np.zeros(n_blocks)
     fric_level = np.zeros(n_blocks)
     accents = np.zeros(n_blocks)
     fric_segments: list[tuple[int, int, float, float, float]] = []  # start, stop, centre, bw, level
     pos = 0
-    prev_target = np.array(VOWELS["V"] + (F5_MALE,), dtype=float)
+    prev_target = np.array(VOWELS["V"] + HIGH_FORMANTS, dtype=float)
     for kind, phone, n in plan:
         stop = min(pos + n, n_blocks)
         if pos >= n_blocks:
             break
         seg = slice(pos, stop)
         if kind == "vowel":
-            target = np.array(VOWELS[phone] + (F5_MALE,), dtype=float)
+            target = np.array(VOWELS[phone] + HIGH_FORMANTS, dtype=float)
             target[:2] *= rng.uniform(0.93, 1.07, 2)  # token-to-token variation
             formants[seg] = target
             voice[seg] = rng.uniform(0.8, 1.0)
@@ -208,7 +208,7 @@ def synthesize_utterance(speaker: Speaker, n_samples: int, rng: np.random.Genera
             prev_target = target
         elif kind == "voiced":
             targets, level = VOICED_CONSONANTS[phone]
-            formants[seg] = np.array(targets + (F5_MALE,), dtype=float)
+            formants[seg] = np.array(targets + HIGH_FORMANTS, dtype=float)
             voice[seg] = level
         else:
             formants[seg] = prev_target  # the tract keeps the neighbouring vowel's shape (coarticulation)
@@ -224,7 +224,8 @@ def synthesize_utterance(speaker: Speaker, n_samples: int, rng: np.random.Genera
         pos = stop
     # Coarticulation: formant targets glide over ~40 ms; amplitude envelopes over ~15 ms.
     formants = _smooth(formants, 9) * speaker.vtl
-    formants[:, 4] = np.maximum(formants[:, 4], formants[:, 3] + 300)
+    for k in (4, 5):
+        formants[:, k] = np.maximum(formants[:, k], formants[:, k - 1] + 300)
     formants = np.minimum(formants, 0.45 * SAMPLE_RATE)
     voice = _smooth(voice, 3)
     asp = _smooth(asp, 3)
@@ -246,12 +247,13 @@ def synthesize_utterance(speaker: Speaker, n_samples: int, rng: np.random.Genera
     excitation = source * voice_s * (SAMPLE_RATE / speaker.f0) * 0.05
     excitation += noise * (speaker.breath * voice_s * open_phase + 0.05 * asp_s) * 0.3
 
-    # Vocal tract: cascade of 5 resonators, one all-pole filter per 5 ms block, applied by block convolution.
+    # Vocal tract: cascade of 6 resonators, one all-pole filter per 5 ms block, applied by block convolution.
     bws = BANDWIDTHS * rng.uniform(0.85, 1.2)
     sos_all = _resonator_sos(formants, np.broadcast_to(bws, formants.shape))
-    a_all = np.zeros((n_blocks, 11))
+    n_res = formants.shape[1]
+    a_all = np.zeros((n_blocks, 2 * n_res + 1))
     a_all[:, 0] = 1.0
-    for k in range(5):  # multiply out the five sections, vectorised over blocks
+    for k in range(n_res):  # multiply out the sections, vectorised over blocks
         prev = a_all.copy()
         a_all[:, 1:] += sos_all[:, k, 4:5] * prev[:, :-1]
         a_all[:, 2:] += sos_all[:, k, 5:6] * prev[:, :-2]

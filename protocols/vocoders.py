@@ -73,11 +73,18 @@ def levinson(r: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
     return a, np.maximum(err, 1e-12)
 
 
-def lpc_frames(x: np.ndarray, order: int, hop: int = 80, size: int = 400) -> tuple[np.ndarray, np.ndarray]:
-    """Frame-wise LPC (autocorrelation method, Hamming window, lag window): coefficients and gain per frame."""
+def lpc_frames(x: np.ndarray, order: int, hop: int = 80, size: int = 400,
+               smooth: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Frame-wise LPC (autocorrelation method, Hamming window, lag window): coefficients and gain per frame.
+    ``smooth`` > 1 averages the autocorrelations over that many frames (the over-smoothed trajectories of a
+    statistical parametric synthesiser; averaging autocorrelations keeps every filter stable)."""
     fr = frames(x, size, hop) * np.hamming(size)
     n_fft = 2 * size
     r = np.fft.irfft(np.abs(np.fft.rfft(fr, n_fft, axis=1)) ** 2, n_fft, axis=1)[:, :order + 1]
+    if smooth > 1:
+        from scipy.ndimage import uniform_filter1d
+
+        r = uniform_filter1d(r, smooth, axis=0, mode="nearest")
     r[:, 0] *= 1.0001  # white-noise correction keeps the filters stable
     lag = np.exp(-0.5 * (2 * np.pi * 60 / SR * np.arange(order + 1)) ** 2)
     a, err = levinson(r * lag, order)
@@ -127,7 +134,7 @@ def _istft_tf(spec_tf: np.ndarray, hop: int, length: int) -> np.ndarray:
 def stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     """Centred STFT with a periodic Hann window and zero padding, shape (n_fft//2+1, 1 + len(x)//hop)
     (librosa's convention; numpy/scipy only, several times faster than librosa for these short signals)."""
-    return _stft_tf(x, n_fft, hop).T
+    return np.ascontiguousarray(_stft_tf(x, n_fft, hop).T)  # contiguous: later matmuls take the BLAS path
 
 
 def istft(spec: np.ndarray, hop: int, length: int) -> np.ndarray:
@@ -185,12 +192,13 @@ def _pulse_train(f0_samples: np.ndarray, voiced_samples: np.ndarray) -> np.ndarr
 
 # ---- vocoders -----------------------------------------------------------------------------------------------------
 def lpc_vocoder(x: np.ndarray, rng: np.random.Generator, order: int = 16, mixed: bool = False,
-                smooth_f0: int = 1) -> np.ndarray:
+                smooth_f0: int = 1, smooth_envelope: int = 1) -> np.ndarray:
     """Pulse/noise-excited LPC vocoder (LPC-10 style): pitch-synchronous impulses or white noise through
-    frame-wise all-pole filters. ``mixed``: pulses below 3 kHz plus noise above (mixed excitation)."""
+    frame-wise all-pole filters. ``mixed``: pulses below 3 kHz plus noise above (mixed excitation);
+    ``smooth_f0``/``smooth_envelope``: moving averages over that many 5 ms frames (over-smoothing)."""
     hop = 80
     pre = lfilter([1, -0.97], [1], x)
-    a, gain = lpc_frames(pre, order, hop)
+    a, gain = lpc_frames(pre, order, hop, smooth=smooth_envelope)
     f0, voiced = f0_track(x, hop)
     if smooth_f0 > 1:
         from scipy.ndimage import uniform_filter1d
@@ -269,11 +277,29 @@ def griffin_lim(x: np.ndarray, rng: np.random.Generator, n_fft: int = 512, hop: 
 _MEL: dict[tuple[int, int], np.ndarray] = {}
 
 
+def mel_griffin_lim(x: np.ndarray, rng: np.random.Generator, n_mels: int = 80, n_fft: int = 1024,
+                    hop: int = 256, n_iter: int = 32, smooth_frames: int = 1) -> np.ndarray:
+    """Tacotron-style waveform generation: a mel spectrogram (``n_mels`` bands, optionally smoothed over
+    ``smooth_frames`` frames like an acoustic model's output) mapped back to a linear magnitude through the
+    transposed filterbank, then Griffin-Lim."""
+    power = np.abs(stft(x, n_fft, hop)) ** 2
+    basis = _mel_basis(n_fft, n_mels)
+    mel = basis @ power
+    if smooth_frames > 1:
+        from scipy.ndimage import uniform_filter1d
+
+        mel = uniform_filter1d(mel, smooth_frames, axis=1, mode="nearest")
+    weights = basis.T @ np.ones(n_mels)
+    linear = (basis.T @ mel) / np.maximum(weights, 1e-10)[:, None] * (weights > 1e-10)[:, None]
+    return _griffin_lim(np.sqrt(np.maximum(linear, 0.0)), hop, len(x), n_iter, rng)
+
+
 def _mel_basis(n_fft: int, n_mels: int) -> np.ndarray:
     if (n_fft, n_mels) not in _MEL:
         import librosa
 
-        _MEL[n_fft, n_mels] = librosa.filters.mel(sr=SR, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=SR / 2)
+        _MEL[n_fft, n_mels] = librosa.filters.mel(sr=SR, n_fft=n_fft, n_mels=n_mels, fmin=0.0,
+                                                  fmax=SR / 2).astype(np.float64)  # avoid mixed-dtype matmul
     return _MEL[n_fft, n_mels]
 
 
