@@ -1,0 +1,245 @@
+"""On-disk cache of per-file front-end features, with parallel extraction.
+
+Layout: ``<cache_dir>/<kind>-<hash of the full parameter set>/<hash of the file identity>.feat`` (plus a
+``params.json`` per parameter set, for humans). The file identity is (real path, size, mtime in ns): editing
+or replacing an audio file gives it a new entry. An entry is a small header (magic, shape, BLAKE2b digest of
+the payload) followed by float32 frames; an entry whose size or digest does not match is treated as missing,
+recomputed and rewritten. Entries are written to a temporary name and renamed into place, so two runs can
+share a cache: readers never see a half-written entry, and the last of two identical writes wins.
+
+``cache_dir`` None means ``$BENCH_CACHE_DIR/features`` when that variable is set, else
+``~/.cache/spoofbench/features``; ``False`` (or "") disables caching.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import struct
+import uuid
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from protocols.audio import load_audio
+from protocols.errors import AudioError, BenchError
+
+from . import frontends
+
+#: Bump when the meaning of a parameter set changes (a fix in a front end), to orphan old entries.
+FEATURE_VERSION = 1
+_MAGIC = b"SBFEAT01"
+_HEADER = struct.Struct("<8sqq32s")  # magic, frames, dims, blake2b-256 of the payload
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("BENCH_CACHE_DIR")
+    if env:
+        return Path(env).expanduser() / "features"
+    return Path("~/.cache/spoofbench/features").expanduser()
+
+
+def resolve_cache_dir(cache_dir) -> Path | None:
+    """None -> the default folder; False or "" -> no cache; anything else -> that folder."""
+    if cache_dir is None:
+        return default_cache_dir()
+    if cache_dir is False or cache_dir == "":
+        return None
+    return Path(cache_dir).expanduser()
+
+
+def params_digest(kind: str, params: dict[str, Any]) -> str:
+    blob = json.dumps({"kind": kind, "params": params, "version": FEATURE_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def file_identity(path: str) -> str:
+    """Hash of (real path, size, mtime_ns); raises AudioError for a missing file."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise AudioError(path, "audio file not found") from None
+    except OSError as exc:
+        raise AudioError(path, f"cannot stat audio file ({exc.strerror})") from None
+    key = f"{os.path.realpath(path)}\0{st.st_size}\0{st.st_mtime_ns}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def encode_entry(features: np.ndarray) -> bytes:
+    data = np.ascontiguousarray(features, dtype="<f4")
+    payload = data.tobytes()
+    digest = hashlib.blake2b(payload, digest_size=32).digest()
+    return _HEADER.pack(_MAGIC, data.shape[0], data.shape[1], digest) + payload
+
+
+def decode_entry(blob: bytes) -> np.ndarray | None:
+    """The frames of an entry, or None when it is truncated, corrupted or not an entry."""
+    if len(blob) < _HEADER.size:
+        return None
+    magic, rows, cols, digest = _HEADER.unpack_from(blob)
+    payload = blob[_HEADER.size:]
+    if magic != _MAGIC or rows < 0 or cols < 0 or len(payload) != rows * cols * 4:
+        return None
+    if hashlib.blake2b(payload, digest_size=32).digest() != digest:
+        return None
+    return np.frombuffer(payload, dtype="<f4").reshape(rows, cols).astype(np.float32)
+
+
+def _write_atomic(path: Path, blob: bytes) -> None:
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(blob)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class FeatureExtractor:
+    """Features of audio files for one front end and parameter set, cached on disk and extracted in
+    parallel. ``last_hits`` / ``last_extracted`` tell how the last call was served."""
+
+    def __init__(self, kind: str, params: dict[str, Any], cache_dir=None, n_jobs: int | None = None,
+                 progress: bool = True):
+        self.kind = kind
+        self.params = dict(params)
+        self.sample_rate = int(self.params["sample_rate"])
+        self.n_jobs = n_jobs
+        self.progress = progress
+        root = resolve_cache_dir(cache_dir)
+        self.directory = root / f"{kind}-{params_digest(kind, self.params)}" if root is not None else None
+        self.last_hits = 0
+        self.last_extracted = 0
+        self._warned = False
+
+    # ---- cache ---------------------------------------------------------------------------------------
+    def entry_path(self, audio_path: str) -> Path | None:
+        if self.directory is None:
+            return None
+        return self.directory / f"{file_identity(audio_path)}.feat"
+
+    def _prepare_directory(self) -> None:
+        if self.directory is None:
+            return
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            info = self.directory / "params.json"
+            if not info.exists():
+                _write_atomic(info, json.dumps({"kind": self.kind, "params": self.params,
+                                                "version": FEATURE_VERSION}, indent=1, sort_keys=True).encode())
+        except OSError as exc:
+            self._disable(exc)
+
+    def _disable(self, exc: OSError) -> None:
+        if not self._warned:
+            warnings.warn(f"feature cache {self.directory} is not usable ({exc.strerror or exc}); "
+                          "continuing without caching", RuntimeWarning, stacklevel=3)
+            self._warned = True
+        self.directory = None
+
+    def _read(self, entry: Path | None) -> np.ndarray | None:
+        if entry is None:
+            return None
+        try:
+            blob = entry.read_bytes()
+        except OSError:
+            return None
+        return decode_entry(blob)
+
+    # ---- extraction ------------------------------------------------------------------------------------
+    def features(self, paths: Sequence[str], desc: str | None = None) -> list[np.ndarray]:
+        """One ``(frames, dims)`` float32 array per path, in order."""
+        from tqdm.auto import tqdm
+
+        paths = [str(p) for p in paths]
+        self._prepare_directory()
+        entries = [self.entry_path(p) for p in paths]
+        out: list[np.ndarray | None] = [self._read(e) for e in entries]
+        missing = [i for i, f in enumerate(out) if f is None]
+        self.last_hits = len(paths) - len(missing)
+        self.last_extracted = len(missing)
+        if not missing:
+            return out  # type: ignore[return-value]
+        jobs = [(paths[i], str(entries[i]) if entries[i] is not None else None) for i in missing]
+        workers = self._workers(len(jobs))
+        bar = tqdm(total=len(paths), initial=self.last_hits, desc=desc or f"{self.kind} features",
+                   unit="file", disable=not self.progress, leave=False)
+        try:
+            if workers <= 1:
+                results = (_extract_job(self.kind, self.params, job) for job in jobs)
+                self._collect(results, missing, out, bar)
+            else:
+                ctx = multiprocessing.get_context(_start_method())
+                with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+                    chunk = max(1, min(16, len(jobs) // (4 * workers)))
+                    results = pool.map(_extract_job, [self.kind] * len(jobs), [self.params] * len(jobs), jobs,
+                                       chunksize=chunk)
+                    self._collect(results, missing, out, bar)
+        finally:
+            bar.close()
+        return out  # type: ignore[return-value]
+
+    def _collect(self, results, missing, out, bar) -> None:
+        for i, (feats, problem, cache_error) in zip(missing, results):
+            if problem is not None:
+                raise AudioError(problem[0], problem[1])
+            if cache_error is not None and self.directory is not None:
+                self._disable(OSError(cache_error))
+            out[i] = feats
+            bar.update(1)
+
+    def _workers(self, n_jobs_pending: int) -> int:
+        n = self.n_jobs
+        if n is None or n < 1:
+            n = available_cores()
+        return max(1, min(n, n_jobs_pending))
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _start_method() -> str:
+    # fork on Linux: workers start instantly and scripts need no ``if __name__ == "__main__"`` guard; they only
+    # run numpy/scipy/soundfile, never torch's OpenMP, so inheriting a torch-initialised parent is safe.
+    # Elsewhere fork is unsafe (macOS) or absent (Windows): spawn.
+    import sys
+
+    return "fork" if sys.platform.startswith("linux") else "spawn"
+
+
+def _worker_init() -> None:
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)  # one BLAS thread per worker: the workers are the parallelism
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        pass
+
+
+def _extract_job(kind: str, params: dict[str, Any], job: tuple[str, str | None]):
+    """Load, extract and cache one file. Returns (features, problem, cache_error); problems travel back as
+    plain strings because the toolkit's exceptions do not survive pickling between processes."""
+    path, entry = job
+    try:
+        wave = load_audio(path, params["sample_rate"])
+        feats = frontends.extract(kind, wave, params)
+    except BenchError as exc:
+        return None, (getattr(exc, "path", path), getattr(exc, "problem", str(exc))), None
+    except ValueError as exc:
+        return None, (path, f"cannot extract {kind} features ({exc})"), None
+    cache_error = None
+    if entry is not None:
+        try:
+            _write_atomic(Path(entry), encode_entry(feats))
+        except OSError as exc:
+            cache_error = f"{exc.strerror or exc}"
+    return feats, None, cache_error
