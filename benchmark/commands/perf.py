@@ -11,3 +11,7 @@ def perf() -> None:
 
 from .evaluate import perf_eval  # noqa: E402  (bench perf eval)
 perf.add_command(perf_eval)
+from ..perf_rawnet2 import perf_rawnet2  # noqa: E402  (bench perf rawnet2)
+perf.add_command(perf_rawnet2)
+from ..perf_baselines import baselines  # noqa: E402  (bench perf baselines)
+perf.add_command(baselines)

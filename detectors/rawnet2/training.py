@@ -310,8 +310,7 @@ def prepare_inference(model: RawNet2Model, fast: str = "off") -> tuple[RawNet2Mo
     if "int8" in fast:
         from torch.ao.quantization import quantize_dynamic
 
-        model = quantize_dynamic(copy.deepcopy(model).cpu(), {"gru": None, "fc1_gru": None, "fc2_gru": None},
-                                 dtype=torch.qint8)
+        model = quantize_dynamic(copy.deepcopy(model).cpu(), {"gru", "fc1_gru", "fc2_gru"}, dtype=torch.qint8)
         model.gru_impl = "native"
     return model, autocast
 

@@ -1,0 +1,309 @@
+"""``bench perf rawnet2``: RawNet2 training-step and inference time, ours vs a plain reference implementation.
+
+The reference (:class:`ReferenceRawNet2`) follows the official ASVspoof 2021 / ICASSP 2021 code literally:
+the sinc filters are rebuilt in numpy on every forward and applied by a direct ``conv1d``; the blocks run
+in (batch, channels, time) layout; ``nn.GRU``; plain ``torch.optim.Adam``. It is written for this benchmark
+(not copied) and loads the same state_dict, so both compute the same function: the table reports the
+largest relative difference of their outputs.
+
+Measured: a training step (forward + weighted cross-entropy + backward + Adam) and an inference batch,
+at each batch size, as the minimum (and median) over repetitions; the real-time factor of inference
+(seconds of compute per second of audio); the forward FLOPs counted by ``torch.utils.flop_counter``
+(the reference's direct sinc convolution is counted; our FFT is not a matmul and is estimated); and this
+CPU's arithmetic limit, the GFLOP/s of a large float32 (and bfloat16) matrix product.
+"""
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+# ---- the literal reference ----------------------------------------------------------------------------
+class _ReferenceSinc(nn.Module):
+    """Official SincConv behaviour: Mel edges in numpy; filters recomputed in numpy each forward."""
+
+    def __init__(self, n_filters, taps, layout, sample_rate=16000):
+        super().__init__()
+        self.taps = taps + 1 if taps % 2 == 0 else taps
+        self.sample_rate = sample_rate
+        grid = int(sample_rate / 2) * np.linspace(0, 1, 257)
+        mel = 2595 * np.log10(1 + grid / 700)
+        points = n_filters + 1 if layout == "2021" else n_filters + 3
+        hz = 700 * (10 ** (np.linspace(mel.min(), mel.max(), points) / 2595) - 1)
+        self.edges = hz[: n_filters + 1]
+        self.support = torch.arange(-(self.taps - 1) / 2, (self.taps - 1) / 2 + 1)
+        self.band_pass = torch.zeros(n_filters, self.taps)
+
+    def forward(self, x):
+        for i in range(len(self.edges) - 1):
+            low, high = self.edges[i], self.edges[i + 1]
+            h_high = (2 * high / self.sample_rate) * np.sinc(2 * high * self.support / self.sample_rate)
+            h_low = (2 * low / self.sample_rate) * np.sinc(2 * low * self.support / self.sample_rate)
+            self.band_pass[i, :] = torch.Tensor(np.hamming(self.taps)) * torch.Tensor(h_high - h_low)
+        return F.conv1d(x, self.band_pass.to(x.device).view(len(self.edges) - 1, 1, self.taps))
+
+
+class _ReferenceBlock(nn.Module):
+    def __init__(self, c_in, c_out, first, raw_input_conv1):
+        super().__init__()
+        self.first, self.raw_input_conv1 = first, raw_input_conv1
+        if not first:
+            self.bn1 = nn.BatchNorm1d(c_in)
+        self.lrelu = nn.LeakyReLU(negative_slope=0.3)
+        self.conv1 = nn.Conv1d(c_in, c_out, kernel_size=3, padding=1)
+        self.bn2 = nn.BatchNorm1d(c_out)
+        self.conv2 = nn.Conv1d(c_out, c_out, kernel_size=3, padding=1)
+        self.downsample = c_in != c_out
+        if self.downsample:
+            self.conv_downsample = nn.Conv1d(c_in, c_out, kernel_size=1)
+        self.mp = nn.MaxPool1d(3)
+
+    def forward(self, x):
+        identity = x
+        out = x if self.first else self.lrelu(self.bn1(x))
+        out = self.conv1(x if self.raw_input_conv1 else out)
+        out = self.conv2(self.lrelu(self.bn2(out)))
+        if self.downsample:
+            identity = self.conv_downsample(identity)
+        return self.mp(out + identity)
+
+
+class ReferenceRawNet2(nn.Module):
+    """The official forward pass, literally (returns logits; the 2021 code applies log-softmax after)."""
+
+    def __init__(self, config):
+        super().__init__()
+        c_sinc, (c_low, c_high) = config.sinc_filters, config.block_channels
+        self.Sinc_conv = _ReferenceSinc(c_sinc, config.sinc_taps, config.sinc_edges, config.sample_rate)
+        self.first_bn = nn.BatchNorm1d(c_sinc)
+        self.selu = nn.SELU(inplace=True)
+        ins, outs = [c_sinc, c_low, c_low, c_high, c_high, c_high], [c_low, c_low, c_high, c_high, c_high, c_high]
+        for i, (ci, co) in enumerate(zip(ins, outs)):
+            setattr(self, f"block{i}", nn.Sequential(_ReferenceBlock(ci, co, i == 0, config.raw_input_conv1)))
+            setattr(self, f"fc_attention{i}", nn.Sequential(nn.Linear(co, co)))
+        self.avgpool = nn.AdaptiveAvgPool1d(1)
+        self.bn_before_gru = nn.BatchNorm1d(c_high)
+        self.gru = nn.GRU(c_high, config.gru_hidden, num_layers=config.gru_layers, batch_first=True)
+        self.fc1_gru = nn.Linear(config.gru_hidden, config.fc_hidden)
+        self.fc2_gru = nn.Linear(config.fc_hidden, 2)
+        self.sig = nn.Sigmoid()
+
+    def forward(self, x):
+        x = self.Sinc_conv(x.view(x.shape[0], 1, x.shape[1]))
+        x = self.selu(self.first_bn(F.max_pool1d(torch.abs(x), 3)))
+        for i in range(6):
+            xb = getattr(self, f"block{i}")(x)
+            y = getattr(self, f"fc_attention{i}")(self.avgpool(xb).view(xb.size(0), -1))
+            y = self.sig(y).view(y.size(0), y.size(1), -1)
+            x = xb * y + y
+        x = self.selu(self.bn_before_gru(x)).permute(0, 2, 1)
+        self_gru_out, _ = self.gru(x)
+        return self.fc2_gru(self.fc1_gru(self_gru_out[:, -1, :]))
+
+
+# ---- measurements -------------------------------------------------------------------------------------
+def _timed(fn, reps: int) -> tuple[float, float]:
+    fn()  # warm-up
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times), statistics.median(times)
+
+
+def _train_step_fn(model, x, y, optimizer):
+    weights = torch.tensor([1.0, 9.0])
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y, weight=weights)
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def _inference_fn(model, x, autocast=None):
+    def run():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast == "bf16"):
+            model(x)
+    return run
+
+
+def forward_flops(model, x) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(x)
+    return int(counter.get_total_flops())
+
+
+def fft_front_end_flops(batch: int, samples: int, n_filters: int, taps: int) -> int:
+    """Estimate of our overlap-save front end: 2.5 N log2 N real FFT flops per block (one forward per block,
+    one inverse per filter and block) plus 6 flops per complex product."""
+    from detectors.rawnet2.model import fft_block_size
+
+    block = fft_block_size(taps)
+    hop = block - taps + 1
+    n_blocks = math.ceil((samples - taps + 1) / hop)
+    fft = 2.5 * block * math.log2(block)
+    return int(batch * n_blocks * (fft * (1 + n_filters) + 6 * (block // 2 + 1) * n_filters))
+
+
+def matmul_gflops(dtype=torch.float32, n: int = 2048, reps: int = 5) -> float:
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    best, _ = _timed(lambda: a @ b, reps)
+    return 2 * n ** 3 / best / 1e9
+
+
+def max_relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
+    """max |a - b| / max |a| (scale-relative, robust to outputs near zero)."""
+    return float((a - b).abs().max() / a.abs().max().clamp_min(1e-30))
+
+
+def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "int8"), seed: int = 0) -> dict:
+    from detectors.rawnet2.model import VARIANT_SAMPLES, VARIANTS, RawNet2Model
+    from detectors.rawnet2.training import _make_optimizer, prepare_inference
+
+    config, samples = VARIANTS[variant], VARIANT_SAMPLES[variant]
+    torch.manual_seed(seed)
+    ours = RawNet2Model(config)
+    ref = ReferenceRawNet2(config)
+    ref.load_state_dict(ours.state_dict())
+    x = 0.1 * torch.randn(batch, samples)
+    y = torch.arange(batch) % 2
+    row = {"variant": variant, "batch": batch, "samples": samples, "audio_s": batch * samples / config.sample_rate}
+
+    # same function: compare eval-mode outputs with non-trivial BatchNorm statistics
+    with torch.no_grad():
+        for module in ours.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.running_mean.normal_(0, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    ref.load_state_dict(ours.state_dict())
+    ours.eval(), ref.eval()
+    with torch.no_grad():
+        row["max_rel_diff"] = max_relative_difference(ref(x), ours(x))
+
+    ref.train(), ours.train()
+    row["ref_train_s"], row["ref_train_med"] = _timed(
+        _train_step_fn(ref, x, y, torch.optim.Adam(ref.parameters(), lr=1e-4, weight_decay=1e-4)), reps)
+    row["ours_train_s"], row["ours_train_med"] = _timed(
+        _train_step_fn(ours, x, y, _make_optimizer(ours, _cfg(), torch.device("cpu"))), reps)
+    ref.eval(), ours.eval()
+    row["ref_infer_s"], row["ref_infer_med"] = _timed(_inference_fn(ref, x), reps)
+    row["ours_infer_s"], row["ours_infer_med"] = _timed(_inference_fn(ours, x), reps)
+    for mode in fast_modes:
+        model, autocast = prepare_inference(ours, mode)
+        row[f"ours_{mode}_infer_s"], _ = _timed(_inference_fn(model, x, autocast), reps)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast == "bf16"):
+            row[f"{mode}_max_rel_diff"] = max_relative_difference(ref(x), model(x).float())
+    row["ref_flops"] = forward_flops(ref, x)
+    row["ours_flops"] = forward_flops(ours, x) + fft_front_end_flops(batch, samples, config.sinc_filters,
+                                                                      config.sinc_taps) * ours.sinc_conv.use_fft
+    return row
+
+
+def _cfg():
+    from detectors.rawnet2.training import TrainConfig
+
+    return TrainConfig()
+
+
+def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 3, fast_modes=("bf16", "int8"),
+        threads: int | None = None, echo=print) -> dict:
+    if threads:
+        torch.set_num_threads(threads)
+    load_before = os.getloadavg()
+    limits = {"fp32_gflops": matmul_gflops(torch.float32), "bf16_gflops": matmul_gflops(torch.bfloat16)}
+    rows = []
+    for variant in variants:
+        for batch in batches:
+            echo(f"measuring {variant} at batch {batch} ...")
+            rows.append(benchmark_variant(variant, batch, reps, fast_modes))
+    return {"rows": rows, "limits": limits, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+            "load_before": load_before, "load_after": os.getloadavg(), "reps": reps, "torch": torch.__version__}
+
+
+def format_report(result: dict, fast_modes=("bf16", "int8")) -> str:
+    from tabulate import tabulate
+
+    limits = result["limits"]
+    head = ["variant", "batch", "train ref s", "train ours s", "speed-up", "infer ref s", "infer ours s",
+            "speed-up", "RTF ours"] + [f"{m} s (x ref)" for m in fast_modes] + ["max rel diff", "GFLOP fwd ref/ours",
+                                                                                "GFLOP/s ours"]
+    table = []
+    for r in result["rows"]:
+        fast = [f"{r[f'ours_{m}_infer_s']:.3f} ({r['ref_infer_s'] / r[f'ours_{m}_infer_s']:.1f}x)" for m in fast_modes]
+        table.append([r["variant"], r["batch"], f"{r['ref_train_s']:.3f}", f"{r['ours_train_s']:.3f}",
+                      f"{r['ref_train_s'] / r['ours_train_s']:.2f}x", f"{r['ref_infer_s']:.3f}",
+                      f"{r['ours_infer_s']:.3f}", f"{r['ref_infer_s'] / r['ours_infer_s']:.2f}x",
+                      f"{r['ours_infer_s'] / r['audio_s']:.4f}", *fast, f"{r['max_rel_diff']:.1e}",
+                      f"{r['ref_flops'] / 1e9:.1f}/{r['ours_flops'] / 1e9:.1f}",
+                      f"{r['ours_flops'] / r['ours_infer_s'] / 1e9:.0f}"])
+    lines = [tabulate(table, head, tablefmt="github"), "",
+             f"times: minimum of {result['reps']} repetitions after a warm-up (medians in --json); "
+             f"{result['threads']} threads on {result['cpu_count']} CPUs; torch {result['torch']}",
+             f"load average before {tuple(round(v, 2) for v in result['load_before'])}, "
+             f"after {tuple(round(v, 2) for v in result['load_after'])} (a loaded machine inflates every time)",
+             f"CPU arithmetic limit (2048^3 matmul): float32 {limits['fp32_gflops']:.0f} GFLOP/s, "
+             f"bfloat16 {limits['bf16_gflops']:.0f} GFLOP/s",
+             "RTF = inference seconds per second of audio; max rel diff = max|ref - ours| / max|ref| of the logits "
+             "(eval mode, float32); fast modes' differences are in --json.",
+             "train step = forward + weighted cross-entropy + backward + Adam (ours: fused Adam, fused-backward GRU)."]
+    for r in result["rows"]:
+        for m in fast_modes:
+            lines.append(f"  {r['variant']} batch {r['batch']}: {m} max rel diff {r[f'{m}_max_rel_diff']:.1e}")
+    return "\n".join(lines)
+
+
+# ---- the command -------------------------------------------------------------------------------------
+def _command():
+    import json
+
+    import click
+
+    @click.command("rawnet2")
+    @click.option("--variants", default="2021,icassp21", show_default=True,
+                  help="Comma-separated: 2021, icassp21, asvspoof5.")
+    @click.option("--batches", default="8,32", show_default=True, help="Comma-separated batch sizes.")
+    @click.option("--reps", type=click.IntRange(min=1), default=3, show_default=True,
+                  help="Timed repetitions per measurement (after one warm-up); fewer = quicker, noisier.")
+    @click.option("--fast", "fast_modes", default="bf16,int8", show_default=True,
+                  help="Fast inference modes to time (comma-separated; 'none' for none).")
+    @click.option("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
+    @click.option("--json", "json_out", default=None, metavar="FILE", help="Also write every number as JSON.")
+    def perf_rawnet2(variants, batches, reps, fast_modes, threads, json_out):
+        """RawNet2 train step and inference time: ours vs a literal re-implementation of the official code,
+        real-time factor, forward FLOPs and this CPU's matmul GFLOP/s (about 2-3 minutes on 2 cores)."""
+        from protocols.errors import ConfigError
+
+        modes = tuple(m for m in fast_modes.split(",") if m and m != "none")
+        names = tuple(v.strip() for v in variants.split(",") if v.strip())
+        for name in names:
+            if name not in ("2021", "icassp21", "asvspoof5"):
+                raise ConfigError(f"unknown RawNet2 variant {name!r}; choose 2021, icassp21, asvspoof5")
+        try:
+            sizes = tuple(int(b) for b in batches.split(","))
+        except ValueError:
+            raise ConfigError(f"--batches must be comma-separated integers, got {batches!r}") from None
+        result = run(names, sizes, reps, modes, threads, echo=lambda m: click.echo(m, err=True))
+        click.echo(format_report(result, modes))
+        if json_out:
+            tmp = f"{json_out}.tmp{os.getpid()}"
+            with open(tmp, "w") as fh:
+                json.dump(result, fh, indent=1)
+            os.replace(tmp, json_out)
+
+    return perf_rawnet2
+
+
+perf_rawnet2 = _command()

@@ -1,0 +1,254 @@
+"""RawNet2 model: parameter counts, official key names, sinc front end, forward equivalence with an
+independent literal re-implementation of the official forward pass, the fused GRU, official checkpoints."""
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from detectors.rawnet2 import VARIANTS, RawNet2Model, from_official, mel_band_edges
+from detectors.rawnet2.gru import gru_layer
+from detectors.rawnet2.model import fft_correlate, sinc_bandpass
+from protocols.errors import BenchError
+
+
+# ---- an independent, literal re-implementation of the official forward pass (functional, on a state_dict) ----
+def literal_filters(n_filters, taps, layout):
+    """Official SincConv: mel edges from a 257-point grid, filters in numpy with a symmetric Hamming window."""
+    grid = 8000 * np.linspace(0, 1, 257)
+    mel = 2595 * np.log10(1 + grid / 700)
+    count = n_filters + 1 if layout == "2021" else n_filters + 3
+    edges = (700 * (10 ** (np.linspace(mel.min(), mel.max(), count) / 2595) - 1))[:n_filters + 1]
+    n = np.arange(-(taps - 1) / 2, (taps - 1) / 2 + 1)
+    rows = [np.hamming(taps) * (2 * hi / 16000 * np.sinc(2 * hi * n / 16000) - 2 * lo / 16000 * np.sinc(2 * lo * n / 16000))
+            for lo, hi in zip(edges[:-1], edges[1:])]
+    return torch.tensor(np.array(rows), dtype=torch.float32).unsqueeze(1)
+
+
+def literal_forward(sd, x, n_filters, taps, layout, quirk, training=False):
+    """Returns logits. BatchNorm in eval mode (running stats) unless ``training``."""
+    def bn(name, h):
+        return F.batch_norm(h, sd[f"{name}.running_mean"].clone(), sd[f"{name}.running_var"].clone(),
+                            sd[f"{name}.weight"], sd[f"{name}.bias"], training, 0.1, 1e-5)
+
+    def conv(name, h, pad):
+        return F.conv1d(h, sd[f"{name}.weight"], sd[f"{name}.bias"], padding=pad)
+
+    h = F.conv1d(x.view(len(x), 1, -1), literal_filters(n_filters, taps, layout))
+    h = F.selu(bn("first_bn", F.max_pool1d(torch.abs(h), 3)))
+    for i in range(6):
+        p = f"block{i}.0"
+        out = h if i == 0 else F.leaky_relu(bn(f"{p}.bn1", h), 0.3)
+        out = conv(f"{p}.conv1", h if quirk else out, 1)
+        out = conv(f"{p}.conv2", F.leaky_relu(bn(f"{p}.bn2", out), 0.3), 1)
+        ident = conv(f"{p}.conv_downsample", h, 0) if f"{p}.conv_downsample.weight" in sd else h
+        xb = F.max_pool1d(out + ident, 3)
+        y = torch.sigmoid(F.linear(xb.mean(-1), sd[f"fc_attention{i}.0.weight"], sd[f"fc_attention{i}.0.bias"]))
+        h = xb * y[:, :, None] + y[:, :, None]
+    h = F.selu(bn("bn_before_gru", h)).permute(0, 2, 1)
+    layers = max(int(k.split("_l")[-1]) for k in sd if k.startswith("gru.weight_ih_l")) + 1
+    gru = torch.nn.GRU(h.shape[-1], sd["gru.weight_hh_l0"].shape[1], num_layers=layers, batch_first=True)
+    gru.load_state_dict({k[4:]: v for k, v in sd.items() if k.startswith("gru.")})
+    h = gru(h)[0][:, -1]
+    h = F.linear(h, sd["fc1_gru.weight"], sd["fc1_gru.bias"])
+    return F.linear(h, sd["fc2_gru.weight"], sd["fc2_gru.bias"])
+
+
+def official_fixture(config, seed=0):
+    """A state_dict with the official key names, random weights and non-trivial BatchNorm statistics."""
+    g = torch.Generator().manual_seed(seed)
+    shapes = {k: v for k, v in RawNet2Model(config).state_dict().items()}
+    sd = {}
+    for k, v in shapes.items():
+        if k.endswith("num_batches_tracked"):
+            sd[k] = torch.tensor(7)
+        elif k.endswith("running_var"):
+            sd[k] = 0.5 + torch.rand(v.shape, generator=g)
+        elif k.endswith("running_mean"):
+            sd[k] = 0.1 * torch.randn(v.shape, generator=g)
+        elif ".bn" in k or "first_bn" in k or "bn_before" in k:
+            sd[k] = (1.0 if k.endswith("weight") else 0.0) + 0.1 * torch.randn(v.shape, generator=g)
+        else:
+            fan_in = v[0].numel() if v.dim() > 1 else 64
+            sd[k] = torch.randn(v.shape, generator=g) / np.sqrt(fan_in)
+    return sd
+
+
+def rel_diff(a, b):
+    a, b = a.detach(), b.detach()
+    return float((a - b).abs().max() / a.abs().max())
+
+
+# ---- parameter counts and names ------------------------------------------------------------------------
+@pytest.mark.parametrize("preset,count", [("rawnet2", 17_621_410), ("rawnet2.icassp21", 25_433_602),
+                                          ("rawnet2.asvspoof5", 17_621_410)])
+def test_parameter_counts_of_the_published_variants(preset, count):
+    from detectors import create_detector
+
+    assert create_detector(preset).n_parameters() == count
+
+
+def test_state_dict_has_the_official_key_names_and_no_sinc_filters():
+    sd = RawNet2Model(VARIANTS["2021"]).state_dict()
+    assert len(sd) == 119 and sum(k.endswith("num_batches_tracked") for k in sd) == 13
+    for key in ("first_bn.running_var", "block0.0.conv1.weight", "block1.0.bn1.weight", "block2.0.conv_downsample.weight",
+                "fc_attention5.0.bias", "bn_before_gru.weight", "gru.weight_hh_l2", "fc1_gru.weight", "fc2_gru.bias"):
+        assert key in sd
+    assert not any(k.startswith("block0.0.bn1") or "sinc" in k.lower() for k in sd)
+    assert tuple(sd["block0.0.conv1.weight"].shape) == (20, 20, 3)  # Conv1d shapes, as the official checkpoints
+
+
+def test_mel_edges_as_published():
+    edges = mel_band_edges(20)
+    expected = [0, 94.0, 200.6, 321.6, 458.7, 614.3, 790.8, 991.0, 1218.1, 1475.6, 1767.8, 2099.2, 2475.1, 2901.4,
+                3385.0, 3933.6, 4555.8, 5261.5, 6062.0, 6970.0, 8000]
+    np.testing.assert_allclose(edges, expected, atol=0.051)
+    assert round(mel_band_edges(128, layout="icassp21")[-1]) == 7669
+
+
+# ---- sinc front end ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("taps,length", [(1025, 9000), (129, 5000), (1025, 1025)])
+def test_fft_sinc_equals_direct_sinc(taps, length):
+    edges = mel_band_edges(20)
+    filters = torch.tensor(sinc_bandpass(edges[:-1], edges[1:], taps, 16000), dtype=torch.float32).unsqueeze(1)
+    x = torch.randn(3, 1, length)
+    direct, fft = F.conv1d(x, filters), fft_correlate(x, filters, block=2048 if taps == 1025 else None)
+    assert fft.shape == direct.shape
+    assert rel_diff(direct, fft) < 1e-5
+
+
+def test_chunked_front_end_equals_pool_of_abs_of_direct_conv():
+    model = RawNet2Model(VARIANTS["2021"])
+    x = torch.randn(3, 1, 12000)
+    expected = F.max_pool1d(F.conv1d(x, model.sinc_conv.filters).abs(), 3)
+    assert model.sinc_conv.use_fft
+    assert rel_diff(expected, model.sinc_conv.abs_pooled(x)) < 1e-5
+    assert torch.equal(model.sinc_conv.filters, literal_filters(20, 1025, "2021")) or \
+        rel_diff(literal_filters(20, 1025, "2021"), model.sinc_conv.filters) < 1e-6
+
+
+def test_learnable_sinc_starts_at_the_fixed_bank_and_learns():
+    fixed = RawNet2Model(VARIANTS["2021"], sinc_taps=129)
+    learn = RawNet2Model(VARIANTS["2021"], sinc_taps=129, learnable_sinc=True)
+    assert rel_diff(fixed.sinc_conv.filters, learn.sinc_conv.current_filters()) < 1e-6
+    learn.load_state_dict(fixed.state_dict(), strict=False)
+    learn.train()
+    learn(torch.randn(2, 16000))[:, 1].sum().backward()
+    assert learn.sinc_conv.low_hz_.grad is not None and learn.sinc_conv.low_hz_.grad.abs().sum() > 0
+    assert "sinc_conv.band_hz_" in learn.state_dict()
+
+
+# ---- forward equivalence -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("variant,quirk", [("2021", True), ("asvspoof5", False)])
+def test_forward_equals_literal_official_forward(variant, quirk):
+    config = VARIANTS[variant]
+    assert config.raw_input_conv1 is quirk
+    sd = official_fixture(config)
+    model = RawNet2Model(config)
+    model.load_state_dict(sd)
+    x = 0.1 * torch.randn(2, 30000, generator=torch.Generator().manual_seed(1))
+    expected = literal_forward(sd, x, 20, 1025, "2021", quirk)
+    model.eval()
+    with torch.no_grad():
+        got = model(x)
+    assert rel_diff(expected, got) < 1e-5
+    # the 2021 baseline's output is the log-softmax of these logits
+    assert rel_diff(torch.log_softmax(expected, 1), torch.log_softmax(got, 1)) < 1e-5
+    # training mode (batch statistics, the autograd path) too
+    model.train()
+    with torch.no_grad():
+        got_train = model(x)
+    assert rel_diff(literal_forward(sd, x, 20, 1025, "2021", quirk, training=True), got_train) < 1e-5
+    # and the quirk matters: the other residual wiring gives other outputs
+    assert rel_diff(literal_forward(sd, x, 20, 1025, "2021", not quirk), expected) > 1e-3
+
+
+def test_icassp_forward_equals_literal_forward():
+    config = VARIANTS["icassp21"]
+    sd = official_fixture(config, seed=3)
+    model = RawNet2Model(config).eval()
+    model.load_state_dict(sd)
+    x = 0.1 * torch.randn(2, 20000)
+    with torch.no_grad():
+        assert rel_diff(literal_forward(sd, x, 128, 129, "icassp21", False), model(x)) < 1e-5
+
+
+def test_benchmark_reference_is_the_same_function():
+    from benchmark.perf_rawnet2 import ReferenceRawNet2
+
+    config = VARIANTS["2021"]
+    sd = official_fixture(config, seed=5)
+    ref = ReferenceRawNet2(config).eval()
+    ref.load_state_dict(sd)
+    x = 0.1 * torch.randn(2, 30000)
+    with torch.no_grad():
+        assert rel_diff(literal_forward(sd, x, 20, 1025, "2021", True), ref(x)) < 1e-5
+
+
+# ---- the fused GRU ---------------------------------------------------------------------------------------------
+def test_fused_gru_matches_torch_gru_values_and_gradients():
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(5, 7).double()
+    x = torch.randn(6, 3, 5, dtype=torch.float64, requires_grad=True)
+    params = [gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0]
+    assert torch.autograd.gradcheck(gru_layer, (x, *params))
+    out = gru_layer(x, *params)
+    ref = gru(x)[0]
+    torch.testing.assert_close(out, ref)
+    grads = torch.autograd.grad(out[-1].sum() + out.pow(2).sum(), [x, *params])
+    ref_grads = torch.autograd.grad(ref[-1].sum() + ref.pow(2).sum(), [x, *params])
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_model_gradients_equal_with_fused_and_native_gru():
+    model = RawNet2Model(VARIANTS["asvspoof5"], gru_hidden=32, gru_layers=2, fc_hidden=16).train()
+    x = 0.1 * torch.randn(4, 30000)
+    grads = {}
+    for impl in ("fused", "native"):
+        model.gru_impl = impl
+        model.zero_grad()
+        torch.manual_seed(0)
+        model(x)[:, 1].sum().backward()
+        grads[impl] = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+    assert grads["fused"].keys() == grads["native"].keys()
+    for k in grads["native"]:
+        if k.endswith("conv1.bias"):  # followed by a training-mode BatchNorm: its true gradient is zero
+            continue
+        assert rel_diff(grads["native"][k], grads["fused"][k]) < 1e-4, k
+
+
+# ---- official checkpoints ----------------------------------------------------------------------------------------
+def test_from_official_loads_a_state_dict_file(tmp_path):
+    config = VARIANTS["2021"]
+    sd = official_fixture(config, seed=2)
+    path = tmp_path / "official.pth"
+    torch.save({f"module.{k}": v for k, v in sd.items()}, path)  # as saved from DataParallel
+    model = from_official(path, variant="2021")
+    assert not model.training
+    x = 0.1 * torch.randn(2, 64600)
+    with torch.no_grad():
+        assert rel_diff(literal_forward(sd, x, 20, 1025, "2021", True), model(x)) < 1e-5
+    with pytest.raises(BenchError, match="look like variant 'icassp21'|shape"):
+        from_official(path, variant="icassp21")
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.getcwd, ())
+
+
+def test_checkpoint_with_a_pickle_payload_is_refused(tmp_path):
+    sd = official_fixture(VARIANTS["2021"])
+    sd_bad = dict(sd)
+    sd_bad["extra"] = _Payload()
+    path = tmp_path / "evil.pth"
+    torch.save(sd_bad, path)
+    with pytest.raises(BenchError, match="refused: the checkpoint holds pickled Python objects"):
+        from_official(path)
+    raw = tmp_path / "plain.pkl"
+    raw.write_bytes(pickle.dumps({"a": _Payload()}))
+    with pytest.raises(BenchError, match="evil|plain.pkl"):
+        from_official(raw)
