@@ -158,6 +158,11 @@ def run_benchmark(req: RunRequest, log: Log = _stderr) -> RunOutcome:
     specs = check_detector_names(req.detectors)
     req.config.check_names(specs)
     fusion_methods = check_fusion_names(req.fusion)
+    if req.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda: no CUDA device is available here (use --device cpu or leave it out)")
     seeds: list[int | None] = list(req.seeds) if req.seeds else [None]
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds lists a seed twice: {seeds}")
