@@ -17,6 +17,7 @@ import json
 import os
 import random
 import re
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -310,7 +311,9 @@ def prepare_inference(model: RawNet2Model, fast: str = "off") -> tuple[RawNet2Mo
     if "int8" in fast:
         from torch.ao.quantization import quantize_dynamic
 
-        model = quantize_dynamic(copy.deepcopy(model).cpu(), {"gru", "fc1_gru", "fc2_gru"}, dtype=torch.qint8)
+        with warnings.catch_warnings():  # torch.ao eager quantisation is deprecated (torchao), still works
+            warnings.simplefilter("ignore")
+            model = quantize_dynamic(copy.deepcopy(model).cpu(), {"gru", "fc1_gru", "fc2_gru"}, dtype=torch.qint8)
         model.gru_impl = "native"
     return model, autocast
 
@@ -323,7 +326,8 @@ def score_batches(model: RawNet2Model, windows: torch.Tensor, device: torch.devi
     use_bf16 = autocast == "bf16"
     for i in range(0, len(windows), batch_size):
         x = windows[i:i + batch_size].to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # quantised GRU: deprecation notice on every call
             logits = model(x)
         out.append(RawNet2Model.scores_from_logits(logits.float()).double().cpu())
     return torch.cat(out).numpy() if out else np.zeros(0)
