@@ -82,7 +82,7 @@ class DiagonalGMM:
     max_frames: train on a random subset of at most this many frames (None: all).
     seed: seed of every random choice (subsampling, initialisation).
     device: "auto", "cpu" or "cuda".
-    chunk_frames: frames per chunk (None: about 2M responsibilities per chunk).
+    chunk_frames: frames per chunk (None: 1024-4096 on CPU, cache-sized; larger on GPU).
     n_threads: CPU threads (None: ``torch.get_num_threads()``).
     precision: arithmetic of the EM passes, "float32" (default, fast) or "float64". Statistics are always
         accumulated in float64, and :meth:`log_likelihood` (scoring) always computes in float64.
@@ -216,8 +216,9 @@ class DiagonalGMM:
     def _chunk(self, dev: torch.device) -> int:
         if self.chunk_frames:
             return int(self.chunk_frames)
-        budget = 2 ** 21 if dev.type == "cpu" else 2 ** 25  # responsibilities per chunk: cache vs GPU occupancy
-        return max(256, budget // self.n_components)
+        if dev.type == "cpu":  # keep a chunk's responsibilities (about 4 MB) in cache
+            return max(1024, min(4096, 2 ** 20 // self.n_components))
+        return max(4096, 2 ** 25 // self.n_components)  # GPU: large chunks for occupancy
 
     def _standardised_params(self, dev):
         """The model in standardised units, standardised by the mixture's own mean and deviation (so that
