@@ -202,10 +202,13 @@ def linear_filterbank(sample_rate: float, n_fft: int, n_filters: int, f_min: flo
 def _lfcc_tables(sample_rate, win, n_fft, n_filters, f_min, f_max, n_ceps, window):
     win_fn = {"hamming": np.hamming, "hann": np.hanning, "rectangular": np.ones}[window](win)
     fb = linear_filterbank(sample_rate, n_fft, n_filters, f_min, f_max)
+    used = np.nonzero(fb.any(axis=1))[0]  # bins outside [f_min, f_max] weigh 0: skip them (exactly equal)
+    bins = slice(int(used[0]), int(used[-1]) + 1) if used.size else slice(0, 1)
+    fb = np.ascontiguousarray(fb[bins])
     dct_t = np.ascontiguousarray(dct_matrix(n_ceps, n_filters).T)
     for a in (win_fn, fb, dct_t):
         a.setflags(write=False)
-    return win_fn, fb, dct_t
+    return win_fn, bins, fb, dct_t
 
 
 def lfcc_from_params(wave, p: dict[str, Any]) -> np.ndarray:
@@ -219,10 +222,10 @@ def lfcc_from_params(wave, p: dict[str, Any]) -> np.ndarray:
     needed = (n_frames - 1) * hop + win
     if needed > x.size:
         x = np.pad(x, (0, needed - x.size))
-    win_fn, fb, dct_t = _lfcc_tables(fs, win, p["n_fft"], p["n_filters"], float(p["f_min"]), float(p["f_max"]),
+    win_fn, bins, fb, dct_t = _lfcc_tables(fs, win, p["n_fft"], p["n_filters"], float(p["f_min"]), float(p["f_max"]),
                                      p["n_ceps"], p["window"])
     frames = np.lib.stride_tricks.sliding_window_view(x, win)[::hop][:n_frames] * win_fn
-    spec = np.fft.rfft(frames, n=p["n_fft"], axis=1)  # n < win truncates the frame, as MATLAB fft(x, n)
+    spec = scipy.fft.rfft(frames, n=p["n_fft"], axis=1)[:, bins]  # n < win truncates, as MATLAB fft(x, n)
     power = spec.real ** 2 + spec.imag ** 2
     static = np.log10(power @ fb + p["log_floor"]) @ dct_t
     return _with_deltas(static, p)
