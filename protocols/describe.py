@@ -9,6 +9,7 @@ are warnings.
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ def check_audio_file(path: str, sample_rate: int | None, decode: bool) -> AudioC
         return AudioCheck(0.0, "audio file holds no samples")
     if sample_rate is not None and info.sample_rate != sample_rate:
         return AudioCheck(info.duration, f"sample rate is {info.sample_rate} Hz, the format fixes {sample_rate} Hz")
+    truncated = _wav_truncation(path)
+    if truncated:
+        return AudioCheck(info.duration, truncated)
     warning = f"{info.channels} channels (mixed down to mono when loaded)" if info.channels > 1 else None
     if decode:
         try:
@@ -58,6 +62,18 @@ def check_audio_file(path: str, sample_rate: int | None, decode: bool) -> AudioC
         if not np.any(data):
             warning = "digital silence (every sample is 0)"
     return AudioCheck(info.duration, None, warning)
+
+
+def _wav_truncation(path: str) -> str | None:
+    """A truncated WAV decodes without error (libsndfile reads what is there); its header still says more."""
+    try:
+        extra = sf.info(path).extra_info
+    except (RuntimeError, sf.LibsndfileError):
+        return None
+    match = re.search(r"^data\s*:\s*(\d+) \(should be (\d+)\)", extra, re.MULTILINE)
+    if match and int(match.group(2)) < int(match.group(1)):
+        return f"truncated: the header announces {match.group(1)} bytes of audio, the file holds {match.group(2)}"
+    return None
 
 
 def describe_corpus(root: os.PathLike | str, protocol: str | None = None, *, keys: os.PathLike | str | None = None,

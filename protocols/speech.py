@@ -58,6 +58,7 @@ class Speaker:
     breath: float          # aspiration noise level relative to voicing
     open_quotient: float   # Rosenberg open phase / period
     rate: float            # syllables per second
+    formant_offsets: tuple = (1.0, 1.0, 1.0, 1.0)   # per-speaker scaling of F1..F4 (vowel-space idiosyncrasy)
 
     @classmethod
     def random(cls, speaker_id: str, gender: str, rng: np.random.Generator) -> "Speaker":
@@ -65,11 +66,12 @@ class Speaker:
         return cls(speaker_id=speaker_id, gender=gender,
                    f0=float(rng.uniform(175, 240) if female else rng.uniform(90, 140)),
                    f0_spread=float(rng.uniform(1.5, 3.5)),
-                   vtl=float((1.17 if female else 1.0) * rng.uniform(0.94, 1.06)),
+                   vtl=float((1.17 if female else 1.0) * rng.uniform(0.92, 1.08)),
                    jitter=float(rng.uniform(0.004, 0.012)), shimmer=float(rng.uniform(0.02, 0.06)),
                    breath=float(rng.uniform(0.06, 0.18) * (1.4 if female else 1.0)),
                    open_quotient=float(rng.uniform(0.5, 0.7) + (0.05 if female else 0.0)),
-                   rate=float(rng.uniform(3.6, 5.2)))
+                   rate=float(rng.uniform(3.6, 5.2)),
+                   formant_offsets=tuple(float(v) for v in rng.uniform(0.9, 1.1, 4)))
 
 
 def _phone_plan(rng: np.random.Generator, speaker: Speaker, n_blocks: int) -> list[tuple[str, str, int]]:
@@ -224,6 +226,7 @@ def synthesize_utterance(speaker: Speaker, n_samples: int, rng: np.random.Genera
         pos = stop
     # Coarticulation: formant targets glide over ~40 ms; amplitude envelopes over ~15 ms.
     formants = _smooth(formants, 9) * speaker.vtl
+    formants[:, :4] *= np.asarray(speaker.formant_offsets)
     for k in (4, 5):
         formants[:, k] = np.maximum(formants[:, k], formants[:, k - 1] + 300)
     formants = np.minimum(formants, 0.45 * SAMPLE_RATE)

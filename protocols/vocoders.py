@@ -223,9 +223,9 @@ def lpc_vocoder(x: np.ndarray, rng: np.random.Generator, order: int = 16, mixed:
 
 def harmonic_noise_vocoder(x: np.ndarray, rng: np.random.Generator, max_harmonic_hz: float = 7600.0,
                            noise_above_hz: float | None = None, n_ceps: int = 30) -> np.ndarray:
-    """Harmonic-plus-noise vocoder: strictly periodic harmonics with amplitudes sampled from a cepstrally
-    smoothed envelope, plus envelope-shaped noise in unvoiced frames (and above ``noise_above_hz`` in voiced
-    frames when given)."""
+    """Harmonic-plus-noise vocoder: strictly periodic harmonics (amplitudes picked from the STFT peaks near
+    k*F0, one fixed random phase per harmonic), plus noise shaped by the cepstrally smoothed envelope in
+    unvoiced frames (and above ``noise_above_hz`` in voiced frames when given)."""
     hop, n_fft = 80, 1024
     n = len(x)
     spec = stft(x, n_fft, hop)
@@ -244,18 +244,21 @@ def harmonic_noise_vocoder(x: np.ndarray, rng: np.random.Generator, max_harmonic
     idx = np.minimum(sample // hop, t - 1)
     nxt = np.minimum(idx + 1, t - 1)
     frac = (sample % hop) / hop
-    # cos(k*phase) by the Chebyshev recurrence: no transcendental function per harmonic.
-    c_prev, c_cur = np.ones(n), np.cos(phase)
-    two_cos = 2 * c_cur
+    # Harmonic amplitudes: the spectral peak within about half a harmonic spacing of k*F0.
+    from scipy.ndimage import maximum_filter1d
+
+    spacing = np.median(f0[voiced]) if voiced.any() else 100.0
+    peaks = maximum_filter1d(np.abs(spec[:, :t]), size=max(3, int(0.6 * spacing / (SR / n_fft))), axis=0)
+    # Each harmonic keeps one random phase offset: strictly periodic, but not a zero-phase pulse train.
+    offsets = rng.uniform(0, 2 * np.pi, int(top / 60) + 1)
     for k in range(1, int(top / 60) + 1):
         ok = voiced & (k * f0 < top)
         if not ok.any():
             break
         amp = np.zeros(t)
         bin_idx = np.round(k * f0[ok] / (SR / n_fft)).astype(int)
-        amp[ok] = env[np.minimum(bin_idx, env.shape[0] - 1), frame_idx[ok]] * sine_scale
-        y += (amp[idx] * (1 - frac) + amp[nxt] * frac) * c_cur
-        c_prev, c_cur = c_cur, two_cos * c_cur - c_prev
+        amp[ok] = peaks[np.minimum(bin_idx, env.shape[0] - 1), frame_idx[ok]] * sine_scale
+        y += (amp[idx] * (1 - frac) + amp[nxt] * frac) * np.cos(k * phase + offsets[k])
     bins_hz = np.arange(env.shape[0]) * SR / n_fft
     gate = np.repeat(np.where(voiced, 0.0, 1.0)[None, :], len(bins_hz), axis=0)
     if noise_above_hz is not None:
@@ -356,9 +359,10 @@ def channel_vocoder(x: np.ndarray, rng: np.random.Generator, n_bands: int = 16) 
     return istft(carrier * gains, hop, n)
 
 
-def zero_phase_harmonic(x: np.ndarray, rng: np.random.Generator, n_ceps: int = 24) -> np.ndarray:
-    """Frame-wise zero-phase synthesis: each frame is the smoothed envelope times a harmonic comb at the
-    frame's F0, with zero phase (voiced) or random phase (unvoiced), overlap-added."""
+def random_phase_harmonic(x: np.ndarray, rng: np.random.Generator, n_ceps: int = 24) -> np.ndarray:
+    """Frame-wise magnitude-only synthesis: each frame is the smoothed envelope times a harmonic comb at the
+    frame's F0 (noise-like where unvoiced), given a fresh random phase and overlap-added (no phase
+    reconstruction at all, the crudest way back from a magnitude spectrogram)."""
     hop, n_fft = 128, 1024
     n = len(x)
     spec = stft(x, n_fft, hop)
@@ -368,11 +372,27 @@ def zero_phase_harmonic(x: np.ndarray, rng: np.random.Generator, n_ceps: int = 2
     freqs = np.arange(env.shape[0]) * SR / n_fft
     f0c = np.maximum(f0[:t], 50.0)[None, :]
     comb = np.exp(-0.5 * ((freqs[:, None] / f0c - np.round(freqs[:, None] / f0c)) * f0c / 25.0) ** 2)
-    phase = np.where(voiced[:t][None, :], 0.0, rng.uniform(-np.pi, np.pi, (env.shape[0], t)))
     mag = env[:, :t] * np.where(voiced[:t][None, :], comb, 1.0)
     out = np.zeros_like(spec)
-    out[:, :t] = mag * np.exp(1j * phase)
+    out[:, :t] = mag * np.exp(1j * rng.uniform(-np.pi, np.pi, mag.shape))
     return istft(out, hop, n)
+
+
+def match_long_term_spectrum(y: np.ndarray, reference: np.ndarray, max_db: float = 20.0) -> np.ndarray:
+    """Filter ``y`` (zero phase, time-invariant) so its long-term spectrum, smoothed over about 250 Hz,
+    matches ``reference``'s: the post-equalisation a spoofing system applies to sound like its target.
+    Local artefacts stay; only the overall spectral balance (a trivial cue) goes."""
+    from scipy.ndimage import uniform_filter1d
+
+    from scipy import fft
+
+    n = fft.next_fast_len(max(len(y), len(reference)), real=True)  # zero padding: a fast FFT size
+    spec_y = fft.rfft(y, n)
+    width = max(3, int(250 * n / SR))
+    power_y = uniform_filter1d(np.abs(spec_y) ** 2, width)
+    power_r = uniform_filter1d(np.abs(fft.rfft(reference, n)) ** 2, width)
+    gain_db = np.clip(10 * np.log10((power_r + 1e-12) / (power_y + 1e-12)), -max_db, max_db)
+    return fft.irfft(spec_y * 10 ** (gain_db / 20), n)[:len(y)]
 
 
 # ---- conversions (source speaker -> target speaker) -----------------------------------------------------------------

@@ -180,11 +180,13 @@ def _describe_table(r: dict, max_problems: int) -> str:
     lines.append(tabulate([[s, v["trials"], v["bonafide"], v["spoof"], v["speakers"], len(v["attacks"]),
                             "" if v["duration_s"] is None else f"{v['duration_s'] / 3600:.3f}"]
                            for s, v in r["splits"].items()],
-                          headers=["split", "trials", "bonafide", "spoof", "speakers", "attacks", "hours"]))
+                          headers=["split", "trials", "bonafide", "spoof", "speakers", "attacks", "hours"],
+                          disable_numparse=True))
     lines.append("")
     lines.append(tabulate([[c["split"], c["label"], c["attack"], c["trials"], c["speakers"],
                             "" if c["duration_s"] is None else f"{c['duration_s']:.1f}"] for c in r["counts"]],
-                          headers=["split", "label", "attack", "trials", "speakers", "seconds"]))
+                          headers=["split", "label", "attack", "trials", "speakers", "seconds"],
+                          disable_numparse=True))
     if r["extra_columns"]:
         lines.append("")
         for col, values in r["extra_columns"].items():
