@@ -319,8 +319,10 @@ def cqt_power(wave, sample_rate: float = 16000, bins_per_octave: int = 96, f_min
     buf[slot, 0] = spec.real[index] * weight
     buf[slot, 1] = spec.imag[index] * imag_weight
     rows = buf.view(np.complex128).reshape(n_bins, m_frames)
-    coef = scipy.fft.ifft(rows, axis=1, norm="forward", overwrite_x=True)  # unscaled sum: the 1/M is already in ``weight``
-    return coef.real ** 2 + coef.imag ** 2
+    # unscaled inverse DFT: the 1/M is already in ``weight``
+    coef = scipy.fft.ifft(rows, axis=1, norm="forward", overwrite_x=True).view(np.float64)
+    coef = coef.reshape(n_bins, m_frames, 2)
+    return np.einsum("ktc,ktc->kt", coef, coef)  # re^2 + im^2 in one pass
 
 
 @lru_cache(maxsize=16)
