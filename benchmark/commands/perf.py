@@ -1,17 +1,35 @@
 """``bench perf``: speed and memory benchmarks (measured by scripts, never by timed unit tests)."""
 from __future__ import annotations
 
+import importlib
+
 import click
 
 
-@click.group()
+class _LazyGroup(click.Group):
+    """A group whose ``lazy`` subcommands ("name": "module:attribute") are imported only when used: the RawNet2
+    benchmark imports torch at module level, which would otherwise add ~1.5 s to the start of every ``bench``
+    command (``bench eval`` included)."""
+
+    def __init__(self, *args, lazy: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx, name):
+        if name not in self.commands and name in self.lazy:
+            module, attribute = self.lazy[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, lazy={"rawnet2": "benchmark.perf_rawnet2:perf_rawnet2",
+                                   "baselines": "benchmark.perf_baselines:baselines"})
 def perf() -> None:
     """Speed benchmarks of the front ends, the GMM back end and RawNet2 on this machine."""
 
 
 from .evaluate import perf_eval  # noqa: E402  (bench perf eval)
 perf.add_command(perf_eval)
-from ..perf_rawnet2 import perf_rawnet2  # noqa: E402  (bench perf rawnet2)
-perf.add_command(perf_rawnet2)
-from ..perf_baselines import baselines  # noqa: E402  (bench perf baselines)
-perf.add_command(baselines)
