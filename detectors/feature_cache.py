@@ -154,34 +154,47 @@ class FeatureExtractor:
     # ---- extraction ------------------------------------------------------------------------------------
     def features(self, paths: Sequence[str], desc: str | None = None) -> list[np.ndarray]:
         """One ``(frames, dims)`` float32 array per path, in order."""
+        out: list[np.ndarray] = []
+        for _, feats in self.batches(paths, batch_files=max(1, len(paths)), desc=desc):
+            out.extend(feats)
+        return out
+
+    def batches(self, paths: Sequence[str], batch_files: int = 2000, desc: str | None = None):
+        """Yield ``(start, features of paths[start:start + batch_files])``: bounded memory for large sets, one
+        progress bar, ``last_hits``/``last_extracted`` summed over the batches."""
         from tqdm.auto import tqdm
 
         paths = [str(p) for p in paths]
         self._prepare_directory()
+        self.last_hits = self.last_extracted = 0
+        bar = tqdm(total=len(paths), desc=desc or f"{self.kind} features", unit="file",
+                   disable=not self.progress, leave=False)
+        try:
+            for start in range(0, len(paths), batch_files):
+                yield start, self._batch(paths[start:start + batch_files], bar)
+        finally:
+            bar.close()
+
+    def _batch(self, paths: list[str], bar) -> list[np.ndarray]:
         entries = [self.entry_path(p) for p in paths]
         out: list[np.ndarray | None] = [self._read(e) for e in entries]
         missing = [i for i, f in enumerate(out) if f is None]
-        self.last_hits = len(paths) - len(missing)
-        self.last_extracted = len(missing)
+        self.last_hits += len(paths) - len(missing)
+        self.last_extracted += len(missing)
+        bar.update(len(paths) - len(missing))
         if not missing:
             return out  # type: ignore[return-value]
         jobs = [(paths[i], str(entries[i]) if entries[i] is not None else None) for i in missing]
         workers = self._workers(len(jobs))
-        bar = tqdm(total=len(paths), initial=self.last_hits, desc=desc or f"{self.kind} features",
-                   unit="file", disable=not self.progress, leave=False)
-        try:
-            if workers <= 1:
-                results = (_extract_job(self.kind, self.params, job) for job in jobs)
+        if workers <= 1:
+            self._collect((_extract_job(self.kind, self.params, job) for job in jobs), missing, out, bar)
+        else:
+            ctx = multiprocessing.get_context(_start_method())
+            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+                chunk = max(1, min(16, len(jobs) // (4 * workers)))
+                results = pool.map(_extract_job, [self.kind] * len(jobs), [self.params] * len(jobs), jobs,
+                                   chunksize=chunk)
                 self._collect(results, missing, out, bar)
-            else:
-                ctx = multiprocessing.get_context(_start_method())
-                with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
-                    chunk = max(1, min(16, len(jobs) // (4 * workers)))
-                    results = pool.map(_extract_job, [self.kind] * len(jobs), [self.params] * len(jobs), jobs,
-                                       chunksize=chunk)
-                    self._collect(results, missing, out, bar)
-        finally:
-            bar.close()
         return out  # type: ignore[return-value]
 
     def _collect(self, results, missing, out, bar) -> None:

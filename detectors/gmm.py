@@ -21,9 +21,10 @@ log-likelihoods side by side; ``tests/test_gmm.py`` checks the equality).
 Initialisation: k-means++ seeding (greedy, ``2 + log K`` trials per centre, as scikit-learn) on a random
 subsample of ``init_frames`` frames, then one hard assignment of that subsample to the centres gives the
 initial weights, means and variances. The official MATLAB baselines used VLFeat ``vl_gmm`` (random data
-points as means, global variance, 10 iterations + 1 because of its loop bound, variances updated around the
-*previous* means); the official Python port used scikit-learn's k-means initialisation. None of these are
-bit-compatible with one another, so this module follows scikit-learn's EM, which is the standard.
+points as means, the global variance, up to 11 iterations for "10" because of its loop bound, variances
+updated around the *previous* means, a 1e-5 variance floor, empty components split off the widest one); the
+official Python port used scikit-learn's k-means initialisation. None of these are bit-compatible with one
+another, so this module follows scikit-learn's EM, which is the standard.
 """
 from __future__ import annotations
 

@@ -36,7 +36,9 @@ from .gmm import DiagonalGMM, resolve_device
 from .registry import register_detector
 
 _CLASSES = ("bonafide", "spoof")
-#: Frames scored per batch (bounded memory on large evaluation sets).
+#: Files whose features are held at once, and frames per GMM pass, when scoring (bounded memory on large
+#: evaluation sets).
+_SCORE_BATCH_FILES = 2000
 _SCORE_BATCH_FRAMES = 1 << 21
 
 
@@ -100,16 +102,15 @@ class GMMBaseline(Detector):
         if bona.size == 0 or spoof.size == 0:
             raise ConfigError(f"{self.name}: the training trials need both bona fide and spoof trials "
                               f"(got {bona.size} bona fide, {spoof.size} spoof)")
-        paths = train["path"]
-        feats = self._extractor().features(np.concatenate([paths[bona], paths[spoof]]),
-                                           desc=f"{self.name} train features")
-        frames = {"bonafide": np.concatenate(feats[:bona.size]), "spoof": np.concatenate(feats[bona.size:])}
+        extractor = self._extractor()
         models = {}
-        for i, label in enumerate(_CLASSES):
-            if frames[label].shape[0] < self.n_components:
-                raise ConfigError(f"{self.name}: {frames[label].shape[0]} {label} training frames for "
+        for i, (label, rows) in enumerate((("bonafide", bona), ("spoof", spoof))):
+            frames = np.concatenate(extractor.features(train["path"][rows], desc=f"{self.name} {label} features"))
+            if frames.shape[0] < self.n_components:
+                raise ConfigError(f"{self.name}: {frames.shape[0]} {label} training frames for "
                                   f"{self.n_components} components; use fewer components or more data")
-            models[label] = self._gmm(label, self.seed + i).fit(frames[label])
+            models[label] = self._gmm(label, self.seed + i).fit(frames)
+            del frames
         self.bonafide_gmm_, self.spoof_gmm_ = models["bonafide"], models["spoof"]
         return self
 
@@ -117,19 +118,17 @@ class GMMBaseline(Detector):
         self.check_fitted()
         paths = trials["path"]
         scores = np.empty(len(trials), dtype=np.float64)
-        extractor = self._extractor()
-        feats = extractor.features(paths, desc=f"{self.name} score features")
-        start = 0
-        while start < len(feats):
-            stop, n_frames = start, 0
-            while stop < len(feats) and (stop == start or n_frames + len(feats[stop]) <= _SCORE_BATCH_FRAMES):
-                n_frames += len(feats[stop])
-                stop += 1
-            batch = np.concatenate(feats[start:stop])
-            llr = self.bonafide_gmm_.log_likelihood(batch) - self.spoof_gmm_.log_likelihood(batch)
-            counts = np.array([len(f) for f in feats[start:stop]])
-            scores[start:stop] = np.add.reduceat(llr, np.concatenate([[0], np.cumsum(counts)[:-1]])) / counts
-            start = stop
+        for offset, feats in self._extractor().batches(paths, _SCORE_BATCH_FILES, desc=f"{self.name} score features"):
+            counts = np.array([len(f) for f in feats])
+            first = 0
+            while first < len(feats):  # GMM passes over at most _SCORE_BATCH_FRAMES frames (and one file more)
+                last = first + 1 + int(np.searchsorted(np.cumsum(counts[first + 1:]),
+                                                       _SCORE_BATCH_FRAMES - counts[first], side="right"))
+                frames = np.concatenate(feats[first:last])
+                llr = self.bonafide_gmm_.log_likelihood(frames) - self.spoof_gmm_.log_likelihood(frames)
+                bounds = np.concatenate([[0], np.cumsum(counts[first:last])[:-1]])
+                scores[offset + first:offset + last] = np.add.reduceat(llr, bounds) / counts[first:last]
+                first = last
         bad = np.nonzero(~np.isfinite(scores))[0]
         if bad.size:
             raise BenchError(f"{paths[bad[0]]}: {self.name} score is not finite ({scores[bad[0]]}); "

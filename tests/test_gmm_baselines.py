@@ -93,6 +93,17 @@ def test_fit_score_save_load(spec, corpus, tmp_path):
     np.testing.assert_array_equal(again.score(test), scores)
 
 
+def test_batched_scoring_gives_the_same_scores(corpus, monkeypatch):
+    from detectors import gmm_baselines
+
+    train, test = corpus
+    det = create_detector("lfcc-gmm.small", cache_dir=False, **TINY).fit(train)
+    whole = det.score(test)
+    monkeypatch.setattr(gmm_baselines, "_SCORE_BATCH_FILES", 3)
+    monkeypatch.setattr(gmm_baselines, "_SCORE_BATCH_FRAMES", 70)  # fewer than one file's frames
+    np.testing.assert_array_equal(det.score(test), whole)
+
+
 def test_second_run_extracts_nothing(corpus, tmp_path, monkeypatch):
     train, test = corpus
     calls = []
