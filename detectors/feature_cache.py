@@ -7,8 +7,8 @@ the payload) followed by float32 frames; an entry whose size or digest does not 
 recomputed and rewritten. Entries are written to a temporary name and renamed into place, so two runs can
 share a cache: readers never see a half-written entry, and the last of two identical writes wins.
 
-``cache_dir`` None means ``$BENCH_CACHE_DIR/features`` when that variable is set, else
-``~/.cache/spoofbench/features``; ``False`` (or "") disables caching.
+``cache_dir`` None means ``$BENCH_CACHE_DIR/features`` (else ``$SPOOFBENCH_CACHE/features``, else
+``~/.cache/spoofbench/features``); ``False`` (or "") disables caching.
 """
 from __future__ import annotations
 
@@ -37,10 +37,13 @@ _HEADER = struct.Struct("<8sqq32s")  # magic, frames, dims, blake2b-256 of the p
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("BENCH_CACHE_DIR")
-    if env:
-        return Path(env).expanduser() / "features"
-    return Path("~/.cache/spoofbench/features").expanduser()
+    """``<root>/features`` where root is ``$BENCH_CACHE_DIR``, else ``$SPOOFBENCH_CACHE`` (the runner's cache
+    root), else ``$XDG_CACHE_HOME/spoofbench``, else ``~/.cache/spoofbench``."""
+    for var in ("BENCH_CACHE_DIR", "SPOOFBENCH_CACHE"):
+        if os.environ.get(var):
+            return Path(os.environ[var]).expanduser() / "features"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "spoofbench" / "features"
 
 
 def resolve_cache_dir(cache_dir) -> Path | None:

@@ -175,6 +175,10 @@ def test_cache_dir_resolution(tmp_path, monkeypatch):
     assert default_cache_dir() == tmp_path / "bench" / "features"
     assert resolve_cache_dir(None) == tmp_path / "bench" / "features"
     monkeypatch.delenv("BENCH_CACHE_DIR")
+    monkeypatch.setenv("SPOOFBENCH_CACHE", str(tmp_path / "runner"))
+    assert default_cache_dir() == tmp_path / "runner" / "features"
+    monkeypatch.delenv("SPOOFBENCH_CACHE")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert str(default_cache_dir()).endswith(os.path.join(".cache", "spoofbench", "features"))
     assert resolve_cache_dir(False) is None and resolve_cache_dir("") is None
     ex = FeatureExtractor("lfcc", frontends.frontend_params("lfcc"), cache_dir=False, progress=False)
