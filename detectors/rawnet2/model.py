@@ -20,7 +20,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .gru import gru_layer
+from .gru import _MKL_PACKING, gru_layer
+
+#: Utterances per chunk of the convolutional part in eval mode (BatchNorm then uses running statistics).
+INFERENCE_CHUNK = 8
 
 #: Above this many taps the FFT convolution beats the direct one on CPU (measured; see ``bench perf rawnet2``).
 FFT_MIN_TAPS = 256
@@ -315,8 +318,8 @@ class RawNet2Model(nn.Module):
         self.gru = nn.GRU(c_high, cfg.gru_hidden, num_layers=cfg.gru_layers, batch_first=True)
         self.fc1_gru = nn.Linear(cfg.gru_hidden, cfg.fc_hidden)
         self.fc2_gru = nn.Linear(cfg.fc_hidden, 2)
-        #: "auto": the fused-backward GRU on CPU (training, and inference from batch 16), nn.GRU otherwise;
-        #: "fused" / "native" force one.
+        #: "auto": the fused GRU on CPU in float32, nn.GRU otherwise (cuDNN, bf16, quantised); "fused" /
+        #: "native" force one.
         self.gru_impl = "auto"
 
     def _stages(self):
@@ -348,14 +351,21 @@ class RawNet2Model(nn.Module):
 
     @torch.no_grad()
     def _embed_inference(self, x: torch.Tensor) -> torch.Tensor:
-        """Eval-mode ``embed`` without autograd: chunked front end, folded BatchNorm, in-place ops."""
+        """Eval-mode ``embed`` without autograd: chunked front end, folded BatchNorm, in-place ops. Eval-mode
+        BatchNorm treats every utterance alone, so the convolutional part runs a few utterances at a time
+        (small intermediates stay in cache and reuse freed memory); the GRU then takes the whole batch."""
+        frames = [self._conv_features(part) for part in x.split(INFERENCE_CHUNK)]
+        return self.fc1_gru(self._gru_last(torch.cat(frames) if len(frames) > 1 else frames[0]))
+
+    def _conv_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Eval-mode features before the GRU, (batch, frames, channels)."""
         x = F.selu(batch_norm_affine(self._front_end(x), self.first_bn, inplace=True), inplace=True)
         for block, attention in self._stages():
             x = block.infer(x)
             y = torch.sigmoid(attention(x.mean(dim=(2, 3)))).view(len(x), -1, 1, 1)
             x = x.mul_(y).add_(y)
         x = F.selu(batch_norm_affine(x, self.bn_before_gru, inplace=True), inplace=True)
-        return self.fc1_gru(self._gru_last(x[:, :, 0].transpose(1, 2)))
+        return x[:, :, 0].transpose(1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2_gru(self.embed(x))
@@ -363,8 +373,9 @@ class RawNet2Model(nn.Module):
     def _use_fused_gru(self, x: torch.Tensor) -> bool:
         if self.gru_impl in ("fused", "native"):
             return self.gru_impl == "fused"
-        # on CPU the fused layer wins for training and for inference from batch 16 up (nn.GRU is faster below)
-        return x.device.type == "cpu" and x.dtype == torch.float32 and (torch.is_grad_enabled() or len(x) >= 16)
+        # on CPU (float32) the fused layer with MKL-packed recurrent weights beats nn.GRU, training or not
+        return x.device.type == "cpu" and x.dtype == torch.float32 and isinstance(self.gru, nn.GRU) \
+            and (torch.is_grad_enabled() or _MKL_PACKING or len(x) >= 16)
 
     def _gru_last(self, x: torch.Tensor) -> torch.Tensor:
         """Last time step of the top GRU layer, (batch, hidden)."""
