@@ -144,7 +144,7 @@ def test_fast_inference_modes_run_and_stay_close(trials, trained):
     det = create_detector("rawnet2.small", **FAST)
     det.set_state(trained.get_state())
     exact = det.score(trials)
-    for mode in ("bf16", "int8"):
+    for mode in ("bf16", "int8", "int8+bf16"):
         det.set_params(fast_inference=mode)
         approx = det.score(trials)
         assert np.all(np.isfinite(approx)) and not np.array_equal(approx, exact)
@@ -178,7 +178,8 @@ def test_two_gloo_processes_give_the_same_scores_as_one(tmp_path_factory, tmp_pa
 
     # DistributedDataParallel training with gloo: runs, and rank 0 writes a usable detector
     _torchrun(["train", str(root), "--detector", "rawnet2.small", "--set", "epochs=1", "--set", "n_samples=8000",
-               "--set", "batch_size=8", "--set", "progress=false", "--out", str(tmp_path / "ddp.det")], tmp_path)
+               "--set", "batch_size=8", "--set", "progress=false", "--set", "raw_input_conv1=true",  # bn1 unused: DDP
+               "--out", str(tmp_path / "ddp.det")], tmp_path)
     assert np.all(np.isfinite(load_detector(tmp_path / "ddp.det").score(evals)))
 
 

@@ -101,6 +101,8 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
         det.set_params(**{key: value})
     paths = collect_audio(inputs)
     duration = _total_duration(paths)
+    if dist_utils.launched_by_torchrun():  # under torchrun: join the group, so that only rank 0 writes
+        dist_utils.init_from_env(str(det.get_params().get("device") or "cpu"))
     started = time.perf_counter()
     scores = det.score(_trials(paths))
     elapsed = time.perf_counter() - started

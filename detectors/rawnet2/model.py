@@ -202,6 +202,8 @@ class SincFrontEnd(nn.Module):
         per_filter = out_len * 4 * (3 if self.use_fft else 1)  # the complex product dominates with the FFT
         filters_per_chunk = max(1, min(self.n_filters, FRONT_END_CHUNK_BYTES // per_filter))
         rows = max(1, FRONT_END_CHUNK_BYTES // (per_filter * filters_per_chunk))
+        if x.device.type != "cpu":  # GPUs want big kernels and have a caching allocator
+            filters_per_chunk, rows = self.n_filters, batch
         block = fft_block_size(self.taps)
         spectrum = self._spectrum(block) if self.use_fft else None
         for r in range(0, batch, rows):
@@ -380,6 +382,8 @@ class RawNet2Model(nn.Module):
     def _gru_last(self, x: torch.Tensor) -> torch.Tensor:
         """Last time step of the top GRU layer, (batch, hidden)."""
         if not self._use_fused_gru(x):
+            if not isinstance(self.gru, nn.GRU):  # dynamically quantised: takes float32 even under autocast
+                x = x.float()
             return self.gru(x)[0][:, -1]
         seq = x.transpose(0, 1).contiguous()  # (time, batch, features)
         for layer in range(self.gru.num_layers):

@@ -184,8 +184,10 @@ def train_model(model: RawNet2Model, train: TrainingWaves, dev: TrainingWaves | 
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     net = model
     if world > 1:
+        # with the 2021 quirk bn1 is computed but unused (no gradient): DDP must be told
         net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=model.config.raw_input_conv1)
     optimizer = _make_optimizer(model, cfg, device)
     scheduler = _make_scheduler(optimizer, cfg)
     use_amp = cfg.amp and device.type == "cuda"
