@@ -117,3 +117,17 @@ def test_bad_input_and_state():
         gmm.log_likelihood(np.zeros((4, 2), np.float32))
     with pytest.raises(ConfigError, match="precision"):
         DiagonalGMM(2, precision="float16")
+
+
+def test_device_choice():
+    x = blobs(n=2000, seed=8).astype(np.float32)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            DiagonalGMM(3, device="cuda").fit(x)
+        assert DiagonalGMM(3, n_iter=2, device="auto").fit(x).score(x) > -np.inf
+        return
+    cpu = DiagonalGMM(3, n_iter=3, seed=0, device="cpu").fit(x)
+    gpu = DiagonalGMM(3, n_iter=3, seed=0, device="cuda").fit(x)
+    np.testing.assert_allclose(gpu.means_, cpu.means_, rtol=1e-4, atol=1e-4)
+    gpu.set_state(cpu.get_state())
+    np.testing.assert_allclose(gpu.log_likelihood(x), cpu.log_likelihood(x), rtol=1e-10)
