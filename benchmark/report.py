@@ -127,7 +127,7 @@ def metric_inputs(outcome: RunOutcome, metrics: dict) -> dict:
             files[re.sub(r"\.seed-?\d+$", "", f.system)] = f.score_file
     c = outcome.corpus
     return {"scores": {n: files[n] for n in metrics["systems"] if n in files}, "asv_scores": c.asv_files.get("eval"),
-            "data": c.root, "protocol": c.protocol, "split": "eval", "n_trials": len(c.tables["eval"])}
+            "data": c.root, "protocol": c.protocol, "split": "eval", "where": {}, "n_trials": len(c.tables["eval"])}
 
 
 def combine_seeds(per_seed: dict, seeds: list) -> dict:
@@ -179,7 +179,7 @@ def write_tables(out: Path, metrics: dict, outcome: RunOutcome) -> dict:
         write_text_atomic(out / "tables" / f"per_attack.{ext}", text.rstrip() + "\n")
         texts[fmt] = text
     headers, rows = summary_rows(metrics, outcome)
-    write_text_atomic(out / "tables" / "summary.md", tabulate(rows, headers, tablefmt="github") + "\n")
+    write_text_atomic(out / "tables" / "summary.md", tabulate(rows, headers, tablefmt="github", disable_numparse=True) + "\n")
     write_text_atomic(out / "tables" / "summary.csv", _csv(headers, rows))
     pivots = []
     for key, title, percent in PIVOT_METRICS:
@@ -188,7 +188,10 @@ def write_tables(out: Path, metrics: dict, outcome: RunOutcome) -> dict:
             pivots.append((title, *pivot))
     terminal = [tabulate(rows, headers, tablefmt="simple", disable_numparse=True)]
     terminal += [f"{title}\n" + tabulate(r, h, tablefmt="simple", disable_numparse=True) for title, h, r in pivots]
-    return {"per_attack_md": texts["github"], "summary_headers": headers, "summary_rows": rows,
+    per_system_md = {name: format_metrics({"systems": {name: result}, "costs": metrics.get("costs", {})}, "github")
+                     for name, result in metrics["systems"].items()}
+    return {"per_attack_md": texts["github"], "per_system_md": per_system_md,
+            "summary_headers": headers, "summary_rows": rows,
             "pivots": pivots, "terminal": "\n\n".join(terminal)}
 
 
@@ -338,18 +341,20 @@ def report_blocks(outcome: RunOutcome, req: RunRequest, metrics: dict, tables: d
     b += _failure_blocks(outcome)
     for title, headers, rows in tables["pivots"]:
         b.append(("h2", title))
-        b.append(("table", headers, rows))
-    b.append(("p", "Each attack's spoof trials against all bona fide eval trials; `pooled` = all trials. "
+        b.append(("table", headers, _bold_best(rows)))
+    b.append(("p", "Each attack's spoof trials against all bona fide eval trials; `pooled` = all trials; the best "
+                   "value of each row in bold; — = not computable (no ASV scores, or an ASV operating point that "
+                   "accepts no spoof of that attack, where the t-DCF is undefined). "
                    + ("Mean ± std over seeds." if len(outcome.seeds) > 1 else "")))
+    b += _image_blocks(outcome, [(t, p) for t, p in images if t.startswith("DET")])
     b.append(("h2", "All metrics per attack (eval)"))
-    b.append(("p", "EER % and min t-DCF / minDCF with 95 % bootstrap CIs" if len(outcome.seeds) == 1 else
-                   "Means over seeds (the spread is in the tables above and in `metrics.json`)."))
-    b.append(("pipe", tables["per_attack_md"]))
-    for title, png in images:
-        b.append(("h2", title))
-        if len(outcome.seeds) > 1:
-            b.append(("p", f"Scores of seed {outcome.seeds[0]}."))
-        b.append(("img", os.path.relpath(png, outcome.out), title))
+    b.append(("p", "One table per system (all systems side by side: `tables/per_attack.md`, `.tex`, `.csv`). "
+                   + ("EER % and min t-DCF / minDCF with 95 % bootstrap CIs." if len(outcome.seeds) == 1 else
+                      "Means over seeds (the spread is in the tables above and in `metrics.json`).")))
+    for name, text in tables["per_system_md"].items():
+        b.append(("h3", name))
+        b.append(("pipe", text))
+    b += _image_blocks(outcome, [(t, p) for t, p in images if not t.startswith("DET")])
     b += _fusion_blocks(outcome)
     b += _systems_blocks(outcome)
     if c.skipped:
@@ -362,6 +367,32 @@ def report_blocks(outcome: RunOutcome, req: RunRequest, metrics: dict, tables: d
                      "`run.json`: provenance (command, config, revision, versions, hashes, timings)",
                      "`models/<system>.det`: the fitted detectors (`bench score --checkpoint`)"]))
     return b
+
+
+def _image_blocks(outcome: RunOutcome, images) -> list:
+    blocks = []
+    for title, png in images:
+        blocks.append(("h2", title))
+        if len(outcome.seeds) > 1:
+            blocks.append(("p", f"Scores of seed {outcome.seeds[0]}."))
+        blocks.append(("img", os.path.relpath(png, outcome.out), title))
+    return blocks
+
+
+def _bold_best(rows: list[list[str]]) -> list[list[str]]:
+    """Bold the lowest value of each row (columns after the first two; ties all bold)."""
+    out = []
+    for row in rows:
+        values = [_leading_number(c) for c in row[2:]]
+        finite = [v for v in values if v is not None]
+        best = min(finite) if len(finite) > 1 else None
+        out.append(row[:2] + [f"**{c}**" if best is not None and v == best else c for c, v in zip(row[2:], values)])
+    return out
+
+
+def _leading_number(cell: str) -> float | None:
+    m = re.match(r"\s*(-?\d+(?:\.\d+)?)", cell)
+    return float(m.group(1)) if m else None
 
 
 def _failure_blocks(outcome: RunOutcome) -> list:
@@ -428,6 +459,8 @@ def render_markdown(blocks: list) -> str:
             parts.append(f"# {block[1]}")
         elif kind == "h2":
             parts.append(f"## {block[1]}")
+        elif kind == "h3":
+            parts.append(f"### {block[1]}")
         elif kind == "p":
             parts.append(block[1])
         elif kind == "ul":
@@ -445,9 +478,11 @@ _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1200px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}
 h1{font-size:1.6em;border-bottom:2px solid #ddd;padding-bottom:.3em}h2{font-size:1.25em;margin-top:1.8em}
+h3{font-size:1.05em;margin-top:1.4em}
 table{border-collapse:collapse;margin:1em 0;font-size:.88em;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right;white-space:nowrap}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+td.text,th.text{text-align:left;white-space:normal}
 tr:nth-child(even) td{background:#fafafa}
 code{background:#f3f3f3;padding:.1em .3em;border-radius:3px;font-size:.92em}
 img{max-width:100%;border:1px solid #eee}.scroll{overflow-x:auto}
@@ -459,7 +494,7 @@ def render_html(blocks: list, base: Path, title: str) -> str:
     body = []
     for block in blocks:
         kind = block[0]
-        if kind in ("h1", "h2"):
+        if kind in ("h1", "h2", "h3"):
             body.append(f"<{kind}>{_inline(block[1])}</{kind}>")
         elif kind == "p":
             body.append(f"<p>{_inline(block[1])}</p>")
@@ -467,9 +502,10 @@ def render_html(blocks: list, base: Path, title: str) -> str:
             body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in block[1]) + "</ul>")
         elif kind == "table":
             body.append(_html_table(block[1], block[2]))
-        elif kind == "pipe":
-            headers, rows = _parse_pipe_table(block[1])
-            body.append(_html_table(headers, rows))
+        elif kind == "pipe":  # one or more pipe tables, maybe with a line of text between them
+            for chunk in re.split(r"\n\s*\n", block[1].strip()):
+                headers, rows = _parse_pipe_table(chunk)
+                body.append(_html_table(headers, rows) if headers else f"<p>{_inline(chunk)}</p>")
         elif kind == "img":
             data = base64.b64encode((base / block[1]).read_bytes()).decode()
             body.append(f'<p><img alt="{html.escape(block[2])}" src="data:image/png;base64,{data}"></p>')
@@ -489,8 +525,11 @@ def _inline(text: str) -> str:
 
 
 def _html_table(headers, rows) -> str:
-    head = "".join(f"<th>{_inline(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_inline(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    text_cols = {i for i, h in enumerate(headers) if str(h) in ("status",)}  # words, not numbers: left-aligned
+    cls = [' class="text"' if i in text_cols else "" for i in range(len(headers))]
+    head = "".join(f"<th{cls[i]}>{_inline(str(h))}</th>" for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(f"<td{cls[i] if i < len(cls) else ''}>{_inline(str(c))}</td>"
+                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
