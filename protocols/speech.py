@@ -25,6 +25,7 @@ VOWELS = {
     "U": (440, 1020, 2240, 3350), "u": (300, 870, 2240, 3350), "V": (640, 1190, 2390, 3450),
     "3": (490, 1350, 1690, 3300),
 }
+VOWEL_INDEX = {v: i for i, v in enumerate(VOWELS)}
 # Voiced consonants with formant-like targets: (F1..F4, amplitude relative to a vowel)
 VOICED_CONSONANTS = {
     "m": ((250, 1100, 2300, 3300), 0.25), "n": ((250, 1600, 2500, 3400), 0.25),
@@ -58,20 +59,22 @@ class Speaker:
     breath: float          # aspiration noise level relative to voicing
     open_quotient: float   # Rosenberg open phase / period
     rate: float            # syllables per second
-    formant_offsets: tuple = (1.0, 1.0, 1.0, 1.0)   # per-speaker scaling of F1..F4 (vowel-space idiosyncrasy)
+    formant_offsets: tuple = (1.0, 1.0, 1.0, 1.0)   # per-speaker scaling of F1..F4
+    vowel_shifts: tuple = ()   # per-speaker (F1, F2) factors of each vowel in VOWELS order (an "accent")
 
     @classmethod
     def random(cls, speaker_id: str, gender: str, rng: np.random.Generator) -> "Speaker":
         female = gender == "female"
         return cls(speaker_id=speaker_id, gender=gender,
-                   f0=float(rng.uniform(175, 240) if female else rng.uniform(90, 140)),
+                   f0=float(rng.uniform(165, 255) if female else rng.uniform(85, 150)),
                    f0_spread=float(rng.uniform(1.5, 3.5)),
-                   vtl=float((1.17 if female else 1.0) * rng.uniform(0.92, 1.08)),
+                   vtl=float((1.17 if female else 1.0) * rng.uniform(0.9, 1.1)),
                    jitter=float(rng.uniform(0.004, 0.012)), shimmer=float(rng.uniform(0.02, 0.06)),
                    breath=float(rng.uniform(0.06, 0.18) * (1.4 if female else 1.0)),
                    open_quotient=float(rng.uniform(0.5, 0.7) + (0.05 if female else 0.0)),
                    rate=float(rng.uniform(3.6, 5.2)),
-                   formant_offsets=tuple(float(v) for v in rng.uniform(0.9, 1.1, 4)))
+                   formant_offsets=tuple(float(v) for v in rng.uniform(0.88, 1.12, 4)),
+                   vowel_shifts=tuple(tuple(float(v) for v in pair) for pair in rng.uniform(0.9, 1.1, (len(VOWELS), 2))))
 
 
 def _phone_plan(rng: np.random.Generator, speaker: Speaker, n_blocks: int) -> list[tuple[str, str, int]]:
@@ -202,7 +205,9 @@ def synthesize_utterance(speaker: Speaker, n_samples: int, rng: np.random.Genera
         seg = slice(pos, stop)
         if kind == "vowel":
             target = np.array(VOWELS[phone] + HIGH_FORMANTS, dtype=float)
-            target[:2] *= rng.uniform(0.93, 1.07, 2)  # token-to-token variation
+            if speaker.vowel_shifts:
+                target[:2] *= speaker.vowel_shifts[VOWEL_INDEX[phone]]
+            target[:2] *= rng.uniform(0.95, 1.05, 2)  # token-to-token variation
             formants[seg] = target
             voice[seg] = rng.uniform(0.8, 1.0)
             if rng.random() < 0.35:

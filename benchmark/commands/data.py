@@ -65,7 +65,7 @@ def _int_triple(ctx, param, value):
     except ValueError:
         parts = ()
     if len(parts) != 3:
-        raise click.BadParameter("expected three comma-separated integers (train,dev,eval), e.g. 6,4,6")
+        raise click.BadParameter("expected three comma-separated integers (train,dev,eval), e.g. 8,6,8")
     return parts
 
 
@@ -79,9 +79,9 @@ def _int_triple(ctx, param, value):
               help="CM trials in eval.")
 @click.option("--bonafide-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.25,
               show_default=True, help="Share of bona fide trials in each split.")
-@click.option("--speakers", "n_speakers", default="6,4,6", show_default=True, callback=_int_triple,
+@click.option("--speakers", "n_speakers", default="8,6,8", show_default=True, callback=_int_triple,
               help="Speakers in train,dev,eval (disjoint, half female).")
-@click.option("--enrol", "n_enrol", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--enrol", "n_enrol", type=click.IntRange(min=1), default=4, show_default=True,
               help="ASV enrolment files per dev/eval speaker.")
 @click.option("--min-duration", type=float, default=1.0, show_default=True, help="Shortest file (s).")
 @click.option("--max-duration", type=float, default=3.0, show_default=True, help="Longest file (s).")
