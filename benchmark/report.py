@@ -326,8 +326,14 @@ def report_blocks(outcome: RunOutcome, req: RunRequest, metrics: dict, tables: d
                 f"{len(asv.nontarget)} nontarget, {len(asv.spoof)} spoof trials)" if asv is not None else
                 "none: the t-DCF columns are empty (pass `--asv-scores FILE`)")
     seeds = ", ".join(str(s) for s in outcome.seeds) if outcome.seeds != [None] else "the detectors' defaults"
+    subset = ""
+    if req.fraction is not None or req.max_trials is not None:
+        subset = (" — a random subset of each split (" + ", ".join(
+            x for x in (f"fraction {req.fraction}" if req.fraction else "",
+                        f"at most {req.max_trials} trials" if req.max_trials else "") if x)
+            + f", seed {req.subset_seed})")
     b.append(("ul", [f"Command: `{' '.join(req.command) or 'bench run'}`",
-                     f"Corpus: `{c.root}` (protocol `{c.protocol}`): {counts} trials",
+                     f"Corpus: `{c.root}` (protocol `{c.protocol}`): {counts} trials{subset}",
                      f"ASV scores for the t-DCF: {asv_text}",
                      f"Seeds: {seeds}; bootstrap: {req.n_bootstrap} resamples (95 % CIs)",
                      f"Written: {_dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}"]))
@@ -558,7 +564,8 @@ def provenance(outcome: RunOutcome, req: RunRequest, started: float | None) -> d
         "config": {"file": req.config.source, "run": req.config.run, "file_params": req.config.file_params,
                    "set": req.config.cli_params},
         "options": {"detectors": req.detectors, "fusion": req.fusion, "seeds": req.seeds, "device": req.device,
-                    "on_bad_audio": req.on_bad_audio, "n_bootstrap": req.n_bootstrap, "protocol": c.protocol},
+                    "on_bad_audio": req.on_bad_audio, "n_bootstrap": req.n_bootstrap, "protocol": c.protocol,
+                    "fraction": req.fraction, "max_trials": req.max_trials, "subset_seed": req.subset_seed},
         "git": git_revision(),
         "environment": environment(),
         "corpus": {"root": c.root, "protocol": c.protocol, "protocol_files_sha256": c.sources,

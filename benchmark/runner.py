@@ -83,6 +83,9 @@ class RunRequest:
     asv_scores: str | None = None
     n_bootstrap: int = 1000
     plots: bool = True
+    fraction: float | None = None
+    max_trials: int | None = None
+    subset_seed: int = 0
     config: RunConfig = field(default_factory=RunConfig)
     command: list[str] = field(default_factory=list)
 
@@ -174,7 +177,8 @@ def run_benchmark(req: RunRequest, log: Log = _stderr) -> RunOutcome:
     prepare_out_dir(out)
     with RunLock(out):
         manifest = Manifest(out / "manifest.json")
-        corpus = load_corpus(data_root, req.protocol, asv_override=req.asv_scores, log=log)
+        corpus = load_corpus(data_root, req.protocol, asv_override=req.asv_scores, fraction=req.fraction,
+                             max_trials=req.max_trials, subset_seed=req.subset_seed, log=log)
         stage_times["load_corpus"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -238,8 +242,8 @@ def check_fusion_names(methods: list[str]) -> list[str]:
 def default_out_dir(req: RunRequest, data_root: str) -> Path:
     """``results/<corpus>-<hash of the request>``: the same command finds the same folder (and resumes)."""
     ident = {"detectors": req.detectors, "data": os.path.abspath(data_root), "protocol": req.protocol,
-             "fusion": req.fusion, "seeds": req.seeds, "sets": req.config.cli_params,
-             "config": req.config.file_params, "device": req.device}
+             "seeds": req.seeds, "sets": req.config.cli_params, "config": req.config.file_params,
+             "device": req.device, "subset": [req.fraction, req.max_trials, req.subset_seed]}
     corpus = re.sub(r"[^A-Za-z0-9_.-]+", "-", os.path.basename(os.path.normpath(data_root))) or "corpus"
     return Path("results") / f"{corpus}-{hash_json(ident)[:8]}"
 
@@ -338,9 +342,10 @@ def ensure_demo_corpus(seed: int = DEMO_SEED, log: Log = _stderr) -> str:
     return str(root)
 
 
-def load_corpus(root: str, protocol: str | None, *, asv_override: str | None = None,
-                log: Log = _stderr) -> Corpus:
-    """Read the corpus into train/dev/eval tables and hash the protocol files it was read from."""
+def load_corpus(root: str, protocol: str | None, *, asv_override: str | None = None, fraction: float | None = None,
+                max_trials: int | None = None, subset_seed: int = 0, log: Log = _stderr) -> Corpus:
+    """Read the corpus into train/dev/eval tables and hash the protocol files it was read from.
+    ``fraction``/``max_trials``: a random subset of each split (seeded), for a first run on a big corpus."""
     from protocols import detect_protocol, get_protocol
 
     if not os.path.isdir(root):
@@ -351,6 +356,8 @@ def load_corpus(root: str, protocol: str | None, *, asv_override: str | None = N
     tables = {}
     for split in SPLITS:
         part = table[table["split"] == split]
+        if fraction is not None or max_trials is not None:
+            part = part.select(fraction=fraction, max_count=max_trials, seed=subset_seed)
         if len(part) == 0:
             raise BenchError(f"{root}: the {name} corpus has no {split!r} trials; bench run needs train, dev "
                              f"and eval (found splits: {', '.join(sorted(set(table['split']))) or 'none'})")

@@ -365,3 +365,14 @@ def _make_read_only(folder: Path):
         return lambda: folder.chmod(0o755)
     subprocess.run(["chattr", "+i", str(folder)], check=True)
     return lambda: subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_subset_of_each_split(corpus, tmp_path):
+    out = tmp_path / "subset"
+    r = bench("run", "--detectors", "spectral-lr", "--data", corpus, "--out", out, "--max-trials", 30,
+              "--fusion", "none", "--n-bootstrap", 0, "--no-plots")
+    assert r.exit_code == 0, r.output
+    pooled = json.loads((out / "metrics.json").read_text())["systems"]["spectral-lr"]["pooled"]
+    assert pooled["n_bonafide"] + pooled["n_spoof"] == 30
+    assert len((out / "scores" / "spectral-lr.dev.txt").read_text().splitlines()) == 30
+    assert "a random subset of each split (at most 30 trials, seed 0)" in (out / "report.md").read_text()

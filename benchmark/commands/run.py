@@ -62,9 +62,14 @@ def _command_line(ctx: click.Context) -> list[str]:
 @click.option("--asv-scores", type=click.Path(dir_okay=False), metavar="FILE",
               help="ASV score file for the eval t-DCF, when the corpus has none or you want another.")
 @click.option("--n-bootstrap", type=click.IntRange(min=0), help="Bootstrap resamples of the 95 % CIs. [default: 1000]")
+@click.option("--fraction", type=click.FloatRange(0, 1, min_open=True), metavar="F",
+              help="Use a random fraction of each split (seeded by --subset-seed), e.g. for a first look at a "
+                   "large corpus.")
+@click.option("--max-trials", type=click.IntRange(min=2), metavar="N", help="At most N random trials per split.")
+@click.option("--subset-seed", type=int, default=0, show_default=True, help="Seed of --fraction/--max-trials.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Draw DET curves and histograms.")
 def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out, device, on_bad_audio,
-                asv_scores, n_bootstrap, plots) -> None:
+                asv_scores, n_bootstrap, fraction, max_trials, subset_seed, plots) -> None:
     """Train each detector on train (dev for model selection), score dev and eval, fuse on dev, and write
     the per-attack report (EER, t-DCF, minDCF, actDCF, Cllr, DET curves) to DIR.
 
@@ -93,6 +98,9 @@ def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out
         asv_scores=asv_scores or opts.get("asv_scores"),
         n_bootstrap=n_bootstrap if n_bootstrap is not None else opts.get("n_bootstrap", 1000),
         plots=plots,
+        fraction=fraction,
+        max_trials=max_trials,
+        subset_seed=subset_seed,
         config=config,
         command=_command_line(click.get_current_context()),
     )
