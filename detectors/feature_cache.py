@@ -190,7 +190,8 @@ class FeatureExtractor:
         jobs = [(paths[i], str(entries[i]) if entries[i] is not None else None) for i in missing]
         workers = self._workers(len(jobs))
         if workers <= 1:
-            self._collect((_extract_job(self.kind, self.params, job) for job in jobs), missing, out, bar)
+            with _single_blas_thread():  # small matrix products: threads only contend
+                self._collect((_extract_job(self.kind, self.params, job) for job in jobs), missing, out, bar)
         else:
             ctx = multiprocessing.get_context(_start_method())
             with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
@@ -230,6 +231,17 @@ def _start_method() -> str:
     import sys
 
     return "fork" if sys.platform.startswith("linux") else "spawn"
+
+
+def _single_blas_thread():
+    try:
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(1)
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        import contextlib
+
+        return contextlib.nullcontext()
 
 
 def _worker_init() -> None:
