@@ -76,7 +76,8 @@ def la2019_asv_scores(root: str, split: str, keys: str | None = None) -> str | N
 
 @register_protocol("asvspoof2019-la", detect=_detect_la2019, priority=10, asv_scores=la2019_asv_scores,
                    sample_rate=16000,
-                   description="ASVspoof 2019 LA: LA/ASVspoof2019_LA_cm_protocols + ASVspoof2019_LA_{train,dev,eval}/flac")
+                   description="ASVspoof 2019 LA: LA/ASVspoof2019_LA_cm_protocols + "
+                               "ASVspoof2019_LA_{train,dev,eval}/flac")
 def read_asvspoof2019_la(root: str, *, keys: str | None = None, findings: Findings | None = None) -> TrialTable:
     """ASVspoof 2019 LA (``root`` is the folder holding ``LA/``, or ``LA/`` itself); splits train/dev/eval."""
     return build_table(read_la2019_layout(root, findings), findings)
@@ -134,7 +135,8 @@ def _read_2021(root: str, track: str, keys: str | None, findings: Findings | Non
     if key_file is None:
         where = keys or root
         report(findings, ProtocolError(where, f"ASVspoof 2021 {track} keys not found: pass --keys with the folder "
-                                              f"of {track}-keys-full.tar.gz (holding keys/{track}/CM/trial_metadata.txt)"))
+                                              f"of {track}-keys-full.tar.gz (holding "
+                                              f"keys/{track}/CM/trial_metadata.txt)"))
         return build_table([], findings)
     audio_dir = _asv2021_audio_dir(root, track) or os.path.join(root, f"ASVspoof2021_{track}_eval", "flac")
     names = ASV2021_COLUMNS[track]
@@ -213,7 +215,8 @@ def _detect_asv5(root: str) -> bool:
 
 
 @register_protocol("asvspoof5", detect=_detect_asv5, priority=10, sample_rate=16000,
-                   description="ASVspoof 5 track 1: ASVspoof5.{train,dev.track_1,eval.track_1}.tsv + flac_T/flac_D/flac_E_eval")
+                   description="ASVspoof 5 track 1: ASVspoof5.{train,dev.track_1,eval.track_1}.tsv + "
+                               "flac_T/flac_D/flac_E_eval")
 def read_asvspoof5(root: str, *, keys: str | None = None, findings: Findings | None = None) -> TrialTable:
     """ASVspoof 5 (10-column protocols); columns gender, codec, codec_q, codec_seed, attack_tag, tmp."""
     root = os.path.abspath(root)

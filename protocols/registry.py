@@ -44,8 +44,8 @@ def register_protocol(name: str, *, detect: Callable[[str], bool], description: 
     """Decorator: register ``read(root, *, keys=None[, findings=None]) -> TrialTable`` under ``name``."""
 
     def wrap(read):
-        _PROTOCOLS[name] = ProtocolReader(name, read, detect, description or (read.__doc__ or "").strip().split("\n")[0],
-                                          priority, asv_scores, sample_rate)
+        summary = description or (read.__doc__ or "").strip().split("\n")[0]
+        _PROTOCOLS[name] = ProtocolReader(name, read, detect, summary, priority, asv_scores, sample_rate)
         return read
 
     return wrap

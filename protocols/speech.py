@@ -74,7 +74,8 @@ class Speaker:
                    open_quotient=float(rng.uniform(0.5, 0.7) + (0.05 if female else 0.0)),
                    rate=float(rng.uniform(3.6, 5.2)),
                    formant_offsets=tuple(float(v) for v in rng.uniform(0.88, 1.12, 4)),
-                   vowel_shifts=tuple(tuple(float(v) for v in pair) for pair in rng.uniform(0.9, 1.1, (len(VOWELS), 2))))
+                   vowel_shifts=tuple(tuple(float(v) for v in pair)
+                                      for pair in rng.uniform(0.9, 1.1, (len(VOWELS), 2))))
 
 
 def _phone_plan(rng: np.random.Generator, speaker: Speaker, n_blocks: int) -> list[tuple[str, str, int]]:
@@ -193,7 +194,6 @@ def synthesize_utterance(speaker: Speaker, n_samples: int, rng: np.random.Genera
     formants = np.zeros((n_blocks, 6))
     voice = np.zeros(n_blocks)
     asp = np.zeros(n_blocks)
-    fric_level = np.zeros(n_blocks)
     accents = np.zeros(n_blocks)
     fric_segments: list[tuple[int, int, float, float, float]] = []  # start, stop, centre, bw, level
     pos = 0

@@ -219,7 +219,8 @@ def test_csv_manifest(tmp_path):
     ("path,label\na.wav,spoof,extra\n", "other.csv:2: expected 2 columns (path,label), found 3"),
     ("path,label\na.wav,maybe\n", "other.csv:2: unknown label 'maybe'"),
     ("path,label,attack\na.wav,bonafide,A01\n", "other.csv:2: bona fide trial with attack id 'A01'"),
-    ("path,label,utt_id\na.wav,spoof,u1\nb.wav,spoof,u1\n", "other.csv:3: duplicate utterance id 'u1' (first at line 2)"),
+    ("path,label,utt_id\na.wav,spoof,u1\nb.wav,spoof,u1\n",
+     "other.csv:3: duplicate utterance id 'u1' (first at line 2)"),
 ])
 def test_csv_manifest_errors(tmp_path, text, message):
     _write(str(tmp_path / "other.csv"), text)
