@@ -247,10 +247,15 @@ class DiagonalGMM:
             var = sub.var(0, unbiased=True).expand(k, dim).clone() + reg
             return torch.full((k,), 1.0 / k, dtype=torch.float64, device=x.device), mu, var
         centres = kmeans_plusplus(sub.float(), k, rng)  # seeding needs no float64
-        labels = _nearest(sub, sub[centres])
-        counts = torch.bincount(labels, minlength=k).double()
-        sums = torch.zeros(k, dim, dtype=torch.float64, device=x.device).index_add_(0, labels, sub)
-        sq = torch.zeros(k, dim, dtype=torch.float64, device=x.device).index_add_(0, labels, sub * sub)
+        labels = _nearest(sub, sub[centres]).cpu().numpy()
+        # per-cluster sums on the CPU: CUDA's index_add_ uses atomics, and the result must not vary run to run
+        sub_np = sub.cpu().numpy()
+        counts_np = np.bincount(labels, minlength=k).astype(np.float64)
+        from scipy.sparse import csr_matrix
+
+        onehot = csr_matrix((np.ones(labels.size), (labels, np.arange(labels.size))), shape=(k, labels.size))
+        sums_np, sq_np = onehot @ sub_np, onehot @ (sub_np * sub_np)
+        counts, sums, sq = (torch.from_numpy(a).to(x.device) for a in (counts_np, sums_np, sq_np))
         mass = counts[:, None] + _TINY
         mu = sums / mass
         var = torch.clamp(sq / mass - mu ** 2, min=0.0)
