@@ -182,7 +182,7 @@ def baselines(frames, components, dims, iterations, audio_seconds, with_sklearn,
         torch.set_num_threads(old_threads)
     click.echo(f"\nfront ends, one core, best of 3 passes of {audio_seconds:.0f} s of audio in 2-5 s signals:")
     click.echo(tabulate(rows, headers=["front end", "x real time (wall)", "x real time (CPU time)", "set-up",
-                                       "target"]))
+                                       "target"], disable_numparse=True))
     click.echo("(CPU time: the process's own CPU seconds; on a shared machine it discounts time slices lost to "
                "other processes, the wall figure does not)")
 
@@ -224,6 +224,6 @@ def baselines(frames, components, dims, iterations, audio_seconds, with_sklearn,
     click.echo(f"\nGMM EM: {frames} frames x {dims} dims, {components} components, {iterations} iterations from "
                f"the same k-means++ start (init took {init_s:.1f} s):")
     click.echo(tabulate(gmm_rows, headers=["implementation", "s / iteration", "mean log-lik / frame",
-                                           "ours faster by"]))
+                                           "ours faster by"], disable_numparse=True))
     click.echo(f"\nload average at end {_load()} (CPU cores: {os.cpu_count()}); the numbers above are only as quiet "
                "as the machine was")
