@@ -240,10 +240,7 @@ def harmonic_noise_vocoder(x: np.ndarray, rng: np.random.Generator, max_harmonic
     y = np.zeros(n)
     frame_idx = np.arange(t)
     sine_scale = 2.0 / window.sum()  # a sinusoid of amplitude A peaks at A*sum(w)/2 in the STFT
-    sample = np.arange(n)
-    idx = np.minimum(sample // hop, t - 1)
-    nxt = np.minimum(idx + 1, t - 1)
-    frac = (sample % hop) / hop
+    frac = np.tile(np.arange(hop) / hop, t)[:n]
     # Harmonic amplitudes: the spectral peak within about half a harmonic spacing of k*F0.
     from scipy.ndimage import maximum_filter1d
 
@@ -251,14 +248,20 @@ def harmonic_noise_vocoder(x: np.ndarray, rng: np.random.Generator, max_harmonic
     peaks = maximum_filter1d(np.abs(spec[:, :t]), size=max(3, int(0.6 * spacing / (SR / n_fft))), axis=0)
     # Each harmonic keeps one random phase offset: strictly periodic, but not a zero-phase pulse train.
     offsets = rng.uniform(0, 2 * np.pi, int(top / 60) + 1)
+    rotor = np.exp(1j * phase)
+    harmonic = np.ones(n, dtype=complex)
     for k in range(1, int(top / 60) + 1):
         ok = voiced & (k * f0 < top)
         if not ok.any():
             break
-        amp = np.zeros(t)
+        harmonic *= rotor  # exp(i*k*phase) by repeated rotation: no transcendental call per harmonic
+        amp = np.zeros(t + 1)
         bin_idx = np.round(k * f0[ok] / (SR / n_fft)).astype(int)
-        amp[ok] = peaks[np.minimum(bin_idx, env.shape[0] - 1), frame_idx[ok]] * sine_scale
-        y += (amp[idx] * (1 - frac) + amp[nxt] * frac) * np.cos(k * phase + offsets[k])
+        amp[:t][ok] = peaks[np.minimum(bin_idx, env.shape[0] - 1), frame_idx[ok]] * sine_scale
+        amp[t] = amp[t - 1]
+        # linear interpolation between frames: frame value + slope * position (np.repeat beats fancy indexing)
+        amp_s = np.repeat(amp[:t], hop)[:n] + np.repeat(np.diff(amp), hop)[:n] * frac
+        y += amp_s * (harmonic.real * np.cos(offsets[k]) - harmonic.imag * np.sin(offsets[k]))
     bins_hz = np.arange(env.shape[0]) * SR / n_fft
     gate = np.repeat(np.where(voiced, 0.0, 1.0)[None, :], len(bins_hz), axis=0)
     if noise_above_hz is not None:

@@ -192,6 +192,7 @@ def test_channel_cues_do_not_separate_the_classes(medium):
     assert _cue_eer(leaky[train], t.y[train], leaky[test], t.y[test]) < 0.05
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 20 EM iterations on purpose
 def test_a_real_countermeasure_finds_the_artefacts(medium):
     """Frame-level LFCCs with one Gaussian mixture per class (a small LFCC-GMM) detect the spoofs."""
     from scipy.fft import dct
