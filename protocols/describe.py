@@ -122,6 +122,17 @@ def describe_corpus(root: os.PathLike | str, protocol: str | None = None, *, key
                     findings.sources)
 
 
+def find_audio_problems(trials: TrialTable, sample_rate: int | None = None, *, check: str = "header",
+                        threads: int | None = None) -> list[AudioError]:
+    """Every unusable audio file of ``trials`` as :class:`AudioError` (one line each, naming the file), for a
+    command that wants to refuse a broken corpus before hours of work. ``sample_rate``: the rate the format
+    fixes (``get_protocol(name).sample_rate``); ``check``: ``header`` (fast) or ``full`` (decodes)."""
+    if check not in ("header", "full"):
+        raise BenchError(f"check must be 'header' or 'full', got {check!r}")
+    results = _check_all(list(trials["path"]), sample_rate, check == "full", threads, progress=False)
+    return [AudioError(path, r.problem) for path, r in zip(trials["path"], results) if r.problem]
+
+
 def _check_all(paths: list[str], sample_rate, decode: bool, threads, progress: bool) -> list[AudioCheck]:
     from tqdm import tqdm
 

@@ -179,3 +179,16 @@ def test_demo_then_describe(tmp_path):
     assert ["eval", "24", "6", "18", "2", "13"] in [line.split()[:6] for line in table.splitlines()]
     res = _run("data", "demo", root, "--seed", "3")
     assert res.exit_code == 2 and "pass --force" in res.stderr
+
+
+def test_find_audio_problems(tmp_path):
+    from protocols import load_trials
+    from protocols.describe import find_audio_problems
+
+    root = clean_corpus(str(tmp_path))
+    os.remove(_audio(root, "eval", "LA_E_2"))
+    _tone(_audio(root, "train", "LA_T_1"), rate=22050)
+    problems = find_audio_problems(load_trials(root), 16000)
+    assert [str(p) for p in problems] == [
+        f"{_audio(root, 'train', 'LA_T_1')}: sample rate is 22050 Hz, the format fixes 16000 Hz",
+        f"{_audio(root, 'eval', 'LA_E_2')}: audio file not found"]
