@@ -26,7 +26,8 @@ class _LazyGroup(click.Group):
 
 
 @click.group(cls=_LazyGroup, lazy={"rawnet2": "benchmark.perf_rawnet2:perf_rawnet2",
-                                   "baselines": "benchmark.perf_baselines:baselines"})
+                                   "baselines": "benchmark.perf_baselines:baselines",
+                                   "demo": "benchmark.commands.data:perf_demo"})
 def perf() -> None:
     """Speed benchmarks of the front ends, the GMM back end and RawNet2 on this machine."""
 
