@@ -21,8 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(BIN)/bench data demo .cache/demo-corpus
-	$(BIN)/bench data describe .cache/demo-corpus
+	SPOOFBENCH_CACHE=.cache $(BIN)/bench run --detectors rawnet2.small,lfcc-gmm.small,cqcc-gmm.small --out $(DEMO_OUT)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -64,7 +64,9 @@ def write_report(outcome: RunOutcome, req: RunRequest, *, started: float | None 
     per_seed = evaluate(outcome, req, asv)
     metrics = combine_seeds(per_seed, outcome.seeds)
     metrics["inputs"] = metric_inputs(outcome, metrics)
-    write_text_atomic(out / "metrics.json", json.dumps(_jsonable(metrics), indent=1, allow_nan=False))
+    from .tables import format_metrics
+
+    write_text_atomic(out / "metrics.json", format_metrics(_jsonable(metrics), "json"))  # as bench eval writes it
     outcome.stage_times["metrics"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

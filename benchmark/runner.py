@@ -151,16 +151,23 @@ class RunOutcome:
     stage_times: dict[str, float]
     scores: dict[int | None, dict[str, np.ndarray]]       # seed -> system -> eval scores (aligned with eval trials)
     dev_scores: dict[int | None, dict[str, np.ndarray]]   # seed -> system -> dev scores
+    report: object = None
 
 
 # ---- entry point ----------------------------------------------------------------------------------
-def run_benchmark(req: RunRequest, log: Log = _stderr) -> RunOutcome:
-    """Run (or resume) the benchmark the request describes; returns everything the report needs."""
+def run_benchmark(req: RunRequest, log: Log = _stderr,
+                  finish: Callable[[RunOutcome], object] | None = None) -> RunOutcome:
+    """Run (or resume) the benchmark the request describes; returns everything the report needs.
+    ``finish`` (the report) runs while the output folder is still locked; its result is ``outcome.report``."""
     for plugin, error in plugin_errors().items():  # a broken plugin is named, the others still run
         log(f"warning: detector plugin {plugin!r} failed to load: {error}")
     specs = check_detector_names(req.detectors)
     req.config.check_names(specs)
+    for spec in specs:  # every hyperparameter checked before any work
+        req.config.resolve(spec)
     fusion_methods = check_fusion_names(req.fusion)
+    if req.data is not None and not os.path.isdir(req.data):
+        raise BenchError(f"{req.data}: corpus folder not found")
     if req.device == "cuda":
         import torch
 
@@ -173,10 +180,13 @@ def run_benchmark(req: RunRequest, log: Log = _stderr) -> RunOutcome:
 
     t0 = time.perf_counter()
     data_root = req.data or ensure_demo_corpus(log=log)
+    if req.data is None:
+        stage_times["demo_corpus"] = time.perf_counter() - t0
     out = Path(req.out) if req.out else default_out_dir(req, data_root)
     prepare_out_dir(out)
     with RunLock(out):
         manifest = Manifest(out / "manifest.json")
+        t0 = time.perf_counter()
         corpus = load_corpus(data_root, req.protocol, asv_override=req.asv_scores, fraction=req.fraction,
                              max_trials=req.max_trials, subset_seed=req.subset_seed, log=log)
         stage_times["load_corpus"] = time.perf_counter() - t0
@@ -196,7 +206,10 @@ def run_benchmark(req: RunRequest, log: Log = _stderr) -> RunOutcome:
         dev_scores, eval_scores = collect_scores(runs, corpus, out, seeds)
         fusions = run_fusions(fusion_methods, runs, corpus, seeds, dev_scores, eval_scores, out, log=log)
         stage_times["fusion"] = time.perf_counter() - t0
-    return RunOutcome(out, corpus, runs, fusions, seeds, stage_times, eval_scores, dev_scores)
+        outcome = RunOutcome(out, corpus, runs, fusions, seeds, stage_times, eval_scores, dev_scores)
+        if finish is not None:
+            outcome.report = finish(outcome)
+    return outcome
 
 
 # ---- checks of the request ------------------------------------------------------------------------

@@ -104,8 +104,11 @@ def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out
         config=config,
         command=_command_line(click.get_current_context()),
     )
-    outcome = run_benchmark(req, log=lambda m: click.echo(m, err=True))
-    report = write_report(outcome, req, started=started, log=lambda m: click.echo(m, err=True))
+    def log(message: str) -> None:
+        click.echo(message, err=True)
+
+    outcome = run_benchmark(req, log=log, finish=lambda o: write_report(o, req, started=started, log=log))
+    report = outcome.report
     click.echo()
     click.echo(report.terminal_text)
     click.echo()
