@@ -71,7 +71,7 @@ def eval_scores(path) -> dict:
 def test_end_to_end_report(corpus, tmp_path):
     out = tmp_path / "run"
     r = bench("run", "--detectors", "spectral-lr,seeded-lr", "--data", corpus, "--out", out,
-              "--fusion", "logreg,mean,xgboost,calibrate", "--n-bootstrap", 50)
+              "--fusion", "logreg,calibrate", "--n-bootstrap", 50)
     assert r.exit_code == 0, r.output
     # the terminal shows the tables and where the report is
     assert "EER % per attack" in r.stdout and f"report: {out / 'report.md'}" in r.stdout
@@ -80,7 +80,7 @@ def test_end_to_end_report(corpus, tmp_path):
             lines = (out / "scores" / f"{system}.{split}.txt").read_text().splitlines()
             assert len(lines[0].split()) == 4  # UTT ATTACK KEY SCORE
     metrics = json.loads((out / "metrics.json").read_text())
-    fused = ["fused-logreg", "fused-mean", "fused-xgboost", "spectral-lr+cal", "seeded-lr+cal"]
+    fused = ["fused-logreg", "spectral-lr+cal", "seeded-lr+cal"]
     assert list(metrics["systems"]) == ["spectral-lr", "seeded-lr", *fused]
     attacks = list(metrics["systems"]["fused-logreg"]["per_attack"])
     assert attacks == [f"A{i:02d}" for i in range(7, 20)]
@@ -121,7 +121,7 @@ def test_end_to_end_report(corpus, tmp_path):
     # a finished run re-run is a no-op apart from the report: nothing refitted, same numbers
     before = {p.name: p.stat().st_mtime_ns for p in (out / "scores").iterdir()}
     again = bench("run", "--detectors", "spectral-lr,seeded-lr", "--data", corpus, "--out", out,
-                  "--fusion", "logreg,mean,xgboost,calibrate", "--n-bootstrap", 50, "--no-plots")
+                  "--fusion", "logreg,calibrate", "--n-bootstrap", 50, "--no-plots")
     assert again.exit_code == 0, again.output
     assert again.stderr.count("cached:") == 2 and "fitted" not in again.stderr
     assert {p.name: p.stat().st_mtime_ns for p in (out / "scores").iterdir()} == before
