@@ -109,14 +109,21 @@ class ReferenceRawNet2(nn.Module):
 
 
 # ---- measurements -------------------------------------------------------------------------------------
-def _timed(fn, reps: int) -> tuple[float, float]:
-    fn()  # warm-up
+#: The clock of every timing: wall time, or this process's CPU time (``--clock cpu``: with one thread on a
+#: loaded machine it is far less disturbed by other processes than wall time; with several threads it also
+#: counts their busy-waiting).
+CLOCK = [time.perf_counter]
+
+def _timed(fn, reps: int, keep_first: bool = False):
+    """(min, median) seconds of ``reps`` calls after a warm-up call; with ``keep_first`` also the warm-up's
+    result."""
+    first = fn()  # warm-up
     times = []
     for _ in range(reps):
-        start = time.perf_counter()
+        start = CLOCK[0]()
         fn()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
+        times.append(CLOCK[0]() - start)
+    return (min(times), statistics.median(times), first) if keep_first else (min(times), statistics.median(times))
 
 
 def _train_step_fn(model, x, y, optimizer):
@@ -133,7 +140,7 @@ def _train_step_fn(model, x, y, optimizer):
 def _inference_fn(model, x, autocast=None):
     def run():
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast == "bf16"):
-            model(x)
+            return model(x).float()
     return run
 
 
@@ -169,7 +176,8 @@ def max_relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / a.abs().max().clamp_min(1e-30))
 
 
-def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "int8"), seed: int = 0) -> dict:
+def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "int8", "int8+bf16"),
+                      seed: int = 0) -> dict:
     from detectors.rawnet2.model import VARIANT_SAMPLES, VARIANTS, RawNet2Model
     from detectors.rawnet2.training import _make_optimizer, prepare_inference
 
@@ -177,38 +185,36 @@ def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "
     torch.manual_seed(seed)
     ours = RawNet2Model(config)
     ref = ReferenceRawNet2(config)
-    ref.load_state_dict(ours.state_dict())
     x = 0.1 * torch.randn(batch, samples)
     y = torch.arange(batch) % 2
     row = {"variant": variant, "batch": batch, "samples": samples, "audio_s": batch * samples / config.sample_rate}
 
-    # same function: compare eval-mode outputs with non-trivial BatchNorm statistics
+    # non-trivial BatchNorm statistics, so that the eval-mode outputs compared below mean something
     with torch.no_grad():
         for module in ours.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.running_mean.normal_(0, 0.1)
                 module.running_var.uniform_(0.5, 1.5)
     ref.load_state_dict(ours.state_dict())
-    ours.eval(), ref.eval()
-    with torch.no_grad():
-        row["max_rel_diff"] = max_relative_difference(ref(x), ours(x))
 
     ref.train(), ours.train()
     row["ref_train_s"], row["ref_train_med"] = _timed(
         _train_step_fn(ref, x, y, torch.optim.Adam(ref.parameters(), lr=1e-4, weight_decay=1e-4)), reps)
     row["ours_train_s"], row["ours_train_med"] = _timed(
         _train_step_fn(ours, x, y, _make_optimizer(ours, _cfg(), torch.device("cpu"))), reps)
+    ours.load_state_dict(ref.state_dict())  # both took different steps: compare them on the same weights
     ref.eval(), ours.eval()
-    row["ref_infer_s"], row["ref_infer_med"] = _timed(_inference_fn(ref, x), reps)
-    row["ours_infer_s"], row["ours_infer_med"] = _timed(_inference_fn(ours, x), reps)
+    row["ref_infer_s"], row["ref_infer_med"], expected = _timed(_inference_fn(ref, x), reps, keep_first=True)
+    row["ours_infer_s"], row["ours_infer_med"], got = _timed(_inference_fn(ours, x), reps, keep_first=True)
+    row["max_rel_diff"] = max_relative_difference(expected, got)
     for mode in fast_modes:
         model, autocast = prepare_inference(ours, mode)
-        row[f"ours_{mode}_infer_s"], _ = _timed(_inference_fn(model, x, autocast), reps)
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast == "bf16"):
-            row[f"{mode}_max_rel_diff"] = max_relative_difference(ref(x), model(x).float())
-    row["ref_flops"] = forward_flops(ref, x)
-    row["ours_flops"] = forward_flops(ours, x) + fft_front_end_flops(batch, samples, config.sinc_filters,
-                                                                      config.sinc_taps) * ours.sinc_conv.use_fft
+        row[f"ours_{mode}_infer_s"], _, got = _timed(_inference_fn(model, x, autocast), reps, keep_first=True)
+        row[f"{mode}_max_rel_diff"] = max_relative_difference(expected, got)
+    # FLOPs grow linearly with the batch: count one utterance
+    row["ref_flops"] = batch * forward_flops(ref, x[:1])
+    row["ours_flops"] = batch * forward_flops(ours, x[:1]) + fft_front_end_flops(
+        batch, samples, config.sinc_filters, config.sinc_taps) * ours.sinc_conv.use_fft
     return row
 
 
@@ -218,10 +224,11 @@ def _cfg():
     return TrainConfig()
 
 
-def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 3, fast_modes=("bf16", "int8"),
-        threads: int | None = None, echo=print) -> dict:
+def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 2, fast_modes=("bf16", "int8", "int8+bf16"),
+        threads: int | None = None, echo=print, clock: str = "wall") -> dict:
     if threads:
         torch.set_num_threads(threads)
+    CLOCK[0] = time.process_time if clock == "cpu" else time.perf_counter
     load_before = os.getloadavg()
     limits = {"fp32_gflops": matmul_gflops(torch.float32), "bf16_gflops": matmul_gflops(torch.bfloat16)}
     rows = []
@@ -230,10 +237,11 @@ def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 3, fast_mode
             echo(f"measuring {variant} at batch {batch} ...")
             rows.append(benchmark_variant(variant, batch, reps, fast_modes))
     return {"rows": rows, "limits": limits, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-            "load_before": load_before, "load_after": os.getloadavg(), "reps": reps, "torch": torch.__version__}
+            "load_before": load_before, "load_after": os.getloadavg(), "reps": reps, "torch": torch.__version__,
+            "clock": clock}
 
 
-def format_report(result: dict, fast_modes=("bf16", "int8")) -> str:
+def format_report(result: dict, fast_modes=("bf16", "int8", "int8+bf16")) -> str:
     from tabulate import tabulate
 
     limits = result["limits"]
@@ -250,7 +258,8 @@ def format_report(result: dict, fast_modes=("bf16", "int8")) -> str:
                       f"{r['ref_flops'] / 1e9:.1f}/{r['ours_flops'] / 1e9:.1f}",
                       f"{r['ours_flops'] / r['ours_infer_s'] / 1e9:.0f}"])
     lines = [tabulate(table, head, tablefmt="github"), "",
-             f"times: minimum of {result['reps']} repetitions after a warm-up (medians in --json); "
+             f"times ({result.get('clock', 'wall')} clock): minimum of {result['reps']} repetitions after a warm-up "
+             f"(medians in --json); "
              f"{result['threads']} threads on {result['cpu_count']} CPUs; torch {result['torch']}",
              f"load average before {tuple(round(v, 2) for v in result['load_before'])}, "
              f"after {tuple(round(v, 2) for v in result['load_after'])} (a loaded machine inflates every time)",
@@ -275,13 +284,15 @@ def _command():
     @click.option("--variants", default="2021,icassp21", show_default=True,
                   help="Comma-separated: 2021, icassp21, asvspoof5.")
     @click.option("--batches", default="8,32", show_default=True, help="Comma-separated batch sizes.")
-    @click.option("--reps", type=click.IntRange(min=1), default=3, show_default=True,
+    @click.option("--reps", type=click.IntRange(min=1), default=2, show_default=True,
                   help="Timed repetitions per measurement (after one warm-up); fewer = quicker, noisier.")
-    @click.option("--fast", "fast_modes", default="bf16,int8", show_default=True,
+    @click.option("--fast", "fast_modes", default="bf16,int8,int8+bf16", show_default=True,
                   help="Fast inference modes to time (comma-separated; 'none' for none).")
     @click.option("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
+    @click.option("--clock", type=click.Choice(["wall", "cpu"]), default="wall", show_default=True,
+                  help="wall time, or process CPU time (use with --threads 1 on a loaded machine).")
     @click.option("--json", "json_out", default=None, metavar="FILE", help="Also write every number as JSON.")
-    def perf_rawnet2(variants, batches, reps, fast_modes, threads, json_out):
+    def perf_rawnet2(variants, batches, reps, fast_modes, threads, clock, json_out):
         """RawNet2 train step and inference time: ours vs a literal re-implementation of the official code,
         real-time factor, forward FLOPs and this CPU's matmul GFLOP/s (about 2-3 minutes on 2 cores)."""
         from protocols.errors import ConfigError
@@ -295,7 +306,7 @@ def _command():
             sizes = tuple(int(b) for b in batches.split(","))
         except ValueError:
             raise ConfigError(f"--batches must be comma-separated integers, got {batches!r}") from None
-        result = run(names, sizes, reps, modes, threads, echo=lambda m: click.echo(m, err=True))
+        result = run(names, sizes, reps, modes, threads, echo=lambda m: click.echo(m, err=True), clock=clock)
         click.echo(format_report(result, modes))
         if json_out:
             tmp = f"{json_out}.tmp{os.getpid()}"

@@ -129,6 +129,17 @@ def test_chunked_front_end_equals_pool_of_abs_of_direct_conv():
         rel_diff(literal_filters(20, 1025, "2021"), model.sinc_conv.filters) < 1e-6
 
 
+@pytest.mark.parametrize("n_filters,taps", [(20, 1025), (16, 129)])
+def test_bf16_gemm_front_end_is_close_to_the_float32_one(n_filters, taps):
+    model = RawNet2Model(VARIANTS["2021"], sinc_filters=n_filters, sinc_taps=taps)
+    x = torch.randn(3, 1, 9000)
+    exact = model.sinc_conv.abs_pooled(x)
+    fast = model.sinc_conv.abs_pooled_lowp(x, torch.bfloat16)
+    assert fast.shape == exact.shape and fast.dtype == torch.bfloat16
+    assert fast.unsqueeze(2).is_contiguous(memory_format=torch.channels_last)
+    assert rel_diff(exact, fast.float()) < 1e-2
+
+
 def test_learnable_sinc_starts_at_the_fixed_bank_and_learns():
     fixed = RawNet2Model(VARIANTS["2021"], sinc_taps=129)
     learn = RawNet2Model(VARIANTS["2021"], sinc_taps=129, learnable_sinc=True)

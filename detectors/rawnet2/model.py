@@ -216,6 +216,45 @@ class SincFrontEnd(nn.Module):
                 out[r:r + rows, :, c:c + filters_per_chunk] = F.max_pool1d(y.abs_(), pool).transpose(1, 2)
         return out.transpose(1, 2)
 
+    @torch.no_grad()
+    def abs_pooled_lowp(self, x: torch.Tensor, dtype=torch.bfloat16, pool: int = 3,
+                        phases: int = 64) -> torch.Tensor:
+        """Reduced-precision ``abs_pooled`` for fast inference: the filter bank as one GEMM. Output blocks of
+        ``phases`` samples are (frame of K + phases - 1 inputs) @ (a Toeplitz matrix of the filters), which
+        keeps bfloat16 matrix units busy (the same arithmetic as the direct convolution, in one product) and
+        yields time-major (channels-last) output. Relative error ~4e-3 (bfloat16)."""
+        batch, _, length = x.shape
+        taps, n_filters = self.taps, self.n_filters
+        out_len = length - taps + 1
+        span = taps + phases - 1
+        toeplitz = self._toeplitz(phases, dtype)
+        n_frames = -(-out_len // phases)
+        sig = F.pad(x[:, 0].to(dtype), (0, (n_frames - 1) * phases + span - length))
+        rows = max(1, FRONT_END_CHUNK_BYTES // (n_frames * phases * n_filters * 2))
+        out = []
+        for r in range(0, batch, rows):
+            frames = sig[r:r + rows].unfold(-1, span, phases)                       # (b, frames, span)
+            y = (frames.reshape(-1, span) @ toeplitz).view(len(frames), n_frames * phases, n_filters)
+            y = y[:, :out_len // pool * pool].abs_().view(len(frames), -1, pool, n_filters)
+            pooled = y[:, :, 0]
+            for k in range(1, pool):  # elementwise maxima of the strided phases: ~5x faster than amax here
+                pooled = torch.maximum(pooled, y[:, :, k])
+            out.append(pooled)                                                       # (b, T', C) time-major
+        return torch.cat(out).transpose(1, 2)
+
+    def _toeplitz(self, phases: int, dtype) -> torch.Tensor:
+        cached = getattr(self, "_toeplitz_cache", None)
+        key = (phases, dtype, str(self.filters.device))
+        if cached is None or cached[0] != key:
+            taps, n_filters = self.taps, self.n_filters
+            bank = self.filters[:, 0].t().double()                                  # (K, C)
+            mat = self.filters.new_zeros(taps + phases - 1, phases, n_filters, dtype=torch.float64)
+            for p in range(phases):
+                mat[p:p + taps, p] = bank
+            cached = (key, mat.reshape(taps + phases - 1, phases * n_filters).to(dtype))
+            self._toeplitz_cache = cached
+        return cached[1]
+
     def extra_repr(self) -> str:
         return f"{self.n_filters} filters x {self.taps} taps, learnable={self.learnable}, fft={self.use_fft}"
 
@@ -293,7 +332,7 @@ def batch_norm_affine(x: torch.Tensor, bn, inplace: bool = False) -> torch.Tenso
     """Eval-mode BatchNorm of a (B, C, 1, T) map, optionally in place."""
     scale, shift = bn_scale_shift(bn)
     out = x if inplace else x.clone(memory_format=torch.channels_last)
-    return out.mul_(scale[:, None, None]).add_(shift[:, None, None])
+    return out.mul_(scale[:, None, None].to(x.dtype)).add_(shift[:, None, None].to(x.dtype))
 
 
 class RawNet2Model(nn.Module):
@@ -334,6 +373,9 @@ class RawNet2Model(nn.Module):
         x = x.unsqueeze(1)
         if self.sinc_conv.learnable or x.requires_grad:
             return as_map(F.max_pool1d(self.sinc_conv(x).abs(), 3))
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not torch.is_grad_enabled():
+            # fast inference: the filter bank as one bfloat16 matrix product
+            return self.sinc_conv.abs_pooled_lowp(x, torch.get_autocast_dtype("cpu")).unsqueeze(2)
         return self.sinc_conv.abs_pooled(x).unsqueeze(2)  # fixed filters: nothing to differentiate
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -362,9 +404,11 @@ class RawNet2Model(nn.Module):
     def _conv_features(self, x: torch.Tensor) -> torch.Tensor:
         """Eval-mode features before the GRU, (batch, frames, channels)."""
         x = F.selu(batch_norm_affine(self._front_end(x), self.first_bn, inplace=True), inplace=True)
+        if torch.is_autocast_enabled(x.device.type):  # bf16 inference: one cast here, not one per operation
+            x = x.to(torch.get_autocast_dtype(x.device.type))
         for block, attention in self._stages():
             x = block.infer(x)
-            y = torch.sigmoid(attention(x.mean(dim=(2, 3)))).view(len(x), -1, 1, 1)
+            y = torch.sigmoid(attention(x.mean(dim=(2, 3)))).view(len(x), -1, 1, 1).to(x.dtype)
             x = x.mul_(y).add_(y)
         x = F.selu(batch_norm_affine(x, self.bn_before_gru, inplace=True), inplace=True)
         return x[:, :, 0].transpose(1, 2)
