@@ -499,17 +499,16 @@ def scan_audio(corpus: Corpus, on_bad_audio: str, *, log: Log = _stderr) -> None
 
 
 def _check_audio(path: str, expected_rate: int | None) -> dict:
-    from protocols.audio import audio_info, load_audio
+    """The corpus layer's full check of one file (header, every sample), as a cacheable record."""
+    from protocols.describe import check_audio_file
 
     stamp = _file_stamp(path)
-    try:
-        info = audio_info(path)
-        wave = load_audio(path, sample_rate=None, expected_rate=expected_rate)
-    except AudioError as exc:
+    result = check_audio_file(path, expected_rate, decode=True)
+    record = {"stamp": stamp, "rate": expected_rate, "seconds": float(result.duration or 0.0)}
+    if result.problem:
         # libsndfile repeats the path inside its message; the report names each file once
-        problem = re.sub(r"Error opening '.*?': ", "", exc.problem).replace(path, "the file")
-        return {"stamp": stamp, "rate": expected_rate, "problem": problem}
-    return {"stamp": stamp, "rate": expected_rate, "seconds": len(wave) / info.sample_rate}
+        record["problem"] = re.sub(r"Error opening '.*?': ", "", result.problem).replace(path, "the file")
+    return record
 
 
 def _file_stamp(path: str) -> list | None:
