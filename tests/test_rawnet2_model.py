@@ -22,7 +22,8 @@ def literal_filters(n_filters, taps, layout):
     count = n_filters + 1 if layout == "2021" else n_filters + 3
     edges = (700 * (10 ** (np.linspace(mel.min(), mel.max(), count) / 2595) - 1))[:n_filters + 1]
     n = np.arange(-(taps - 1) / 2, (taps - 1) / 2 + 1)
-    rows = [np.hamming(taps) * (2 * hi / 16000 * np.sinc(2 * hi * n / 16000) - 2 * lo / 16000 * np.sinc(2 * lo * n / 16000))
+    rows = [np.hamming(taps) * (2 * hi / 16000 * np.sinc(2 * hi * n / 16000)
+                                - 2 * lo / 16000 * np.sinc(2 * lo * n / 16000))
             for lo, hi in zip(edges[:-1], edges[1:])]
     return torch.tensor(np.array(rows), dtype=torch.float32).unsqueeze(1)
 
@@ -93,8 +94,9 @@ def test_parameter_counts_of_the_published_variants(preset, count):
 def test_state_dict_has_the_official_key_names_and_no_sinc_filters():
     sd = RawNet2Model(VARIANTS["2021"]).state_dict()
     assert len(sd) == 119 and sum(k.endswith("num_batches_tracked") for k in sd) == 13
-    for key in ("first_bn.running_var", "block0.0.conv1.weight", "block1.0.bn1.weight", "block2.0.conv_downsample.weight",
-                "fc_attention5.0.bias", "bn_before_gru.weight", "gru.weight_hh_l2", "fc1_gru.weight", "fc2_gru.bias"):
+    for key in ("first_bn.running_var", "block0.0.conv1.weight", "block1.0.bn1.weight",
+                "block2.0.conv_downsample.weight", "fc_attention5.0.bias", "bn_before_gru.weight",
+                "gru.weight_hh_l2", "fc1_gru.weight", "fc2_gru.bias"):
         assert key in sd
     assert not any(k.startswith("block0.0.bn1") or "sinc" in k.lower() for k in sd)
     assert tuple(sd["block0.0.conv1.weight"].shape) == (20, 20, 3)  # Conv1d shapes, as the official checkpoints
@@ -251,6 +253,7 @@ class _Payload:
         return (os.getcwd, ())
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_checkpoint_with_a_pickle_payload_is_refused(tmp_path):
     sd = official_fixture(VARIANTS["2021"])
     sd_bad = dict(sd)

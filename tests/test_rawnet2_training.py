@@ -109,7 +109,8 @@ def test_resume_after_an_interrupted_epoch_gives_the_same_scores(trials, tmp_pat
     np.testing.assert_array_equal(resumed.score(trials), full.score(trials))
     # a checkpoint folder of another run is not silently resumed
     with pytest.raises(BenchError, match="another run"):
-        create_detector("rawnet2.small", **{**params, "lr": 0.5}, checkpoint_dir=str(tmp_path / "b")).fit(trials, trials)
+        other = create_detector("rawnet2.small", **{**params, "lr": 0.5}, checkpoint_dir=str(tmp_path / "b"))
+        other.fit(trials, trials)
 
 
 def test_resume_refuses_a_checkpoint_with_a_pickle_payload(tmp_path):
