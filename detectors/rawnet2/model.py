@@ -303,7 +303,7 @@ class ResidualBlock(nn.Module):
             out = x
         else:
             out = F.leaky_relu(self.bn1(x), 0.3)
-        out = conv(self.conv2, F.leaky_relu(self.bn2(conv(self.conv1, out)), 0.3))
+        out = conv(self.conv2, F.leaky_relu(self.bn2(conv(self.conv1, out)), 0.3, inplace=True))
         identity = conv(self.conv_downsample, x) if hasattr(self, "conv_downsample") else x
         return F.max_pool2d(out + identity, (1, 3))
 
@@ -384,13 +384,14 @@ class RawNet2Model(nn.Module):
             raise ValueError(f"expected (batch, samples) waveforms, got shape {tuple(x.shape)}")
         if not self.training and not torch.is_grad_enabled():
             return self._embed_inference(x)
-        x = F.selu(self.first_bn(self._front_end(x)))
+        # in-place activations where the producer's backward does not need its output (BatchNorm)
+        x = F.selu(self.first_bn(self._front_end(x)), inplace=True)
         for block, attention in self._stages():
             x = block(x)
             # filter-wise feature map scaling: x*y + y with y = sigmoid(FC(mean over time))
             y = torch.sigmoid(attention(x.mean(dim=(2, 3)))).view(len(x), -1, 1, 1)
-            x = x * y + y
-        x = F.selu(self.bn_before_gru(x))
+            x = torch.addcmul(y, x, y)
+        x = F.selu(self.bn_before_gru(x), inplace=True)
         return self.fc1_gru(self._gru_last(x[:, :, 0].transpose(1, 2)))  # (batch, frames, channels)
 
     @torch.no_grad()
