@@ -247,7 +247,7 @@ def format_report(result: dict, fast_modes=("bf16", "int8", "int8+bf16")) -> str
     limits = result["limits"]
     head = ["variant", "batch", "train ref s", "train ours s", "speed-up", "infer ref s", "infer ours s",
             "speed-up", "RTF ours"] + [f"{m} s (x ref)" for m in fast_modes] + ["max rel diff", "GFLOP fwd ref/ours",
-                                                                                "GFLOP/s ours"]
+                                                                                "GFLOP/s ref/ours (% limit)"]
     table = []
     for r in result["rows"]:
         fast = [f"{r[f'ours_{m}_infer_s']:.3f} ({r['ref_infer_s'] / r[f'ours_{m}_infer_s']:.1f}x)" for m in fast_modes]
@@ -256,8 +256,9 @@ def format_report(result: dict, fast_modes=("bf16", "int8", "int8+bf16")) -> str
                       f"{r['ours_infer_s']:.3f}", f"{r['ref_infer_s'] / r['ours_infer_s']:.2f}x",
                       f"{r['ours_infer_s'] / r['audio_s']:.4f}", *fast, f"{r['max_rel_diff']:.1e}",
                       f"{r['ref_flops'] / 1e9:.1f}/{r['ours_flops'] / 1e9:.1f}",
-                      f"{r['ours_flops'] / r['ours_infer_s'] / 1e9:.0f}"])
-    lines = [tabulate(table, head, tablefmt="github"), "",
+                      f"{r['ref_flops'] / r['ref_infer_s'] / 1e9:.0f}/{r['ours_flops'] / r['ours_infer_s'] / 1e9:.0f} "
+                      f"({100 * r['ours_flops'] / r['ours_infer_s'] / 1e9 / limits['fp32_gflops']:.0f}%)"])
+    lines = [tabulate(table, head, tablefmt="github", disable_numparse=True), "",
              f"times ({result.get('clock', 'wall')} clock): minimum of {result['reps']} repetitions after a warm-up "
              f"(medians in --json); "
              f"{result['threads']} threads on {result['cpu_count']} CPUs; torch {result['torch']}",
