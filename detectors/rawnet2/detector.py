@@ -42,7 +42,7 @@ PRESETS = {
     # 5x slower per step than 1)
     "small": {"sinc_filters": 16, "sinc_taps": 129, "sinc_edges": "2021", "learnable_sinc": False,
               "block_channels": [16, 32], "gru_hidden": 64, "gru_layers": 1, "fc_hidden": 64,
-              "raw_input_conv1": False, "n_samples": 24000, "epochs": 12, "batch_size": 16, "lr": 2e-3,
+              "raw_input_conv1": False, "n_samples": 24000, "epochs": 16, "batch_size": 16, "lr": 2e-3,
               "lr_schedule": "cosine", "weight_decay": 1e-4, "seed": 1234, "threads": 1},
 }
 
