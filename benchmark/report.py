@@ -31,7 +31,9 @@ from typing import Callable
 import numpy as np
 from tabulate import tabulate
 
-from .runner import RunOutcome, RunRequest, _jsonable, environment, git_revision, write_text_atomic
+from detectors.base import jsonable
+
+from .runner import RunOutcome, RunRequest, environment, git_revision, write_text_atomic
 
 #: Metrics of the one-row-per-system summary: (key in metrics.json, column title, is a percentage).
 SUMMARY_METRICS = (("eer", "EER %", True), ("min_tdcf_2019", "min t-DCF 2019", False),
@@ -66,7 +68,7 @@ def write_report(outcome: RunOutcome, req: RunRequest, *, started: float | None 
     metrics["inputs"] = metric_inputs(outcome, metrics)
     from .tables import format_metrics
 
-    write_text_atomic(out / "metrics.json", format_metrics(_jsonable(metrics), "json"))  # as bench eval writes it
+    write_text_atomic(out / "metrics.json", format_metrics(jsonable(metrics), "json"))  # as bench eval writes it
     outcome.stage_times["metrics"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -81,7 +83,7 @@ def write_report(outcome: RunOutcome, req: RunRequest, *, started: float | None 
     write_text_atomic(md_path, render_markdown(blocks))
     write_text_atomic(html_path, render_html(blocks, out, title=f"spoofbench report: {out.name}"))
     run_json = out / "run.json"
-    write_text_atomic(run_json, json.dumps(_jsonable(provenance(outcome, req, started)), indent=1, default=str))
+    write_text_atomic(run_json, json.dumps(jsonable(provenance(outcome, req, started)), indent=1, default=str))
     return Report(md_path, html_path, out / "metrics.json", run_json, tables["terminal"],
                   [r.system for r in outcome.systems if not r.ok])
 

@@ -35,6 +35,7 @@ from typing import Callable
 import numpy as np
 
 from detectors import Detector, create_detector
+from detectors.base import jsonable
 from detectors.registry import get_entry, list_detectors, plugin_errors, split_spec
 from protocols.errors import AudioError, BenchError, ConfigError
 from protocols.trials import TrialTable
@@ -570,7 +571,7 @@ def run_system(run: SystemRun, corpus: Corpus, out: Path, manifest: Manifest, *,
         log(f"  cached: {run.system} (inputs unchanged)")
         return
     rec.pop("error", None)
-    rec.update(status="running", spec=run.spec, params=_jsonable(run.params), seed=run.seed)
+    rec.update(status="running", spec=run.spec, params=jsonable(run.params), seed=run.seed)
     rec.setdefault("timings", {})
     rec.setdefault("scores", {})
     try:
@@ -743,7 +744,7 @@ def _same_scores(path: Path, table: TrialTable, scores: np.ndarray) -> bool:
 
 # ---- small utilities ------------------------------------------------------------------------------
 def hash_json(obj) -> str:
-    return hashlib.sha256(json.dumps(_jsonable(obj), sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(jsonable(obj), sort_keys=True, default=str).encode()).hexdigest()
 
 
 def file_sha256(path: str | Path) -> str:
@@ -777,18 +778,6 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
 
 
 def environment() -> dict:

@@ -91,7 +91,7 @@ class Detector:
         (numpy arrays, no pickle), so a file can be inspected and loaded without executing anything."""
         self.check_fitted()
         meta = {"format": FORMAT_VERSION, "detector": self.name, "class": type(self).__name__,
-                "params": _jsonable(self.get_params())}
+                "params": jsonable(self.get_params())}
         buf = io.BytesIO()
         state = {k: np.asarray(v) for k, v in self.get_state().items()}
         np.savez(buf, **state)
@@ -132,11 +132,14 @@ def read_detector_file(path: os.PathLike | str) -> tuple[dict, dict[str, np.ndar
     return meta, state
 
 
-def _jsonable(value):
+def jsonable(value):
+    """``value`` with numpy scalars and arrays turned into plain Python, for json.dumps."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
     return value
