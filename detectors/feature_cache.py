@@ -234,23 +234,13 @@ def _start_method() -> str:
 
 
 def _single_blas_thread():
-    try:
-        from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits
 
-        return threadpool_limits(1)
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        import contextlib
-
-        return contextlib.nullcontext()
+    return threadpool_limits(1)
 
 
 def _worker_init() -> None:
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)  # one BLAS thread per worker: the workers are the parallelism
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        pass
+    _single_blas_thread()  # one BLAS thread per worker: the workers are the parallelism
 
 
 def _extract_job(kind: str, params: dict[str, Any], job: tuple[str, str | None]):
