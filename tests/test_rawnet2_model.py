@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from detectors.rawnet2 import VARIANTS, RawNet2Model, from_official, mel_band_edges
-from detectors.rawnet2.gru import gru_layer
+from detectors.rawnet2.gru import PackedWeightCache, gru_layer, gru_layer_inference
 from detectors.rawnet2.model import fft_correlate, sinc_bandpass
 from protocols.errors import BenchError
 
@@ -214,6 +214,32 @@ def test_fused_gru_matches_torch_gru_values_and_gradients():
     ref_grads = torch.autograd.grad(ref[-1].sum() + ref.pow(2).sum(), [x, *params])
     for a, b in zip(grads, ref_grads):
         torch.testing.assert_close(a, b)
+
+
+def test_inference_gru_matches_torch_gru_and_follows_weight_updates():
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(5, 16)
+    x = torch.randn(6, 3, 5)
+    params = [gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0]
+    cache = PackedWeightCache()
+    with torch.no_grad():
+        torch.testing.assert_close(gru_layer_inference(x, *params, cache=cache), gru(x)[0])
+        gru.weight_hh_l0.mul_(-0.5)  # in place, same address: a stale packed weight would be used
+        torch.testing.assert_close(gru_layer_inference(x, *params, cache=cache), gru(x)[0])
+
+
+def test_eval_output_follows_load_state_dict_and_model_deep_copies():
+    import copy
+
+    small = dict(gru_hidden=32, gru_layers=2, fc_hidden=16)
+    model = RawNet2Model(VARIANTS["asvspoof5"], **small).eval()
+    other = RawNet2Model(VARIANTS["asvspoof5"], **small).eval()
+    x = 0.1 * torch.randn(2, 30000)
+    with torch.no_grad():
+        model(x)  # fills the packed-weight cache
+        model.load_state_dict(other.state_dict())
+        torch.testing.assert_close(model(x), other(x))
+        torch.testing.assert_close(copy.deepcopy(model)(x), other(x))
 
 
 def test_model_gradients_equal_with_fused_and_native_gru():
