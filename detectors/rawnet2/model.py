@@ -15,6 +15,7 @@ inference also keeps the MKL-packed recurrent weights between calls and raises g
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -78,9 +79,11 @@ _allocator_state: str | None = None  # None (not tried yet), "on" or "unavailabl
 
 
 def keep_freed_memory_mapped() -> bool:
-    """Apply ``MALLOC_THRESHOLDS`` with glibc's ``mallopt`` (once per process; a no-op where it is absent).
-    Returns whether they are in effect."""
+    """Apply ``MALLOC_THRESHOLDS`` with glibc's ``mallopt`` (once per process; a no-op where it is absent,
+    or when the environment sets ``SPOOFBENCH_MALLOPT=0``). Returns whether they are in effect."""
     global _allocator_state
+    if _allocator_state is None and os.environ.get("SPOOFBENCH_MALLOPT", "1") == "0":
+        _allocator_state = "disabled"  # the host application manages malloc itself
     if _allocator_state is None:
         try:
             import ctypes
