@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
 
 SAMPLE_RATE = 16000
 BLOCK = 80  # samples per control block (5 ms): formants, amplitudes and F0 are set per block
@@ -273,6 +272,8 @@ def synthesize_utterance(speaker: Speaker, n_samples: int, rng: np.random.Genera
     out *= 0.1 / (np.sqrt(np.mean(out[loud] ** 2)) if loud.any() else (np.std(out) + 1e-9))
 
     # Frication and bursts: band-pass noise per segment with short ramps.
+    from scipy.signal import lfilter  # here, not at the top: the corpus readers import this module (~1 s)
+
     for start, stop, centre, bw, level in fric_segments:
         a, b_ = start * BLOCK, stop * BLOCK
         seg_noise = rng.standard_normal(b_ - a)
