@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from protocols.files import write_text_atomic
 
 
 # ---- the literal reference ----------------------------------------------------------------------------
@@ -310,10 +311,7 @@ def _command():
         result = run(names, sizes, reps, modes, threads, echo=lambda m: click.echo(m, err=True), clock=clock)
         click.echo(format_report(result, modes))
         if json_out:
-            tmp = f"{json_out}.tmp{os.getpid()}"
-            with open(tmp, "w") as fh:
-                json.dump(result, fh, indent=1)
-            os.replace(tmp, json_out)
+            write_text_atomic(json_out, json.dumps(result, indent=1))
 
     return perf_rawnet2
 

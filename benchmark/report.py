@@ -33,7 +33,9 @@ from tabulate import tabulate
 
 from detectors.base import jsonable
 
-from .runner import RunOutcome, RunRequest, environment, git_revision, write_text_atomic
+from protocols.files import write_text_atomic
+
+from .runner import RunOutcome, RunRequest, environment, git_revision
 
 #: Metrics of the one-row-per-system summary: (key in metrics.json, column title, is a percentage).
 SUMMARY_METRICS = (("eer", "EER %", True), ("min_tdcf_2019", "min t-DCF 2019", False),

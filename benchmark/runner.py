@@ -36,6 +36,7 @@ import numpy as np
 
 from detectors import Detector, create_detector
 from detectors.base import jsonable
+from protocols.files import write_text_atomic
 from detectors.registry import get_entry, list_detectors, plugin_errors, split_spec
 from protocols.errors import AudioError, BenchError, ConfigError
 from protocols.trials import TrialTable
@@ -764,13 +765,6 @@ def _file_ok(path: Path, record: dict | None) -> bool:
     if not record or not path.is_file():
         return False
     return path.stat().st_size == record.get("size") and file_sha256(path) == record.get("sha256")
-
-
-def write_text_atomic(path: Path | str, text: str) -> None:
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _read_json(path: Path) -> dict:

@@ -28,6 +28,7 @@ from protocols.errors import BenchError, ProtocolError
 from protocols.trials import NO_ATTACK, TrialTable
 
 from .metrics import AsvOperatingPoint, asv_operating_point
+from protocols.files import write_text_atomic
 
 CM_FORMATS = ("asvspoof2019", "asvspoof2021", "asvspoof5")
 ASV_KEYS = ("target", "nontarget", "spoof")
@@ -149,21 +150,8 @@ def write_cm_scores(path: os.PathLike | str, trials: TrialTable, scores, fmt: st
         body = ["filename\tcm-score\n"] + [f"{u}\t{s}\n" for u, s in zip(trials["utt_id"], values)]
     else:
         raise BenchError(f"unknown score file format {fmt!r}; choose one of {', '.join(CM_FORMATS)}")
-    _write_atomic(path, "".join(body))
+    write_text_atomic(path, "".join(body))
     return path
-
-
-def _write_atomic(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -368,5 +356,5 @@ def write_asv_scores(path: os.PathLike | str, asv: AsvScores) -> str:
     rows = ([f"bonafide target {float(s)!r}\n" for s in asv.target]
             + [f"bonafide nontarget {float(s)!r}\n" for s in asv.nontarget]
             + [f"{a} spoof {float(s)!r}\n" for a, s in zip(spoof_keys, asv.spoof)])
-    _write_atomic(str(path), "".join(rows))
+    write_text_atomic(str(path), "".join(rows))
     return str(path)

@@ -18,6 +18,7 @@ import numpy as np
 
 from protocols.errors import BenchError, ConfigError
 from protocols.trials import TrialTable
+from protocols.files import atomic_path
 
 FORMAT_VERSION = 1
 
@@ -95,12 +96,9 @@ class Detector:
         buf = io.BytesIO()
         state = {k: np.asarray(v) for k, v in self.get_state().items()}
         np.savez(buf, **state)
-        path = os.fspath(path)
-        tmp = f"{path}.tmp{os.getpid()}"
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
             zf.writestr("meta.json", json.dumps(meta, indent=1, sort_keys=True))
             zf.writestr("state.npz", buf.getvalue())
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: os.PathLike | str) -> "Detector":

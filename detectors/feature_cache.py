@@ -17,7 +17,6 @@ import json
 import multiprocessing
 import os
 import struct
-import uuid
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -29,6 +28,7 @@ from protocols.audio import load_audio
 from protocols.errors import AudioError, BenchError
 
 from . import frontends
+from protocols.files import write_bytes_atomic
 
 #: Bump when the meaning of a parameter set changes (a fix in a front end), to orphan old entries.
 FEATURE_VERSION = 1
@@ -92,17 +92,6 @@ def decode_entry(blob: bytes) -> np.ndarray | None:
     return np.frombuffer(payload, dtype="<f4").reshape(rows, cols).astype(np.float32)
 
 
-def _write_atomic(path: Path, blob: bytes) -> None:
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}.{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(blob)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 class FeatureExtractor:
     """Features of audio files for one front end and parameter set, cached on disk and extracted in
     parallel. ``last_hits`` / ``last_extracted`` tell how the last call was served."""
@@ -133,7 +122,7 @@ class FeatureExtractor:
             self.directory.mkdir(parents=True, exist_ok=True)
             info = self.directory / "params.json"
             if not info.exists():
-                _write_atomic(info, json.dumps({"kind": self.kind, "params": self.params,
+                write_bytes_atomic(info, json.dumps({"kind": self.kind, "params": self.params,
                                                 "version": FEATURE_VERSION}, indent=1, sort_keys=True).encode())
         except OSError as exc:
             self._disable(exc)
@@ -257,7 +246,7 @@ def _extract_job(kind: str, params: dict[str, Any], job: tuple[str, str | None])
     cache_error = None
     if entry is not None:
         try:
-            _write_atomic(Path(entry), encode_entry(feats))
+            write_bytes_atomic(entry, encode_entry(feats))
         except OSError as exc:
             cache_error = f"{exc.strerror or exc}"
     return feats, None, cache_error

@@ -8,6 +8,7 @@ import numpy as np
 import soundfile as sf
 
 from .errors import AudioError
+from .files import atomic_path
 
 DEFAULT_SAMPLE_RATE = 16000
 
@@ -69,10 +70,9 @@ def resample(wave: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
 def write_audio(path: os.PathLike | str, wave: np.ndarray, sample_rate: int) -> None:
     """Write 16-bit PCM (FLAC or WAV by the file extension), atomically: no half-written file is left behind."""
     path = str(path)
-    tmp = f"{path}.tmp{os.getpid()}"
     fmt = "FLAC" if path.lower().endswith(".flac") else "WAV"
-    sf.write(tmp, np.clip(wave, -1.0, 1.0), sample_rate, subtype="PCM_16", format=fmt)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        sf.write(tmp, np.clip(wave, -1.0, 1.0), sample_rate, subtype="PCM_16", format=fmt)
 
 
 def _check_exists(path) -> None:

@@ -146,14 +146,14 @@ def _corpus_asv_file(root: str, split: str, protocol: str | None, keys: str | No
 
 
 def _write_outputs(out: str, result: dict, text: str, fmt: str, scores, trials, plots: bool) -> list[str]:
-    from ..scorefiles import _write_atomic
+    from protocols.files import write_text_atomic
 
     os.makedirs(out, exist_ok=True)
     written = [os.path.join(out, "metrics.json")]
-    _write_atomic(written[0], json.dumps(result, indent=2, allow_nan=False) + "\n")
+    write_text_atomic(written[0], json.dumps(result, indent=2, allow_nan=False) + "\n")
     if fmt in _EXTENSIONS:
         written.append(os.path.join(out, f"metrics.{_EXTENSIONS[fmt]}"))
-        _write_atomic(written[-1], text)
+        write_text_atomic(written[-1], text)
     if plots:
         from ..plots import plot_det, plot_det_grid, plot_score_histograms
 

@@ -15,6 +15,7 @@ import time
 import click
 
 from protocols.errors import BenchError, ConfigError
+from protocols.files import write_text_atomic
 
 AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3", ".aiff", ".aif")
 
@@ -108,11 +109,7 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
     elapsed = time.perf_counter() - started
     if dist_utils.rank() != 0:
         return
-    tmp = f"{out}.tmp{os.getpid()}"
-    with open(tmp, "w") as fh:
-        fh.write("path,score\n")
-        fh.writelines(f"{_csv_field(p)},{s:.8f}\n" for p, s in zip(paths, scores))
-    os.replace(tmp, out)
+    write_text_atomic(out, "path,score\n" + "".join(f"{_csv_field(p)},{s:.8f}\n" for p, s in zip(paths, scores)))
     summary = {"detector": det.name, "checkpoint": checkpoint or official_checkpoint, "files": len(paths),
                "audio_seconds": round(duration, 3), "seconds": round(elapsed, 3),
                "real_time_factor": round(elapsed / duration, 6) if duration else None,
@@ -123,10 +120,7 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
         if key in valid:
             summary[key] = det.get_params()[key]
     summary_path = os.path.splitext(out)[0] + ".summary.json"
-    tmp = f"{summary_path}.tmp{os.getpid()}"
-    with open(tmp, "w") as fh:
-        json.dump(summary, fh, indent=1)
-    os.replace(tmp, summary_path)
+    write_text_atomic(summary_path, json.dumps(summary, indent=1))
     click.echo(f"scored {len(paths)} files ({duration:.1f} s of audio) in {elapsed:.1f} s "
                f"(real-time factor {summary['real_time_factor']}); scores: mean {summary['score_mean']:.3f}, "
                f"min {summary['score_min']:.3f}, max {summary['score_max']:.3f}, {summary['above_zero']} above 0")

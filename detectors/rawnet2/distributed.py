@@ -17,6 +17,7 @@ import sys
 import numpy as np
 import torch
 import torch.distributed as dist
+from protocols.files import write_text_atomic
 
 
 def is_active() -> bool:
@@ -141,11 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             trials = load_trials(args.corpus, split=args.split)
             scores = det.score(trials)
             if rank() == 0:
-                tmp = f"{args.out}.tmp{os.getpid()}"
-                with open(tmp, "w") as fh:
-                    fh.write("utt_id,score\n")
-                    fh.writelines(f"{u},{s:.8f}\n" for u, s in zip(trials["utt_id"], scores))
-                os.replace(tmp, args.out)
+                write_text_atomic(args.out, "utt_id,score\n"
+                                  + "".join(f"{u},{s:.8f}\n" for u, s in zip(trials["utt_id"], scores)))
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

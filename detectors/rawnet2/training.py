@@ -31,6 +31,7 @@ from protocols.errors import BenchError, ConfigError
 from . import distributed as dist_utils
 from .data import ScoringWaves, TrainingWaves, collate_windows, equal_error_rate
 from .model import RawNet2Model
+from protocols.files import atomic_path
 
 CHECKPOINT_PATTERN = "epoch_{:04d}.pt"
 
@@ -145,9 +146,8 @@ def load_checkpoint(path: str) -> dict:
 
 
 def _save_atomic(obj, path: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _make_scheduler(optimizer, cfg: TrainConfig):

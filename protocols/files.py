@@ -1,0 +1,38 @@
+"""Atomic file writes: a file is either absent, the old one, or the complete new one — never half-written.
+
+Every writer of the toolkit (score files, reports, models, features, audio, plots) goes through
+:func:`atomic_path`, so an interrupted run never leaves a partial file standing as a finished one.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from contextlib import contextmanager
+from typing import Iterator
+
+
+@contextmanager
+def atomic_path(path: os.PathLike | str) -> Iterator[str]:
+    """Yield a temporary name beside ``path`` (its folder is created); on success rename it to ``path``,
+    on failure remove it. The name is unique per process and call, so concurrent writers never collide."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text_atomic(path: os.PathLike | str, text: str) -> None:
+    """Write UTF-8 text with ``\\n`` line endings atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+
+
+def write_bytes_atomic(path: os.PathLike | str, blob: bytes) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(blob)
