@@ -7,7 +7,6 @@ DET plots follow the ASVspoof papers: miss probability (bona fide rejected) agai
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 from scipy.special import ndtri  # = scipy.stats.norm.ppf, without importing all of scipy.stats (~1 s)
@@ -16,6 +15,7 @@ from protocols.trials import TrialTable
 
 from . import metrics as M
 from .evaluation import natural_key
+from protocols.files import atomic_path
 
 #: DET tick labels in percent, most important first: a tick is kept when it is not too close to one kept before
 _TICKS = (1, 10, 0.1, 40, 0.01, 5, 2, 20, 0.5, 0.2, 0.05, 60, 80, 90)
@@ -44,11 +44,7 @@ def plot_det(systems: dict[str, tuple[np.ndarray, np.ndarray]], path_stem: str, 
 def plot_det_grid(scores: dict[str, np.ndarray], trials: TrialTable, path_stem: str, formats=("png", "pdf"),
                   title: str | None = "DET curves per attack (each attack against all bona fide trials)") -> list[str]:
     """DET curves per attack (pooled first), all systems overlaid in each panel; returns the written files."""
-    from matplotlib.figure import Figure
-
-    is_bona = trials.is_bonafide
-    attacks = sorted(set(trials["attack"][~is_bona]), key=natural_key)
-    panels = [("pooled", ~is_bona)] + [(a, ~is_bona & (trials["attack"] == a)) for a in attacks]
+    is_bona, panels = _attack_panels(trials, "pooled")
     ncols = min(4, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig = _grid_figure(ncols, nrows, 3.0, 2.8, top=0.95, bottom=0.45)
@@ -76,12 +72,8 @@ def plot_det_grid(scores: dict[str, np.ndarray], trials: TrialTable, path_stem: 
 def plot_score_histograms(scores: np.ndarray, trials: TrialTable, path_stem: str, formats=("png", "pdf"),
                           title: str | None = None) -> list[str]:
     """Score histograms of one system: bona fide vs all spoofs, then bona fide vs each attack."""
-    from matplotlib.figure import Figure
-
     scores = np.asarray(scores, dtype=np.float64)
-    is_bona = trials.is_bonafide
-    attacks = sorted(set(trials["attack"][~is_bona]), key=natural_key)
-    panels = [("all spoofs", ~is_bona)] + [(a, ~is_bona & (trials["attack"] == a)) for a in attacks]
+    is_bona, panels = _attack_panels(trials, "all spoofs")
     ncols = min(4, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig = _grid_figure(ncols, nrows, 3.0, 2.3, top=0.85, bottom=0.35)
@@ -196,18 +188,18 @@ def _marker_legend(ax) -> None:
     ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
 
 
+def _attack_panels(trials: TrialTable, pooled_label: str) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+    """Bona fide mask and the spoof mask of each panel: all spoofs first, then each attack in natural order."""
+    is_bona = trials.is_bonafide
+    attacks = sorted(set(trials["attack"][~is_bona]), key=natural_key)
+    return is_bona, [(pooled_label, ~is_bona)] + [(a, ~is_bona & (trials["attack"] == a)) for a in attacks]
+
+
 def _save(fig, path_stem: str, formats) -> list[str]:
-    folder = os.path.dirname(os.path.abspath(path_stem))
-    os.makedirs(folder, exist_ok=True)
     written = []
     for fmt in formats:
         path = f"{path_stem}.{fmt}"
-        tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp{os.getpid()}.{fmt}")
-        try:
+        with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=150, metadata={"CreationDate": None} if fmt == "pdf" else None)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         written.append(path)
     return written
