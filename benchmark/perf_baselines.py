@@ -156,7 +156,8 @@ def baselines(frames, components, dims, iterations, audio_seconds, with_sklearn,
     from threadpoolctl import threadpool_limits
 
     from detectors.feature_cache import available_cores
-    from detectors.gmm import DiagonalGMM, resolve_device
+    from detectors.devices import resolve_device
+    from detectors.gmm import DiagonalGMM
 
     click.echo(f"machine: {_cpu_name()}, {available_cores()} cores available; load average at start "
                f"{_load()}; torch {torch.__version__}, numpy {np.__version__}")

@@ -39,23 +39,10 @@ import torch
 
 from protocols.errors import ConfigError
 
+from .devices import resolve_device
+
 LOG_2PI = math.log(2 * math.pi)
 _TINY = 10 * float(np.finfo(np.float64).eps)  # added to the component masses, as scikit-learn
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; ``"cpu"``; ``"cuda"`` / ``"cuda:N"`` (error if absent)."""
-    if isinstance(device, torch.device):
-        return device
-    name = str(device).lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available; use device='cpu' or 'auto'")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'") from None
 
 
 @contextlib.contextmanager

@@ -32,7 +32,8 @@ from protocols.trials import TrialTable
 from . import frontends
 from .base import Detector
 from .feature_cache import FeatureExtractor
-from .gmm import DiagonalGMM, resolve_device
+from .devices import resolve_device
+from .gmm import DiagonalGMM
 from .registry import register_detector
 
 _CLASSES = ("bonafide", "spoof")

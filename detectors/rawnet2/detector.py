@@ -17,7 +17,8 @@ from . import distributed as dist_utils
 from .data import AUTO_CACHE_BYTES, TrainingWaves
 from .model import VARIANT_SAMPLES, VARIANTS, RawNet2Config, RawNet2Model
 from .official import canonical_variant, load_official_state, load_state_dict_file
-from .training import (TrainConfig, pick_device, run_fingerprint, score_paths, seed_everything, train_model)
+from ..devices import resolve_device
+from .training import TrainConfig, run_fingerprint, score_paths, seed_everything, train_model
 
 _ARCH = ("sinc_filters", "sinc_taps", "sinc_edges", "learnable_sinc", "block_channels", "gru_hidden",
          "gru_layers", "fc_hidden", "raw_input_conv1", "sample_rate")
@@ -145,7 +146,7 @@ class RawNet2(Detector):
     def _device(self) -> torch.device:
         if dist_utils.launched_by_torchrun():
             return dist_utils.init_from_env(self.device)
-        return pick_device(self.device)
+        return resolve_device(self.device)
 
     def _waves(self, trials: TrialTable, cfg: TrainConfig, cache: bool) -> TrainingWaves:
         return TrainingWaves(trials["path"], trials.y, cfg.n_samples, self.sample_rate, cfg.train_crop,

@@ -80,14 +80,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def pick_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available")
-    return torch.device(device)
-
-
 def _worker_init(worker_id: int) -> None:
     seed = torch.initial_seed() % (2 ** 32)  # differs per worker and per epoch, derived from the base seed
     np.random.seed(seed)
