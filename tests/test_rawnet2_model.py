@@ -259,6 +259,54 @@ def test_model_gradients_equal_with_fused_and_native_gru():
         assert rel_diff(grads["native"][k], grads["fused"][k]) < 1e-4, k
 
 
+# ---- the matrix-product backward of the residual convolutions -------------------------------------------------
+@pytest.mark.parametrize("batch,steps", [(3, 5), (1, 4), (2, 1)])
+def test_conv3_backward_gradcheck(batch, steps):
+    from detectors.rawnet2.conv import _Conv3
+
+    torch.manual_seed(0)
+    x = torch.randn(batch, 4, 1, steps, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(3, 4, 3, dtype=torch.float64)
+    b = torch.randn(3, dtype=torch.float64)
+    assert torch.autograd.gradcheck(_Conv3.apply, (x.requires_grad_(), w.requires_grad_(), b.requires_grad_()))
+
+
+def test_wide_conv_uses_the_gemm_backward_with_conv1d_gradients():
+    from detectors.rawnet2.conv import conv3_channels_last
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 128, 57)
+    w, b = torch.randn(130, 128, 3) / 20, torch.randn(130)
+    leaves = [t.clone().requires_grad_() for t in (x, w, b)]
+    ref = F.conv1d(leaves[0], leaves[1], leaves[2], padding=1)
+    mine = [t.clone().requires_grad_() for t in (x, w, b)]
+    out = conv3_channels_last(mine[0].unsqueeze(2).contiguous(memory_format=torch.channels_last), mine[1], mine[2])
+    assert type(out.grad_fn).__name__ == "_Conv3Backward"
+    grad = torch.randn_like(ref)
+    ref.backward(grad)
+    out.backward(grad.unsqueeze(2))
+    assert rel_diff(ref, out[:, :, 0]) < 1e-5
+    for a, got in zip(leaves, mine):
+        assert rel_diff(a.grad, got.grad) < 1e-5
+
+
+def test_icassp_gradients_equal_with_gemm_and_onednn_conv_backward(monkeypatch):
+    import detectors.rawnet2.conv as conv_module
+
+    model = RawNet2Model(VARIANTS["icassp21"], gru_hidden=32, gru_layers=1, fc_hidden=16).train()
+    x = 0.1 * torch.randn(3, 12000)
+    grads = {}
+    for name, threshold in (("gemm", 128), ("onednn", 10 ** 9)):
+        monkeypatch.setattr(conv_module, "GEMM_BACKWARD_MIN_CHANNELS", threshold)
+        model.zero_grad()
+        model(x)[:, 1].sum().backward()
+        grads[name] = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+    for k in grads["onednn"]:
+        if k.endswith("conv1.bias"):  # followed by a training-mode BatchNorm: its true gradient is zero
+            continue
+        assert rel_diff(grads["onednn"][k], grads["gemm"][k]) < 1e-4, k
+
+
 # ---- official checkpoints ----------------------------------------------------------------------------------------
 def test_from_official_loads_a_state_dict_file(tmp_path):
     config = VARIANTS["2021"]

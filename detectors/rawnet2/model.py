@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .conv import conv3_channels_last
 from .gru import _MKL_PACKING, PackedWeightCache, gru_layer, gru_layer_inference
 
 #: Utterances per chunk of the convolutional part in eval mode (BatchNorm then uses running statistics).
@@ -306,6 +307,8 @@ def conv(layer: nn.Conv1d, x: torch.Tensor, weight=None, bias=None) -> torch.Ten
     """Apply a Conv1d layer (or the given weight/bias of its shape) to a (B, C, 1, T) map."""
     weight = layer.weight if weight is None else weight
     bias = layer.bias if bias is None else bias
+    if layer.kernel_size[0] == 3 and layer.padding[0] == 1:
+        return conv3_channels_last(x, weight, bias)
     return F.conv2d(x, weight.unsqueeze(2), bias, padding=(0, layer.padding[0]))
 
 
