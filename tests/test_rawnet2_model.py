@@ -188,6 +188,18 @@ def test_icassp_forward_equals_literal_forward():
         assert rel_diff(literal_forward(sd, x, 128, 129, "icassp21", False), model(x)) < 1e-5
 
 
+def test_eval_in_chunks_of_utterances_equals_one_chunk(monkeypatch):
+    import detectors.rawnet2.model as model_module
+
+    model = RawNet2Model(VARIANTS["asvspoof5"], gru_hidden=32, gru_layers=2, fc_hidden=16).eval()
+    x = 0.1 * torch.randn(5, 20000)
+    with torch.no_grad():
+        whole = model(x)
+        monkeypatch.setattr(model_module, "INFERENCE_CHUNK_BYTES", 1)  # one utterance per chunk
+        assert model._inference_chunk(x.shape[1]) == 1
+        torch.testing.assert_close(model(x), whole)
+
+
 def test_benchmark_reference_is_the_same_function():
     from benchmark.perf_rawnet2 import ReferenceRawNet2
 
