@@ -269,7 +269,8 @@ def format_report(result: dict, fast_modes=("bf16", "int8", "int8+bf16")) -> str
              f"bfloat16 {limits['bf16_gflops']:.0f} GFLOP/s",
              "RTF = inference seconds per second of audio; max rel diff = max|ref - ours| / max|ref| of the logits "
              "(eval mode, float32); fast modes' differences are in --json.",
-             "train step = forward + weighted cross-entropy + backward + Adam (ours: fused Adam, fused-backward GRU)."]
+             ("train step = forward + weighted cross-entropy + backward + Adam (ours: fused Adam, fused-backward GRU, "
+              "matrix-product backward of the wide convolutions).")]
     for r in result["rows"]:
         for m in fast_modes:
             lines.append(f"  {r['variant']} batch {r['batch']}: {m} max rel diff {r[f'{m}_max_rel_diff']:.1e}")

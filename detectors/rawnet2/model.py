@@ -7,8 +7,9 @@ the official code, are not in the state_dict (they live in a non-persistent buff
 
 Differences from the official code are speed only, never numbers (float32 outputs agree within 1e-5):
 the filters are built once in float64 instead of in numpy on every forward, the 1025-tap band-pass
-convolution runs by overlap-save FFT, and on CPU the GRU runs as one autograd node whose backward
-computes the weight gradients with one matrix product per layer instead of one per time step. CPU
+convolution runs by overlap-save FFT, on CPU the wide residual convolutions take their gradients by matrix
+products (``conv.py``), and the GRU runs as one autograd node whose backward computes the weight gradients
+with one matrix product per layer instead of one per time step. CPU
 inference also keeps the MKL-packed recurrent weights between calls and raises glibc's malloc thresholds
 (``MALLOC_THRESHOLDS``) so that large feature maps reuse memory instead of page-faulting fresh mappings.
 """
@@ -27,10 +28,12 @@ from .conv import conv3_channels_last
 from .gru import _MKL_PACKING, PackedWeightCache, gru_layer, gru_layer_inference
 
 #: Eval mode runs the convolutional part a few utterances at a time (BatchNorm then uses running statistics,
-#: so utterances are independent): as many as keep the front end's output map under this many bytes. Measured
-#: on 2 cores, batch 8: the 2021 model (1.7 MB per utterance) is fastest with all 8 together, the ICASSP 2021
-#: model (11 MB per utterance) with 2 at a time (about 10% faster than 8).
+#: so utterances are independent): as many as keep the front end's output map under this many bytes, at most
+#: ``INFERENCE_CHUNK_MAX``. Measured on 2 cores: the 2021 model (1.7 MB per utterance) is fastest 8 at a time
+#: (at batch 32, 16 or 32 at a time are no faster in float32 and 8-16% slower in bfloat16), the ICASSP 2021
+#: model (11 MB per utterance) 2 at a time (about 10% faster than 8).
 INFERENCE_CHUNK_BYTES = 24 << 20
+INFERENCE_CHUNK_MAX = 8
 
 #: Above this many taps the FFT convolution beats the direct one on CPU (measured; see ``bench perf rawnet2``).
 FFT_MIN_TAPS = 256
@@ -451,7 +454,7 @@ class RawNet2Model(nn.Module):
     def _inference_chunk(self, n_samples: int) -> int:
         """Utterances per chunk of the convolutional part in eval mode (see ``INFERENCE_CHUNK_BYTES``)."""
         map_bytes = max(1, (n_samples - self.sinc_conv.taps + 1) // 3) * self.sinc_conv.n_filters * 4
-        return max(1, INFERENCE_CHUNK_BYTES // map_bytes)
+        return max(1, min(INFERENCE_CHUNK_MAX, INFERENCE_CHUNK_BYTES // map_bytes))
 
     def _conv_features(self, x: torch.Tensor) -> torch.Tensor:
         """Eval-mode features before the GRU, (batch, frames, channels)."""
