@@ -302,6 +302,18 @@ def test_wide_conv_uses_the_gemm_backward_with_conv1d_gradients():
         assert rel_diff(a.grad, got.grad) < 1e-5
 
 
+def test_wide_conv_under_cpu_autocast_keeps_the_onednn_path():
+    from detectors.rawnet2.conv import conv3_channels_last
+
+    x = torch.randn(2, 128, 1, 9).contiguous(memory_format=torch.channels_last).requires_grad_()
+    w = (torch.randn(128, 128, 3) / 20).requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = conv3_channels_last(x, w, None)
+    assert type(out.grad_fn).__name__ != "_Conv3Backward"
+    out.float().sum().backward()
+    assert x.grad is not None and w.grad is not None
+
+
 def test_icassp_gradients_equal_with_gemm_and_onednn_conv_backward(monkeypatch):
     import detectors.rawnet2.conv as conv_module
 

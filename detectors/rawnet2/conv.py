@@ -64,6 +64,6 @@ def conv3_channels_last(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     matrix-product backward on wide CPU float32 maps when a gradient is needed."""
     wide = min(weight.shape[0], weight.shape[1]) >= GEMM_BACKWARD_MIN_CHANNELS
     if wide and torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32 \
-            and weight.dtype == torch.float32:
+            and weight.dtype == torch.float32 and not torch.is_autocast_enabled("cpu"):
         return _Conv3.apply(x, weight, bias)
     return F.conv2d(x, weight.unsqueeze(2), bias, padding=(0, 1))
