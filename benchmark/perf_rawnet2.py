@@ -177,37 +177,69 @@ def max_relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / a.abs().max().clamp_min(1e-30))
 
 
-def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "int8", "int8+bf16"),
-                      seed: int = 0) -> dict:
+def _models(variant: str, batch: int, seed: int):
+    """Our model and the reference with the same initial weights (non-trivial BatchNorm statistics, so that
+    the eval-mode outputs compared later mean something), and the input batch."""
     from detectors.rawnet2.model import VARIANT_SAMPLES, VARIANTS, RawNet2Model
-    from detectors.rawnet2.training import _make_optimizer, prepare_inference
 
-    config, samples = VARIANTS[variant], VARIANT_SAMPLES[variant]
+    config = VARIANTS[variant]
     torch.manual_seed(seed)
     ours = RawNet2Model(config)
     ref = ReferenceRawNet2(config)
-    x = 0.1 * torch.randn(batch, samples)
-    y = torch.arange(batch) % 2
-    row = {"variant": variant, "batch": batch, "samples": samples, "audio_s": batch * samples / config.sample_rate}
-
-    # non-trivial BatchNorm statistics, so that the eval-mode outputs compared below mean something
+    x = 0.1 * torch.randn(batch, VARIANT_SAMPLES[variant])
     with torch.no_grad():
         for module in ours.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.running_mean.normal_(0, 0.1)
                 module.running_var.uniform_(0.5, 1.5)
     ref.load_state_dict(ours.state_dict())
+    return ours, ref, x, torch.arange(batch) % 2
 
-    ref.train(), ours.train()
-    row["ref_train_s"], row["ref_train_med"] = _timed(
-        _train_step_fn(ref, x, y, torch.optim.Adam(ref.parameters(), lr=1e-4, weight_decay=1e-4)), reps)
+
+def _time_reference(ref, x, y, reps: int):
+    """(train min, train median, infer min, infer median, logits, trained state_dict) of the reference."""
+    ref.train()
+    train = _timed(_train_step_fn(ref, x, y, torch.optim.Adam(ref.parameters(), lr=1e-4, weight_decay=1e-4)), reps)
+    ref.eval()
+    infer_min, infer_med, logits = _timed(_inference_fn(ref, x), reps, keep_first=True)
+    return (*train, infer_min, infer_med, logits, {k: v.clone() for k, v in ref.state_dict().items()})
+
+
+def benchmark_reference(variant: str, batch: int, reps: int, seed: int = 0) -> dict:
+    """Phase 1, before anything changes the allocator: the reference as a user runs it (glibc defaults)."""
+    _, ref, x, y = _models(variant, batch, seed)
+    t = _time_reference(ref, x, y, reps)
+    return {"ref_train_s": t[0], "ref_train_med": t[1], "ref_infer_s": t[2], "ref_infer_med": t[3],
+            "expected": t[4], "trained_state": t[5]}
+
+
+def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "int8", "int8+bf16"),
+                      seed: int = 0, reference: dict | None = None) -> dict:
+    """Phase 2: ours, and the reference again under the allocator ours uses (``ref_heap_*``). ``reference``:
+    the phase-1 result; without it the reference is timed only here."""
+    from detectors.rawnet2.model import VARIANT_SAMPLES, VARIANTS
+    from detectors.rawnet2.training import _make_optimizer, prepare_inference
+
+    config, samples = VARIANTS[variant], VARIANT_SAMPLES[variant]
+    ours, ref, x, y = _models(variant, batch, seed)
+    row = {"variant": variant, "batch": batch, "samples": samples, "audio_s": batch * samples / config.sample_rate}
+    t = _time_reference(ref, x, y, reps)
+    prefix = "ref_heap" if reference else "ref"
+    row.update({f"{prefix}_train_s": t[0], f"{prefix}_train_med": t[1], f"{prefix}_infer_s": t[2],
+                f"{prefix}_infer_med": t[3]})
+    if reference:
+        row.update({k: v for k, v in reference.items() if k.startswith("ref_")})
+    expected, trained_state = t[4], t[5]
+
+    ours.train()
     row["ours_train_s"], row["ours_train_med"] = _timed(
         _train_step_fn(ours, x, y, _make_optimizer(ours, _cfg(), torch.device("cpu"))), reps)
-    ours.load_state_dict(ref.state_dict())  # both took different steps: compare them on the same weights
-    ref.eval(), ours.eval()
-    row["ref_infer_s"], row["ref_infer_med"], expected = _timed(_inference_fn(ref, x), reps, keep_first=True)
+    ours.load_state_dict(trained_state)  # both took different steps: compare them on the same weights
+    ours.eval()
     row["ours_infer_s"], row["ours_infer_med"], got = _timed(_inference_fn(ours, x), reps, keep_first=True)
     row["max_rel_diff"] = max_relative_difference(expected, got)
+    if reference:  # the same function under both allocators: the same logits
+        row["ref_phases_max_rel_diff"] = max_relative_difference(expected, reference["expected"])
     for mode in fast_modes:
         model, autocast = prepare_inference(ours, mode)
         row[f"ours_{mode}_infer_s"], _, got = _timed(_inference_fn(model, x, autocast), reps, keep_first=True)
@@ -227,19 +259,31 @@ def _cfg():
 
 def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 2, fast_modes=("bf16", "int8", "int8+bf16"),
         threads: int | None = None, echo=print, clock: str = "wall") -> dict:
+    from detectors.rawnet2 import model as rawnet2_model
+
     if threads:
         torch.set_num_threads(threads)
     CLOCK[0] = time.process_time if clock == "cpu" else time.perf_counter
     load_before = os.getloadavg()
     limits = {"fp32_gflops": matmul_gflops(torch.float32), "bf16_gflops": matmul_gflops(torch.bfloat16)}
+    # Our model tells glibc to serve large blocks from the heap on first use (``reuse_freed_memory``), which
+    # cannot be undone in-process. So: phase 1 times the reference as users run it, with glibc's defaults;
+    # phase 2 sets the allocator, then times ours and the reference again under it (the code alone).
+    phase1 = {}
+    if rawnet2_model._allocator_state is None and os.environ.get("SPOOFBENCH_MALLOPT", "1") != "0":
+        for variant in variants:
+            for batch in batches:
+                echo(f"measuring the reference ({variant}, batch {batch}) with glibc's default allocator ...")
+                phase1[variant, batch] = benchmark_reference(variant, batch, reps)
+    allocator = "heap (mmap off)" if rawnet2_model.reuse_freed_memory() else "glibc defaults"
     rows = []
     for variant in variants:
         for batch in batches:
             echo(f"measuring {variant} at batch {batch} ...")
-            rows.append(benchmark_variant(variant, batch, reps, fast_modes))
+            rows.append(benchmark_variant(variant, batch, reps, fast_modes, reference=phase1.get((variant, batch))))
     return {"rows": rows, "limits": limits, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
             "load_before": load_before, "load_after": os.getloadavg(), "reps": reps, "torch": torch.__version__,
-            "clock": clock}
+            "clock": clock, "allocator": allocator}
 
 
 def format_report(result: dict, fast_modes=("bf16", "int8", "int8+bf16")) -> str:
@@ -249,20 +293,35 @@ def format_report(result: dict, fast_modes=("bf16", "int8", "int8+bf16")) -> str
     head = ["variant", "batch", "train ref s", "train ours s", "speed-up", "infer ref s", "infer ours s",
             "speed-up", "RTF ours"] + [f"{m} s (x ref)" for m in fast_modes] + ["max rel diff", "GFLOP fwd ref/ours",
                                                                                 "GFLOP/s ref/ours (% limit)"]
+
+    def speedup(r, kind: str, ours_key: str, digits: int = 2, form: str = "{} ({})") -> str:
+        """ours vs the reference with glibc's defaults, and vs the reference under our allocator."""
+        text = f"{r[f'ref_{kind}_s'] / r[ours_key]:.{digits}f}x"
+        if f"ref_heap_{kind}_s" in r:
+            text = form.format(text, f"{r[f'ref_heap_{kind}_s'] / r[ours_key]:.{digits}f}x")
+        return text
+
     table = []
     for r in result["rows"]:
-        fast = [f"{r[f'ours_{m}_infer_s']:.3f} ({r['ref_infer_s'] / r[f'ours_{m}_infer_s']:.1f}x)" for m in fast_modes]
+        fast = [f"{r[f'ours_{m}_infer_s']:.3f} ({speedup(r, 'infer', f'ours_{m}_infer_s', 1, '{} / {}')})" for m in fast_modes]
         table.append([r["variant"], r["batch"], f"{r['ref_train_s']:.3f}", f"{r['ours_train_s']:.3f}",
-                      f"{r['ref_train_s'] / r['ours_train_s']:.2f}x", f"{r['ref_infer_s']:.3f}",
-                      f"{r['ours_infer_s']:.3f}", f"{r['ref_infer_s'] / r['ours_infer_s']:.2f}x",
+                      speedup(r, "train", "ours_train_s"), f"{r['ref_infer_s']:.3f}",
+                      f"{r['ours_infer_s']:.3f}", speedup(r, "infer", "ours_infer_s"),
                       f"{r['ours_infer_s'] / r['audio_s']:.4f}", *fast, f"{r['max_rel_diff']:.1e}",
                       f"{r['ref_flops'] / 1e9:.1f}/{r['ours_flops'] / 1e9:.1f}",
                       f"{r['ref_flops'] / r['ref_infer_s'] / 1e9:.0f}/{r['ours_flops'] / r['ours_infer_s'] / 1e9:.0f} "
                       f"({100 * r['ours_flops'] / r['ours_infer_s'] / 1e9 / limits['fp32_gflops']:.0f}%)"])
+    heap_rows = [r for r in result["rows"] if "ref_heap_train_s" in r]
     lines = [tabulate(table, head, tablefmt="github", disable_numparse=True), "",
              f"times ({result.get('clock', 'wall')} clock): minimum of {result['reps']} repetitions after a warm-up "
              f"(medians in --json); "
              f"{result['threads']} threads on {result['cpu_count']} CPUs; torch {result['torch']}",
+             (f"ref = the literal reference as users run it (glibc's default malloc); ours runs with the allocator it "
+              f"sets on CPU ({result.get('allocator', '?')}). In parentheses: against the reference timed again "
+              f"under that allocator (the code alone; fast modes: after the /): train "
+              + ", ".join(f"{r['ref_heap_train_s']:.3f}" for r in heap_rows) + " s, infer "
+              + ", ".join(f"{r['ref_heap_infer_s']:.3f}" for r in heap_rows) + " s."
+              if heap_rows else f"malloc for both models: {result.get('allocator', '?')}."),
              f"load average before {tuple(round(v, 2) for v in result['load_before'])}, "
              f"after {tuple(round(v, 2) for v in result['load_after'])} (a loaded machine inflates every time)",
              f"CPU arithmetic limit (2048^3 matmul): float32 {limits['fp32_gflops']:.0f} GFLOP/s, "

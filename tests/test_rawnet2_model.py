@@ -331,6 +331,23 @@ def test_icassp_gradients_equal_with_gemm_and_onednn_conv_backward(monkeypatch):
         assert rel_diff(grads["onednn"][k], grads["gemm"][k]) < 1e-4, k
 
 
+@pytest.mark.parametrize("env,expected", [("1", "True"), ("0", "False")])
+def test_allocator_setting_applies_once_and_honours_the_opt_out(env, expected):
+    import platform
+    import subprocess
+    import sys
+
+    code = ("import torch; from detectors.rawnet2 import model as m; "
+            "m.RawNet2Model(m.VARIANTS['asvspoof5'], gru_hidden=8, gru_layers=1, fc_hidden=8).eval()"
+            "(torch.zeros(1, 20000)); print(m.reuse_freed_memory(), m._allocator_state)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "SPOOFBENCH_MALLOPT": env}).stdout.split()
+    if env == "1" and (platform.system() != "Linux" or platform.libc_ver()[0] != "glibc"):
+        expected = "False"  # no glibc: nothing to set
+    assert out[0] == expected
+    assert out[1] == {"True": "on", "False": "disabled" if env == "0" else "unavailable"}[expected]
+
+
 # ---- official checkpoints ----------------------------------------------------------------------------------------
 def test_from_official_loads_a_state_dict_file(tmp_path):
     config = VARIANTS["2021"]
