@@ -11,6 +11,10 @@ at each batch size, as the minimum (and median) over repetitions; the real-time 
 (seconds of compute per second of audio); the forward FLOPs counted by ``torch.utils.flop_counter``
 (the reference's direct sinc convolution is counted; our FFT is not a matmul and is estimated); and this
 CPU's arithmetic limit, the GFLOP/s of a large float32 (and bfloat16) matrix product.
+
+The reference is timed twice: first as users run the official code, with glibc's default allocator (which
+maps and unmaps every block over 32 MB, so large feature maps page-fault in anew on every pass), then under
+the allocator our model sets on CPU (``reuse_freed_memory``), so that the second ratio compares the code alone.
 """
 from __future__ import annotations
 
@@ -356,7 +360,7 @@ def _command():
     @click.option("--json", "json_out", default=None, metavar="FILE", help="Also write every number as JSON.")
     def perf_rawnet2(variants, batches, reps, fast_modes, threads, clock, json_out):
         """RawNet2 train step and inference time: ours vs a literal re-implementation of the official code,
-        real-time factor, forward FLOPs and this CPU's matmul GFLOP/s (about 2-3 minutes on 2 cores)."""
+        real-time factor, forward FLOPs and this CPU's matmul GFLOP/s (about 8 minutes on 2 cores)."""
         from protocols.errors import ConfigError
 
         modes = tuple(m for m in fast_modes.split(",") if m and m != "none")
