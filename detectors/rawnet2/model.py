@@ -270,7 +270,7 @@ class SincFrontEnd(nn.Module):
         """Reduced-precision ``abs_pooled`` for fast inference: the filter bank as one GEMM. Output blocks of
         ``phases`` samples are (frame of K + phases - 1 inputs) @ (a Toeplitz matrix of the filters), which
         keeps bfloat16 matrix units busy (the same arithmetic as the direct convolution, in one product) and
-        yields time-major (channels-last) output. Relative error ~4e-3 (bfloat16)."""
+        yields time-major (channels-last) float32 output. Relative error ~4e-3 (bfloat16)."""
         batch, _, length = x.shape
         taps, n_filters = self.taps, self.n_filters
         out_len = length - taps + 1
@@ -279,16 +279,17 @@ class SincFrontEnd(nn.Module):
         n_frames = -(-out_len // phases)
         sig = F.pad(x[:, 0].to(dtype), (0, (n_frames - 1) * phases + span - length))
         rows = max(1, FRONT_END_CHUNK_BYTES // (n_frames * phases * n_filters * 2))
-        out = []
+        # float32 result (time-major): the BatchNorm and SELU after it run ~3x faster in float32 than in bfloat16
+        out = x.new_empty(batch, out_len // pool, n_filters, dtype=torch.float32)
         for r in range(0, batch, rows):
             frames = sig[r:r + rows].unfold(-1, span, phases)                       # (b, frames, span)
             y = (frames.reshape(-1, span) @ toeplitz).view(len(frames), n_frames * phases, n_filters)
             y = y[:, :out_len // pool * pool].abs_().view(len(frames), -1, pool, n_filters)
             pooled = y[:, :, 0]
-            for k in range(1, pool):  # elementwise maxima of the strided phases: ~5x faster than amax here
+            for k in range(1, pool - 1):  # elementwise maxima of the strided phases: ~5x faster than amax here
                 pooled = torch.maximum(pooled, y[:, :, k])
-            out.append(pooled)                                                       # (b, T', C) time-major
-        return torch.cat(out).transpose(1, 2)
+            torch.maximum(pooled, y[:, :, pool - 1], out=out[r:r + rows])
+        return out.transpose(1, 2)
 
     def _toeplitz(self, phases: int, dtype) -> torch.Tensor:
         cached = getattr(self, "_toeplitz_cache", None)
@@ -468,7 +469,7 @@ class RawNet2Model(nn.Module):
         for block, attention in self._stages():
             x = block.infer(x)
             y = torch.sigmoid(attention(x.mean(dim=(2, 3)))).view(len(x), -1, 1, 1).to(x.dtype)
-            x = x.mul_(y).add_(y)
+            x = torch.addcmul(y, x, y, out=x)  # x*y + y in one pass (two passes cost 2x in bfloat16)
         x = F.selu(batch_norm_affine(x, self.bn_before_gru, inplace=True), inplace=True)
         return x[:, :, 0].transpose(1, 2)
 
