@@ -200,21 +200,24 @@ def _models(variant: str, batch: int, seed: int):
     return ours, ref, x, torch.arange(batch) % 2
 
 
-def _time_reference(ref, x, y, reps: int):
-    """(train min, train median, infer min, infer median, logits, trained state_dict) of the reference."""
+def _time_reference(ref, x, y, reps: int, prefix: str = "ref"):
+    """The reference's times as ``{prefix}_train_s`` (minimum), ``{prefix}_train_med`` and the same for
+    ``infer``, and its eval-mode logits after the training steps."""
     ref.train()
     train = _timed(_train_step_fn(ref, x, y, torch.optim.Adam(ref.parameters(), lr=1e-4, weight_decay=1e-4)), reps)
     ref.eval()
     infer_min, infer_med, logits = _timed(_inference_fn(ref, x), reps, keep_first=True)
-    return (*train, infer_min, infer_med, logits, {k: v.clone() for k, v in ref.state_dict().items()})
+    times = {f"{prefix}_train_s": train[0], f"{prefix}_train_med": train[1],
+             f"{prefix}_infer_s": infer_min, f"{prefix}_infer_med": infer_med}
+    return times, logits
 
 
 def benchmark_reference(variant: str, batch: int, reps: int, seed: int = 0) -> dict:
-    """Phase 1, before anything changes the allocator: the reference as a user runs it (glibc defaults)."""
+    """Phase 1, before anything changes the allocator: the reference as a user runs it (glibc defaults);
+    its times and, under "expected", its logits."""
     _, ref, x, y = _models(variant, batch, seed)
-    t = _time_reference(ref, x, y, reps)
-    return {"ref_train_s": t[0], "ref_train_med": t[1], "ref_infer_s": t[2], "ref_infer_med": t[3],
-            "expected": t[4], "trained_state": t[5]}
+    times, logits = _time_reference(ref, x, y, reps)
+    return {**times, "expected": logits}
 
 
 def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "int8", "int8+bf16"),
@@ -227,18 +230,15 @@ def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "
     config, samples = VARIANTS[variant], VARIANT_SAMPLES[variant]
     ours, ref, x, y = _models(variant, batch, seed)
     row = {"variant": variant, "batch": batch, "samples": samples, "audio_s": batch * samples / config.sample_rate}
-    t = _time_reference(ref, x, y, reps)
-    prefix = "ref_heap" if reference else "ref"
-    row.update({f"{prefix}_train_s": t[0], f"{prefix}_train_med": t[1], f"{prefix}_infer_s": t[2],
-                f"{prefix}_infer_med": t[3]})
+    times, expected = _time_reference(ref, x, y, reps, "ref_heap" if reference else "ref")
+    row.update(times)
     if reference:
         row.update({k: v for k, v in reference.items() if k.startswith("ref_")})
-    expected, trained_state = t[4], t[5]
 
     ours.train()
     row["ours_train_s"], row["ours_train_med"] = _timed(
         _train_step_fn(ours, x, y, _make_optimizer(ours, _cfg(), torch.device("cpu"))), reps)
-    ours.load_state_dict(trained_state)  # both took different steps: compare them on the same weights
+    ours.load_state_dict(ref.state_dict())  # both took different steps: compare them on the same weights
     ours.eval()
     row["ours_infer_s"], row["ours_infer_med"], got = _timed(_inference_fn(ours, x), reps, keep_first=True)
     row["max_rel_diff"] = max_relative_difference(expected, got)
@@ -274,7 +274,7 @@ def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 2, fast_mode
     # cannot be undone in-process. So: phase 1 times the reference as users run it, with glibc's defaults;
     # phase 2 sets the allocator, then times ours and the reference again under it (the code alone).
     phase1 = {}
-    if rawnet2_model._allocator_state is None and os.environ.get("SPOOFBENCH_MALLOPT", "1") != "0":
+    if rawnet2_model.allocator_untouched():
         for variant in variants:
             for batch in batches:
                 echo(f"measuring the reference ({variant}, batch {batch}) with glibc's default allocator ...")

@@ -254,21 +254,30 @@ def test_eval_output_follows_load_state_dict_and_model_deep_copies():
         torch.testing.assert_close(copy.deepcopy(model)(x), other(x))
 
 
+def model_gradients(model, x):
+    """Gradients of one output of a training-mode model, by parameter name."""
+    model.zero_grad()
+    torch.manual_seed(0)
+    model(x)[:, 1].sum().backward()
+    return {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+
+
+def assert_same_gradients(expected, got):
+    assert expected.keys() == got.keys()
+    for k in expected:
+        if k.endswith("conv1.bias"):  # followed by a training-mode BatchNorm: its true gradient is zero
+            continue
+        assert rel_diff(expected[k], got[k]) < 1e-4, k
+
+
 def test_model_gradients_equal_with_fused_and_native_gru():
     model = RawNet2Model(VARIANTS["asvspoof5"], gru_hidden=32, gru_layers=2, fc_hidden=16).train()
     x = 0.1 * torch.randn(4, 30000)
     grads = {}
     for impl in ("fused", "native"):
         model.gru_impl = impl
-        model.zero_grad()
-        torch.manual_seed(0)
-        model(x)[:, 1].sum().backward()
-        grads[impl] = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
-    assert grads["fused"].keys() == grads["native"].keys()
-    for k in grads["native"]:
-        if k.endswith("conv1.bias"):  # followed by a training-mode BatchNorm: its true gradient is zero
-            continue
-        assert rel_diff(grads["native"][k], grads["fused"][k]) < 1e-4, k
+        grads[impl] = model_gradients(model, x)
+    assert_same_gradients(grads["native"], grads["fused"])
 
 
 # ---- the matrix-product backward of the residual convolutions -------------------------------------------------
@@ -322,13 +331,8 @@ def test_icassp_gradients_equal_with_gemm_and_onednn_conv_backward(monkeypatch):
     grads = {}
     for name, threshold in (("gemm", 128), ("onednn", 10 ** 9)):
         monkeypatch.setattr(conv_module, "GEMM_BACKWARD_MIN_CHANNELS", threshold)
-        model.zero_grad()
-        model(x)[:, 1].sum().backward()
-        grads[name] = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
-    for k in grads["onednn"]:
-        if k.endswith("conv1.bias"):  # followed by a training-mode BatchNorm: its true gradient is zero
-            continue
-        assert rel_diff(grads["onednn"][k], grads["gemm"][k]) < 1e-4, k
+        grads[name] = model_gradients(model, x)
+    assert_same_gradients(grads["onednn"], grads["gemm"])
 
 
 @pytest.mark.parametrize("env,expected", [("1", "True"), ("0", "False")])

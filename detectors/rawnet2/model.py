@@ -89,11 +89,16 @@ MALLOC_SETTINGS = {"mmap_max": 0, "trim": 1 << 30}
 _allocator_state: str | None = None  # None (not tried yet), "on", "disabled" or "unavailable"
 
 
+def allocator_untouched() -> bool:
+    """Whether glibc still has its default settings and ``reuse_freed_memory`` would change them."""
+    return _allocator_state is None and os.environ.get("SPOOFBENCH_MALLOPT", "1") != "0"
+
+
 def reuse_freed_memory() -> bool:
     """Apply ``MALLOC_SETTINGS`` with glibc's ``mallopt`` (once per process; a no-op where it is absent, or
     when the environment sets ``SPOOFBENCH_MALLOPT=0``). Returns whether they are in effect."""
     global _allocator_state
-    if _allocator_state is None and os.environ.get("SPOOFBENCH_MALLOPT", "1") == "0":
+    if _allocator_state is None and not allocator_untouched():
         _allocator_state = "disabled"  # the host application manages malloc itself
     if _allocator_state is None:
         try:
