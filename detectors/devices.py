@@ -1,5 +1,7 @@
-"""Device choice shared by the torch-based detectors (GMM back end, RawNet2)."""
+"""Device and thread choices shared by the torch-based detectors (GMM back end, RawNet2)."""
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
@@ -19,3 +21,17 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise ConfigError(f"unknown device {device!r}; use 'auto', 'cpu' or 'cuda'") from None
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run with ``n`` torch threads (None: leave torch's setting), restoring the previous count after."""
+    if not n:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

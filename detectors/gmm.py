@@ -32,27 +32,16 @@ import contextlib
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
 
 import numpy as np
 import torch
 
 from protocols.errors import ConfigError
 
-from .devices import resolve_device
+from .devices import resolve_device, torch_threads
 
 LOG_2PI = math.log(2 * math.pi)
 _TINY = 10 * float(np.finfo(np.float64).eps)  # added to the component masses, as scikit-learn
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 class DiagonalGMM:
@@ -196,7 +185,7 @@ class DiagonalGMM:
         return x
 
     def _threads(self, dev: torch.device):
-        return _torch_threads(1) if dev.type == "cpu" else contextlib.nullcontext()
+        return torch_threads(1) if dev.type == "cpu" else contextlib.nullcontext()
 
     def _n_threads(self) -> int:
         return max(1, self.n_threads or torch.get_num_threads() or os.cpu_count() or 1)

@@ -1,7 +1,6 @@
 """The registered ``rawnet2`` detector: the model, the official recipe and scoring behind the Detector API."""
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 
@@ -17,7 +16,7 @@ from . import distributed as dist_utils
 from .data import AUTO_CACHE_BYTES, TrainingWaves
 from .model import VARIANT_SAMPLES, VARIANTS, RawNet2Config, RawNet2Model
 from .official import canonical_variant, load_official_state, load_state_dict_file
-from ..devices import resolve_device
+from ..devices import resolve_device, torch_threads
 from .training import TrainConfig, run_fingerprint, score_paths, seed_everything, train_model
 
 _ARCH = ("sinc_filters", "sinc_taps", "sinc_edges", "learnable_sinc", "block_channels", "gru_hidden",
@@ -46,20 +45,6 @@ PRESETS = {
               "raw_input_conv1": False, "n_samples": 24000, "epochs": 16, "batch_size": 16, "lr": 2e-3,
               "lr_schedule": "cosine", "weight_decay": 1e-4, "seed": 1234, "threads": 1},
 }
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """Run with ``n`` torch threads (None: leave torch's setting), restoring the previous count after."""
-    if not n:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @register_detector("rawnet2", presets=PRESETS, default_preset="asvspoof2021",
