@@ -312,8 +312,7 @@ def cllr(bona, spoof) -> float:
     log(1 + e^x) is evaluated as ``logaddexp(0, x)``, so scores of any magnitude give finite costs (the official
     ``log1p(exp(x))`` overflows to inf beyond |x| ~ 709).
     """
-    bona, spoof = _pair(bona, spoof)
-    return float((np.mean(np.logaddexp(0.0, -bona)) + np.mean(np.logaddexp(0.0, spoof))) / (2 * math.log(2)))
+    return cllr_from_llr(*_pair(bona, spoof))
 
 
 def min_cllr(bona, spoof) -> float:

@@ -361,13 +361,14 @@ def _command():
     def perf_rawnet2(variants, batches, reps, fast_modes, threads, clock, json_out):
         """RawNet2 train step and inference time: ours vs a literal re-implementation of the official code,
         real-time factor, forward FLOPs and this CPU's matmul GFLOP/s (about 8 minutes on 2 cores)."""
+        from detectors.rawnet2.model import VARIANTS
         from protocols.errors import ConfigError
 
         modes = tuple(m for m in fast_modes.split(",") if m and m != "none")
         names = tuple(v.strip() for v in variants.split(",") if v.strip())
         for name in names:
-            if name not in ("2021", "icassp21", "asvspoof5"):
-                raise ConfigError(f"unknown RawNet2 variant {name!r}; choose 2021, icassp21, asvspoof5")
+            if name not in VARIANTS:
+                raise ConfigError(f"unknown RawNet2 variant {name!r}; choose {', '.join(VARIANTS)}")
         try:
             sizes = tuple(int(b) for b in batches.split(","))
         except ValueError:
