@@ -121,11 +121,16 @@ def run_fingerprint(model: RawNet2Model, cfg: TrainConfig, train_ids, dev_ids) -
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def epoch_checkpoints(folder: str) -> list[str]:
+    """The ``epoch_N.pt`` files of ``folder``, oldest epoch first."""
+    return sorted(glob.glob(os.path.join(folder, "epoch_*.pt")),
+                  key=lambda p: int(re.search(r"epoch_(\d+)\.pt$", p).group(1)))
+
+
 def latest_checkpoint(folder: str | None) -> str | None:
     if not folder or not os.path.isdir(folder):
         return None
-    found = sorted(glob.glob(os.path.join(folder, "epoch_*.pt")),
-                   key=lambda p: int(re.search(r"epoch_(\d+)\.pt$", p).group(1)))
+    found = epoch_checkpoints(folder)
     return found[-1] if found else None
 
 
@@ -275,9 +280,7 @@ def train_model(model: RawNet2Model, train: TrainingWaves, dev: TrainingWaves | 
 
 
 def _prune(folder: str, keep: int) -> None:
-    found = sorted(glob.glob(os.path.join(folder, "epoch_*.pt")),
-                   key=lambda p: int(re.search(r"epoch_(\d+)\.pt$", p).group(1)))
-    for path in found[:-max(1, keep)]:
+    for path in epoch_checkpoints(folder)[:-max(1, keep)]:
         os.remove(path)
 
 
