@@ -102,7 +102,7 @@ def _read_asv(outcome: RunOutcome):
 
 def system_order(outcome: RunOutcome) -> list[str]:
     names = list(dict.fromkeys(r.label for r in outcome.systems))
-    names += list(dict.fromkeys(re.sub(r"\.seed-?\d+$", "", f.system) for f in outcome.fusions))
+    names += list(dict.fromkeys(f.label for f in outcome.fusions))
     return names
 
 
@@ -130,7 +130,7 @@ def metric_inputs(outcome: RunOutcome, metrics: dict) -> dict:
             files[r.label] = r.score_files["eval"]
     for f in outcome.fusions:
         if f.score_file and (f.seed is None or f.seed == outcome.seeds[0]):
-            files[re.sub(r"\.seed-?\d+$", "", f.system)] = f.score_file
+            files[f.label] = f.score_file
     c = outcome.corpus
     return {"scores": {n: files[n] for n in metrics["systems"] if n in files}, "asv_scores": c.asv_files.get("eval"),
             "data": c.root, "protocol": c.protocol, "split": "eval", "where": {}, "n_trials": len(c.tables["eval"])}
@@ -261,7 +261,7 @@ def _status_by_system(outcome: RunOutcome) -> dict[str, str]:
         elif r.cached and status.get(r.label) is None:
             status[r.label] = "done (cached)"
     for f in outcome.fusions:
-        name = re.sub(r"\.seed-?\d+$", "", f.system)
+        name = f.label
         if f.status != "done":
             status[name] = f"{f.status}: {_one_line(f.error)}"
         elif f.left_out:

@@ -142,6 +142,11 @@ class FusionRun:
     parameters: dict = field(default_factory=dict)
     score_file: str | None = None
 
+    @property
+    def label(self) -> str:
+        """The fusion's name without its seed suffix (the row it has in the report)."""
+        return _base_system(self.system)
+
 
 @dataclass
 class RunOutcome:
