@@ -423,12 +423,10 @@ def _read_with_sources(reader, root: str) -> tuple[TrialTable, list[str]]:
 
 
 def _asv_file(root: str, protocol: str, split: str) -> str | None:
-    try:
-        from protocols.registry import asv_score_file
-    except ImportError:
-        return None
+    from protocols.registry import asv_score_file
+
     path = asv_score_file(root, split, protocol)
-    return os.path.abspath(path) if path and os.path.isfile(path) else None
+    return os.path.abspath(path) if path else None
 
 
 def trials_hash(corpus: Corpus) -> str:

@@ -98,12 +98,14 @@ def load_trials(root: os.PathLike | str, protocol: str | None = None, *, keys: o
 
 def asv_score_file(root: os.PathLike | str, split: str, protocol: str | None = None, *,
                    keys: os.PathLike | str | None = None) -> str | None:
-    """Path of the corpus's ASV score file for ``split`` (for the t-DCF), or ``None`` when it has none."""
+    """Path of the corpus's ASV score file for ``split`` (for the t-DCF), or ``None`` when it has none or
+    the file is not there."""
     name = protocol or detect_protocol(root)
     reader = get_protocol(name)
     if reader.asv_scores is None:
         return None
-    return reader.asv_scores(str(root), split, keys=None if keys is None else str(keys))
+    path = reader.asv_scores(str(root), split, keys=None if keys is None else str(keys))
+    return path if path and os.path.isfile(path) else None
 
 
 def _ensure_builtin() -> None:

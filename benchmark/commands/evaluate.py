@@ -44,6 +44,7 @@ def evaluate(score_files, data_root, protocol, keys, split, asv_scores, conditio
     """Evaluate CM score files: EER, min t-DCF (2019 and 2021 forms), minDCF, actDCF and Cllr, pooled and per
     attack, with bootstrap confidence intervals."""
     from protocols import load_trials
+    from protocols.registry import asv_score_file
 
     from ..evaluation import DEFAULT_BREAKDOWNS, evaluate_systems
     from ..scorefiles import align_scores, read_asv_scores, read_scores
@@ -66,7 +67,7 @@ def evaluate(score_files, data_root, protocol, keys, split, asv_scores, conditio
             scores[name] = align_scores(trials, read_scores(path), path)
         for w in caught:
             click.echo(f"warning: {w.message}", err=True)
-    asv_path = asv_scores or _corpus_asv_file(data_root, split, protocol, keys)
+    asv_path = asv_scores or asv_score_file(data_root, split, protocol, keys=keys)
     asv = read_asv_scores(asv_path) if asv_path else None
     if asv is not None:
         for column, value in where:
@@ -136,13 +137,6 @@ def _split_spec(spec: str) -> tuple[str, str]:
         if base.endswith(ext):
             base = base[: -len(ext)]
     return base or spec, spec
-
-
-def _corpus_asv_file(root: str, split: str, protocol: str | None, keys: str | None) -> str | None:
-    from protocols.registry import asv_score_file
-
-    path = asv_score_file(root, split, protocol, keys=keys)
-    return path if path and os.path.isfile(path) else None
 
 
 def _write_outputs(out: str, result: dict, text: str, fmt: str, scores, trials, plots: bool) -> list[str]:
