@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import soundfile as sf
@@ -18,6 +18,7 @@ class AudioInfo:
     sample_rate: int
     frames: int
     channels: int
+    extra: str = field(default="", compare=False, repr=False)  # libsndfile's extra_info (chunk sizes of a WAV)
 
     @property
     def duration(self) -> float:
@@ -31,7 +32,7 @@ def audio_info(path: os.PathLike | str) -> AudioInfo:
         info = sf.info(str(path))
     except (RuntimeError, sf.LibsndfileError) as exc:  # LibsndfileError subclasses RuntimeError in new versions
         raise AudioError(path, f"cannot read audio header ({_short(exc)})") from None
-    return AudioInfo(int(info.samplerate), int(info.frames), int(info.channels))
+    return AudioInfo(int(info.samplerate), int(info.frames), int(info.channels), str(info.extra_info or ""))
 
 
 def load_audio(path: os.PathLike | str, sample_rate: int | None = DEFAULT_SAMPLE_RATE,
@@ -84,5 +85,5 @@ def _check_exists(path) -> None:
         raise AudioError(path, "audio file is empty (0 bytes)")
 
 
-def _short(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
+def _short(exc: Exception, limit: int = 200) -> str:
+    return str(exc).strip().splitlines()[-1][:limit] if str(exc).strip() else type(exc).__name__

@@ -34,7 +34,7 @@ class AudioCheck:
 
 def check_audio_file(path: str, sample_rate: int | None, decode: bool) -> AudioCheck:
     """Check one file: header always, every sample when ``decode`` (catches truncated and corrupt data)."""
-    from .audio import audio_info
+    from .audio import _short, audio_info
 
     try:
         info = audio_info(path)
@@ -44,7 +44,7 @@ def check_audio_file(path: str, sample_rate: int | None, decode: bool) -> AudioC
         return AudioCheck(0.0, "audio file holds no samples")
     if sample_rate is not None and info.sample_rate != sample_rate:
         return AudioCheck(info.duration, f"sample rate is {info.sample_rate} Hz, the format fixes {sample_rate} Hz")
-    truncated = _wav_truncation(path)
+    truncated = _wav_truncation(info.extra)
     if truncated:
         return AudioCheck(info.duration, truncated)
     warning = f"{info.channels} channels (mixed down to mono when loaded)" if info.channels > 1 else None
@@ -52,8 +52,8 @@ def check_audio_file(path: str, sample_rate: int | None, decode: bool) -> AudioC
         try:
             data, _ = sf.read(path, dtype="float32", always_2d=True)
         except (RuntimeError, sf.LibsndfileError) as exc:
-            msg = str(exc).strip().splitlines()[-1][:120] if str(exc).strip() else type(exc).__name__
-            return AudioCheck(info.duration, f"cannot decode audio, the file is corrupt or truncated ({msg})")
+            return AudioCheck(info.duration,
+                              f"cannot decode audio, the file is corrupt or truncated ({_short(exc, 120)})")
         if data.shape[0] < info.frames:
             return AudioCheck(info.duration, f"truncated: the header announces {info.frames} samples, "
                                              f"only {data.shape[0]} decode")
@@ -64,12 +64,9 @@ def check_audio_file(path: str, sample_rate: int | None, decode: bool) -> AudioC
     return AudioCheck(info.duration, None, warning)
 
 
-def _wav_truncation(path: str) -> str | None:
-    """A truncated WAV decodes without error (libsndfile reads what is there); its header still says more."""
-    try:
-        extra = sf.info(path).extra_info
-    except (RuntimeError, sf.LibsndfileError):
-        return None
+def _wav_truncation(extra: str) -> str | None:
+    """A truncated WAV decodes without error (libsndfile reads what is there); its header still says more.
+    ``extra``: the header's ``extra_info`` text (:attr:`AudioInfo.extra`)."""
     match = re.search(r"^data\s*:\s*(\d+) \(should be (\d+)\)", extra, re.MULTILINE)
     if match and int(match.group(2)) < int(match.group(1)):
         return f"truncated: the header announces {match.group(1)} bytes of audio, the file holds {match.group(2)}"
