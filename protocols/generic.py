@@ -6,7 +6,7 @@ import io
 import os
 
 from .errors import ProtocolError
-from .parsing import Findings, Row, build_table, check_label, read_lines, report, warn
+from .parsing import Findings, Row, build_table, check_attack, check_label, read_lines, report, warn
 from .registry import register_protocol
 from .trials import NO_ATTACK, TrialTable
 
@@ -140,9 +140,7 @@ def read_manifest(root: str, *, keys: str | None = None, findings: Findings | No
         attack = values.get("attack") or NO_ATTACK
         if label == "spoof" and attack in (NO_ATTACK, "bonafide"):
             attack = "unknown"
-        if label == "bonafide" and attack not in (NO_ATTACK, "bonafide"):
-            report(findings, ProtocolError(path, f"bona fide trial with attack id {attack!r} (expected '-')",
-                                           number))
+        if not check_attack(path, number, label, attack, findings):  # spoofs were given an id just above
             continue
         audio = values["path"] if os.path.isabs(values["path"]) else os.path.join(folder, values["path"])
         record = {"utt_id": values.get("utt_id", ""), "path": os.path.normpath(audio), "label": label,
