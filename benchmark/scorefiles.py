@@ -25,6 +25,7 @@ from typing import Iterator
 import numpy as np
 
 from protocols.errors import BenchError, ProtocolError
+from protocols.parsing import decode_text
 from protocols.trials import NO_ATTACK, TrialTable
 
 from .metrics import AsvOperatingPoint, asv_operating_point
@@ -78,12 +79,7 @@ def _lines(path: str) -> Iterator[tuple[int, str]]:
         raise ProtocolError(path, "score file not found") from None
     except IsADirectoryError:
         raise ProtocolError(path, "is a folder, not a score file") from None
-    if b"\x00" in raw[:4096]:
-        raise ProtocolError(path, "not a text file (binary data)")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ProtocolError(path, "not valid UTF-8 text", raw[:exc.start].count(b"\n") + 1) from None
+    text = decode_text(path, raw)
     for number, line in enumerate(text.split("\n"), start=1):
         line = line.strip()
         if line and not line.startswith("#"):

@@ -40,6 +40,16 @@ def warn(findings: Findings | None, warning: BenchError) -> None:
         findings.warnings.append(warning)
 
 
+def decode_text(path: str, raw: bytes) -> str:
+    """UTF-8 text of a protocol or score file (a BOM is dropped); ProtocolError for binary data or bad UTF-8."""
+    if b"\x00" in raw[:4096]:
+        raise ProtocolError(path, "not a text file (binary data)")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(path, "not valid UTF-8 text", raw[:exc.start].count(b"\n") + 1) from None
+
+
 def read_lines(path: str, findings: Findings | None) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, text)`` for every non-blank line of a text file (1-based numbers).
 
@@ -57,14 +67,10 @@ def read_lines(path: str, findings: Findings | None) -> Iterator[tuple[int, str]
     except OSError as exc:
         report(findings, ProtocolError(path, f"cannot read protocol file ({exc.strerror})"))
         return
-    if b"\x00" in raw[:4096]:
-        report(findings, ProtocolError(path, "not a text file (binary data)"))
-        return
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        report(findings, ProtocolError(path, "not valid UTF-8 text", line))
+        text = decode_text(path, raw)
+    except ProtocolError as exc:
+        report(findings, exc)
         return
     if "\r\n" in text:
         warn(findings, ProtocolError(path, "Windows (CRLF) line endings; accepted"))
