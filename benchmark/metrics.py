@@ -280,14 +280,6 @@ def min_dcf(bona, spoof, p_spoof: float = 0.05, c_miss: float = 1.0, c_fa: float
     return float(np.min(_dcf_curve(bona, spoof, p_spoof, c_miss, c_fa)[0]))
 
 
-def min_dcf_point(bona, spoof, p_spoof: float = 0.05, c_miss: float = 1.0,
-                  c_fa: float = 10.0) -> tuple[float, float, float]:
-    """``(pfa, pmiss, threshold)`` of the minimum-DCF operating point (for marking it on a DET plot)."""
-    cost, pmiss, pfa, thresholds = _dcf_curve(bona, spoof, p_spoof, c_miss, c_fa)
-    i = int(np.argmin(cost))
-    return float(pfa[i]), float(pmiss[i]), float(thresholds[i])
-
-
 def act_dcf_threshold(p_spoof: float = 0.05, c_miss: float = 1.0, c_fa: float = 10.0) -> float:
     """Bayes threshold on natural-log LLR scores: -ln(Cmiss*(1-Pspoof) / (Cfa*Pspoof)) (-0.6419 by default)."""
     return float(-np.log(c_miss * (1 - p_spoof) / (c_fa * p_spoof)))

@@ -54,10 +54,9 @@ def plot_det_grid(scores: dict[str, np.ndarray], trials: TrialTable, path_stem: 
     for k, (label, mask) in enumerate(panels):
         ax = fig.add_subplot(nrows, ncols, k + 1)
         first_ax = first_ax or ax
-        for i, (name, s) in enumerate(scores.items()):
-            _draw_det(ax, s[is_bona], s[mask], i, name, limits, small=True)
+        eers = ", ".join(f"{100 * _draw_det(ax, s[is_bona], s[mask], i, name, limits, small=True):.2f}"
+                         for i, (name, s) in enumerate(scores.items()))
         _style_det_axes(ax, limits, small=True, xlabel=k // ncols == nrows - 1, ylabel=k % ncols == 0)
-        eers = ", ".join(f"{100 * M.eer(s[is_bona], s[mask]):.2f}" for s in scores.values())
         ax.set_title(f"{label}  (EER {eers} %)", fontsize=8)
     handles, labels = first_ax.get_legend_handles_labels()
     names = list(scores)
@@ -125,17 +124,20 @@ def _limits(score_sets) -> tuple[float, float]:
     return (0.001 if min(eers) >= 0.005 else 0.0001), (0.4 if max(eers) <= 0.3 else 0.9)
 
 
-def _draw_det(ax, bona, spoof, i: int, name: str, limits, small: bool = False) -> None:
+def _draw_det(ax, bona, spoof, i: int, name: str, limits, small: bool = False) -> float:
+    """Draw one system's DET curve with its EER (circle) and minimum-DCF (square) points; returns the EER.
+    The curve is computed once and both points are read off it."""
     pmiss, pfa, _ = M.det_curve(bona, spoof)
     x, y = _thin(_probit(pfa, limits), _probit(pmiss, limits))
     color, style = _COLORS[i % len(_COLORS)], _LINESTYLES[(i // len(_COLORS)) % len(_LINESTYLES)]
-    eer = M.eer(bona, spoof)
+    eer = M._eer_of_curve(pmiss, pfa)
     ax.plot(x, y, color=color, ls=style, lw=1.3 if small else 1.7, label=f"{name} (EER {100 * eer:.2f} %)")
     e = _probit(np.array([eer]), limits)[0]
     ax.plot([e], [e], "o", ms=4 if small else 6, mfc="none", mec=color, mew=1.4)
-    dcf_pfa, dcf_pmiss, _ = M.min_dcf_point(bona, spoof)
-    ax.plot(_probit(np.array([dcf_pfa]), limits), _probit(np.array([dcf_pmiss]), limits), "s",
+    best = int(np.argmin(M._dcf_of_curve(pmiss, pfa)))  # the minimum-DCF point
+    ax.plot(_probit(pfa[best:best + 1], limits), _probit(pmiss[best:best + 1], limits), "s",
             ms=3.5 if small else 5, mfc=color, mec=color)
+    return eer
 
 
 def _probit(p: np.ndarray, limits) -> np.ndarray:
