@@ -147,7 +147,8 @@ def _point_metrics(scores: np.ndarray, is_bona: np.ndarray, asv_point) -> dict:
 
 
 def _costs(asv, pooled_asv, groups, n_bootstrap, seed, confidence, columns) -> dict:
-    dcf = {"p_spoof": 0.05, "c_miss": 1.0, "c_fa": 10.0, "act_dcf_threshold": M.act_dcf_threshold()}
+    dcf = {"p_spoof": M.DCF_P_SPOOF, "c_miss": M.DCF_C_MISS, "c_fa": M.DCF_C_FA,
+           "act_dcf_threshold": M.act_dcf_threshold()}
     out = {"dcf": dcf, "tdcf_2019": None, "tdcf_2021": None, "asv": None,
            "breakdowns": list(columns),
            "bootstrap": {"n": int(n_bootstrap), "seed": int(seed), "confidence": confidence,
@@ -272,7 +273,8 @@ def _prepare(values: np.ndarray, is_bona: np.ndarray, group: _Group, where: np.n
     # Along the DET path a linear cost rises over bona fide steps and falls over spoof steps, so its minimum
     # is at the end of a run of spoof steps (or at the start): only those points need evaluating.
     spoof_run_end = np.flatnonzero(~step_is_bona & np.append(step_is_bona[1:], True)) + 1
-    forms = [("min_dcf", 1.0 * (1 - 0.05), 10.0 * 0.05, 0.0, min(1.0 * (1 - 0.05), 10.0 * 0.05))]
+    miss_cost, fa_cost = M.DCF_C_MISS * (1 - M.DCF_P_SPOOF), M.DCF_C_FA * M.DCF_P_SPOOF
+    forms = [("min_dcf", miss_cost, fa_cost, 0.0, min(miss_cost, fa_cost))]
     if group.asv is not None:
         try:
             c1, c2 = M.tdcf_costs_2019(group.asv)

@@ -32,8 +32,10 @@ from scipy.special import expit, logit
 
 from protocols.errors import BenchError
 
+from .metrics import DCF_C_FA, DCF_C_MISS, DCF_P_SPOOF
+
 #: ASVspoof 5 cost model (the minDCF / actDCF parameters of the official evaluation package).
-P_SPOOF, C_MISS, C_FA = 0.05, 1.0, 10.0
+P_SPOOF, C_MISS, C_FA = DCF_P_SPOOF, DCF_C_MISS, DCF_C_FA
 #: Effective bona fide prior of that cost model (= 0.6552): the default training prior of ``logreg``.
 EFFECTIVE_BONAFIDE_PRIOR = C_MISS * (1 - P_SPOOF) / (C_MISS * (1 - P_SPOOF) + C_FA * P_SPOOF)
 

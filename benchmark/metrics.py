@@ -29,6 +29,10 @@ METRICS: dict[str, str] = {
 }
 
 
+#: The ASVspoof 5 DCF cost model (minDCF, actDCF): spoof prior, cost of a miss, cost of a false alarm.
+DCF_P_SPOOF, DCF_C_MISS, DCF_C_FA = 0.05, 1.0, 10.0
+
+
 class MetricError(BenchError, ValueError):
     """Scores or costs the metric cannot be computed from (the official code aborts on the same input)."""
 
@@ -269,23 +273,23 @@ def _dcf_curve(bona, spoof, p_spoof: float, c_miss: float, c_fa: float):
     return _dcf_of_curve(pmiss, pfa, p_spoof, c_miss, c_fa), pmiss, pfa, thresholds
 
 
-def _dcf_of_curve(pmiss, pfa, p_spoof: float = 0.05, c_miss: float = 1.0, c_fa: float = 10.0) -> np.ndarray:
+def _dcf_of_curve(pmiss, pfa, p_spoof: float = DCF_P_SPOOF, c_miss: float = DCF_C_MISS, c_fa: float = DCF_C_FA) -> np.ndarray:
     p_bona = 1 - p_spoof  # written as the official compute_mindcf, so values agree to the last bit
     cost = c_miss * pmiss * p_bona + c_fa * pfa * (1 - p_bona)
     return cost / min(c_miss * p_bona, c_fa * (1 - p_bona))
 
 
-def min_dcf(bona, spoof, p_spoof: float = 0.05, c_miss: float = 1.0, c_fa: float = 10.0) -> float:
+def min_dcf(bona, spoof, p_spoof: float = DCF_P_SPOOF, c_miss: float = DCF_C_MISS, c_fa: float = DCF_C_FA) -> float:
     """Minimum normalised DCF over the DET points (ASVspoof 5 primary metric, track 1)."""
     return float(np.min(_dcf_curve(bona, spoof, p_spoof, c_miss, c_fa)[0]))
 
 
-def act_dcf_threshold(p_spoof: float = 0.05, c_miss: float = 1.0, c_fa: float = 10.0) -> float:
+def act_dcf_threshold(p_spoof: float = DCF_P_SPOOF, c_miss: float = DCF_C_MISS, c_fa: float = DCF_C_FA) -> float:
     """Bayes threshold on natural-log LLR scores: -ln(Cmiss*(1-Pspoof) / (Cfa*Pspoof)) (-0.6419 by default)."""
     return float(-np.log(c_miss * (1 - p_spoof) / (c_fa * p_spoof)))
 
 
-def act_dcf(bona, spoof, p_spoof: float = 0.05, c_miss: float = 1.0, c_fa: float = 10.0) -> float:
+def act_dcf(bona, spoof, p_spoof: float = DCF_P_SPOOF, c_miss: float = DCF_C_MISS, c_fa: float = DCF_C_FA) -> float:
     """Actual normalised DCF: scores read as natural-log LLRs and thresholded at the Bayes threshold.
 
     Bona fide below the threshold are misses, spoofs at or above it false alarms (as the official code).
