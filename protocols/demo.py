@@ -382,23 +382,15 @@ def _render_many(args) -> list[dict]:
 # --------------------------------------------------------------------------------------------------------------
 # ASV: a small GMM-UBM speaker verifier, trained and run on the generated audio
 # --------------------------------------------------------------------------------------------------------------
-_ASV_MEL: list[np.ndarray] = []
-
-
 def _asv_features(wave: np.ndarray) -> np.ndarray:
     """20 MFCCs (c1..c20, 40 mel bands 60-3800 Hz) + deltas of the louder 60 % of the frames, with per-file
     mean/variance normalisation."""
     from scipy.fft import dct
 
-    from .vocoders import stft
+    from .vocoders import _mel_basis, stft
 
-    if not _ASV_MEL:
-        import librosa
-
-        # float64 like the spectra: a mixed-precision matmul takes numpy's slow non-BLAS path
-        _ASV_MEL.append(librosa.filters.mel(sr=SR, n_fft=512, n_mels=40, fmin=60, fmax=3800).astype(np.float64))
     power = np.abs(stft(wave, 512, 160)) ** 2
-    mfcc = dct(np.log(_ASV_MEL[0] @ power + 1e-10), type=2, norm="ortho", axis=0)[1:21]
+    mfcc = dct(np.log(_mel_basis(512, 40, 60, 3800) @ power + 1e-10), type=2, norm="ortho", axis=0)[1:21]
     padded = np.pad(mfcc, ((0, 0), (2, 2)), mode="edge")
     delta = (padded[:, 3:-1] - padded[:, 1:-3] + 2 * (padded[:, 4:] - padded[:, :-4])) / 10
     energy = power.sum(axis=0)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
+from .speech import SAMPLE_RATE as SR
 from .speech import allpole_response, block_filter, overlap_add
-
-SR = 16000
 
 
 # ---- analysis helpers ------------------------------------------------------------------------------------------
@@ -175,12 +174,15 @@ def _per_sample(values: np.ndarray, hop: int, length: int) -> np.ndarray:
 def _block_filter(gain: np.ndarray, a: np.ndarray, excitation: np.ndarray, hop: int) -> np.ndarray:
     """All-pole synthesis with per-frame coefficients (frame t covers samples t*hop .. t*hop+hop)."""
     n_blocks = -(-len(excitation) // hop)
-    a = a[:n_blocks]
-    gain = gain[:n_blocks]
-    if len(a) < n_blocks:  # the analysis may give one frame fewer than blocks: hold the last
-        a = np.vstack([a, np.repeat(a[-1:], n_blocks - len(a), axis=0)])
-        gain = np.concatenate([gain, np.repeat(gain[-1:], n_blocks - len(gain))])
-    return block_filter(excitation, hop, allpole_response(gain, a, 1024))
+    return block_filter(excitation, hop, allpole_response(_hold_last(gain, n_blocks), _hold_last(a, n_blocks), 1024))
+
+
+def _hold_last(frames: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` frames (rows), the last one repeated when there are fewer (the analysis may give one
+    frame fewer than there are blocks)."""
+    if len(frames) >= n:
+        return frames[:n]
+    return np.concatenate([frames, np.repeat(frames[-1:], n - len(frames), axis=0)])
 
 
 def _pulse_train(f0_samples: np.ndarray, voiced_samples: np.ndarray) -> np.ndarray:
@@ -280,7 +282,7 @@ def griffin_lim(x: np.ndarray, rng: np.random.Generator, n_fft: int = 512, hop: 
     return _griffin_lim(np.abs(stft(x, n_fft, hop)), hop, len(x), n_iter, rng)
 
 
-_MEL: dict[tuple[int, int], np.ndarray] = {}
+_MEL: dict[tuple, np.ndarray] = {}
 
 
 def mel_griffin_lim(x: np.ndarray, rng: np.random.Generator, n_mels: int = 80, n_fft: int = 1024,
@@ -295,18 +297,24 @@ def mel_griffin_lim(x: np.ndarray, rng: np.random.Generator, n_mels: int = 80, n
         from scipy.ndimage import uniform_filter1d
 
         mel = uniform_filter1d(mel, smooth_frames, axis=1, mode="nearest")
-    weights = basis.T @ np.ones(n_mels)
-    linear = (basis.T @ mel) / np.maximum(weights, 1e-10)[:, None] * (weights > 1e-10)[:, None]
-    return _griffin_lim(np.sqrt(np.maximum(linear, 0.0)), hop, len(x), n_iter, rng)
+    return _griffin_lim(np.sqrt(np.maximum(_mel_to_linear(basis, mel), 0.0)), hop, len(x), n_iter, rng)
 
 
-def _mel_basis(n_fft: int, n_mels: int) -> np.ndarray:
-    if (n_fft, n_mels) not in _MEL:
+def _mel_basis(n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float = SR / 2) -> np.ndarray:
+    key = (n_fft, n_mels, fmin, fmax)
+    if key not in _MEL:
         import librosa
 
-        _MEL[n_fft, n_mels] = librosa.filters.mel(sr=SR, n_fft=n_fft, n_mels=n_mels, fmin=0.0,
-                                                  fmax=SR / 2).astype(np.float64)  # avoid mixed-dtype matmul
-    return _MEL[n_fft, n_mels]
+        # float64 like the spectra: a mixed-precision matmul takes numpy's slow non-BLAS path
+        _MEL[key] = librosa.filters.mel(sr=SR, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax).astype(np.float64)
+    return _MEL[key]
+
+
+def _mel_to_linear(basis: np.ndarray, mel: np.ndarray) -> np.ndarray:
+    """Mel power back to linear power through the transposed filterbank, normalised per linear bin (bins no
+    filter covers stay 0)."""
+    weights = basis.T @ np.ones(len(basis))
+    return (basis.T @ mel) / np.maximum(weights, 1e-10)[:, None] * (weights > 1e-10)[:, None]
 
 
 def mfcc_analysis(x: np.ndarray, n_mfcc: int, n_mels: int, n_fft: int = 512, hop: int = 128) -> np.ndarray:
@@ -326,10 +334,7 @@ def mfcc_synthesis(mfcc: np.ndarray, n_mels: int, length: int, rng: np.random.Ge
     padded = np.zeros((n_mels, mfcc.shape[1]))
     padded[:len(mfcc)] = mfcc
     mel = np.exp(idct(padded, type=2, norm="ortho", axis=0))
-    basis = _mel_basis(n_fft, n_mels)
-    weights = basis.T @ np.ones(n_mels)
-    power = (basis.T @ mel) / np.maximum(weights, 1e-10)[:, None] * (weights > 1e-10)[:, None]
-    mag = np.sqrt(np.maximum(power, 0.0))
+    mag = np.sqrt(np.maximum(_mel_to_linear(_mel_basis(n_fft, n_mels), mel), 0.0))
     return _griffin_lim(mag, hop, length, n_iter, rng)
 
 
@@ -447,8 +452,7 @@ def lpc_filter_vc(x: np.ndarray, rng: np.random.Generator, warp: float, order: i
     n_fft = 512
     # Residual by frame-wise inverse (FIR) filtering.
     n_blocks = -(-len(x) // hop)
-    a_blocks = a[:n_blocks] if len(a) >= n_blocks else np.vstack([a, np.repeat(a[-1:], n_blocks - len(a), 0)])
-    residual = block_filter(pre, hop, np.fft.rfft(a_blocks, 1024, axis=1))
+    residual = block_filter(pre, hop, np.fft.rfft(_hold_last(a, n_blocks), 1024, axis=1))
     env = 1.0 / np.abs(np.fft.rfft(a, n_fft, axis=1)) ** 2            # (frames, bins) all-pole power
     bins = np.arange(env.shape[1], dtype=float)
     src = np.clip(bins / warp, 0, env.shape[1] - 1)
