@@ -20,6 +20,7 @@ from .trials import NO_ATTACK, TrialTable
 # --------------------------------------------------------------------------------------------------------------
 LA2019_CM_DIR = "ASVspoof2019_LA_cm_protocols"
 LA2019_ASV_SCORE_DIR = "ASVspoof2019_LA_asv_scores"
+LA2019_ASV_SCORE_FILE = "ASVspoof2019.LA.asv.{split}.gi.trl.scores.txt"
 #: split -> (CM protocol file, audio folder)
 LA2019_SPLITS = {
     "train": ("ASVspoof2019.LA.cm.train.trn.txt", "ASVspoof2019_LA_train"),
@@ -70,7 +71,7 @@ def la2019_asv_scores(root: str, split: str, keys: str | None = None) -> str | N
     """``ASVspoof2019_LA_asv_scores/ASVspoof2019.LA.asv.{dev,eval}.gi.trl.scores.txt`` (format
     ``CM_KEY ASV_KEY SCORE``, e.g. ``bonafide target 7.98``, ``A07 spoof -3.2``); ``None`` for train or when absent."""
     path = os.path.join(os.path.abspath(la2019_base(root)), LA2019_ASV_SCORE_DIR,
-                        f"ASVspoof2019.LA.asv.{split}.gi.trl.scores.txt")
+                        LA2019_ASV_SCORE_FILE.format(split=split))
     return path if os.path.isfile(path) else None
 
 

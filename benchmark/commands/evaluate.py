@@ -224,17 +224,19 @@ def _synthetic_corpus(root: str, n_trials: int) -> str:
     difficulty = rng.uniform(1, 4, attacks.size)[np.searchsorted(attacks, attack).clip(0, attacks.size - 1)]
     score = np.where(is_bona, rng.normal(2, 1, n_trials), rng.normal(2 - difficulty, 1.2, n_trials))
     utt = [f"LA_E_{i:07d}" for i in range(n_trials)]
+    from protocols.asvspoof import LA2019_ASV_SCORE_DIR, LA2019_ASV_SCORE_FILE, LA2019_CM_DIR, LA2019_SPLITS
+
     base = os.path.join(root, "LA")
-    proto_dir = os.path.join(base, "ASVspoof2019_LA_cm_protocols")
-    asv_dir = os.path.join(base, "ASVspoof2019_LA_asv_scores")
+    proto_dir = os.path.join(base, LA2019_CM_DIR)
+    asv_dir = os.path.join(base, LA2019_ASV_SCORE_DIR)
     os.makedirs(proto_dir, exist_ok=True)
     os.makedirs(asv_dir, exist_ok=True)
-    with open(os.path.join(proto_dir, "ASVspoof2019.LA.cm.eval.trl.txt"), "w") as fh:
+    with open(os.path.join(proto_dir, LA2019_SPLITS["eval"][0]), "w") as fh:
         fh.writelines(f"LA_{i % 67:04d} {u} - {a} {'bonafide' if b else 'spoof'}\n"
                       for i, (u, a, b) in enumerate(zip(utt, attack, is_bona)))
     n_spoof_asv = n_trials - n_bona
     spoof_attack = attacks[rng.integers(0, attacks.size, n_spoof_asv)]
-    with open(os.path.join(asv_dir, "ASVspoof2019.LA.asv.eval.gi.trl.scores.txt"), "w") as fh:
+    with open(os.path.join(asv_dir, LA2019_ASV_SCORE_FILE.format(split="eval")), "w") as fh:
         fh.writelines(f"bonafide target {v:.6f}\n" for v in rng.normal(3, 1.5, n_bona // 2))
         fh.writelines(f"bonafide nontarget {v:.6f}\n" for v in rng.normal(-3, 1.5, n_bona * 3))
         fh.writelines(f"{a} spoof {v:.6f}\n" for a, v in zip(spoof_attack, rng.normal(1.5, 2, n_spoof_asv)))
