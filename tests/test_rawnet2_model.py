@@ -336,7 +336,7 @@ def test_icassp_gradients_equal_with_gemm_and_onednn_conv_backward(monkeypatch):
 
 
 @pytest.mark.parametrize("env,expected", [("1", "True"), ("0", "False")])
-def test_allocator_setting_applies_once_and_honours_the_opt_out(env, expected):
+def test_allocator_setting_applies_on_first_cpu_use_and_honours_the_opt_out(env, expected):
     import platform
     import subprocess
     import sys
