@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from detectors.rawnet2 import VARIANTS, RawNet2Model, from_official, mel_band_edges
 from detectors.rawnet2.gru import PackedWeightCache, gru_layer, gru_layer_inference
-from detectors.rawnet2.model import fft_correlate, sinc_bandpass
+from detectors.rawnet2.model import fft_correlate, pool_frames, sinc_bandpass
 from protocols.errors import BenchError
 
 
@@ -121,14 +121,31 @@ def test_fft_sinc_equals_direct_sinc(taps, length):
     assert rel_diff(direct, fft) < 1e-5
 
 
-def test_chunked_front_end_equals_pool_of_abs_of_direct_conv():
+@pytest.mark.parametrize("length", [1027, 1029, 8193, 8194, 12000, 64600])  # 1 to 9 FFT blocks, odd ends
+def test_chunked_front_end_equals_pool_of_abs_of_direct_conv(length):
     model = RawNet2Model(VARIANTS["2021"])
-    x = torch.randn(3, 1, 12000)
+    x = torch.randn(3, 1, length)
     expected = F.max_pool1d(F.conv1d(x, model.sinc_conv.filters).abs(), 3)
     assert model.sinc_conv.use_fft
-    assert rel_diff(expected, model.sinc_conv.abs_pooled(x)) < 1e-5
+    got = model.sinc_conv.abs_pooled(x)
+    assert got.shape == expected.shape
+    assert rel_diff(expected, got) < 1e-5
     assert torch.equal(model.sinc_conv.filters, literal_filters(20, 1025, "2021")) or \
         rel_diff(literal_filters(20, 1025, "2021"), model.sinc_conv.filters) < 1e-6
+
+
+def test_front_end_refuses_an_input_too_short_to_pool():
+    with pytest.raises(ValueError, match="1026 samples is too short"):
+        RawNet2Model(VARIANTS["2021"]).sinc_conv.abs_pooled(torch.randn(1, 1, 1026))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("frames", [3, 7, 88, 2354])
+def test_pool_frames_equals_max_pool2d_on_channels_last_maps(dtype, frames):
+    x = torch.randn(2, 20, 1, frames).to(dtype).contiguous(memory_format=torch.channels_last)
+    got = pool_frames(x)
+    assert torch.equal(got, F.max_pool2d(x, (1, 3)))
+    assert got.is_contiguous(memory_format=torch.channels_last)
 
 
 @pytest.mark.parametrize("n_filters,taps", [(20, 1025), (16, 129)])

@@ -241,33 +241,56 @@ class SincFrontEnd(nn.Module):
 
     @torch.no_grad()
     def abs_pooled(self, x: torch.Tensor, pool: int = 3) -> torch.Tensor:
-        """``max_pool1d(|forward(x)|, pool)`` without a gradient, computed in chunks of rows and filters so
-        that no intermediate exceeds ``FRONT_END_CHUNK_BYTES`` (only for the fixed bank). The (B, C, T')
-        result is stored time-major, so ``.unsqueeze(2)`` of it is a channels-last map."""
+        """``max_pool1d(|forward(x)|, pool)`` without a gradient (only for the fixed bank), in chunks so that no
+        intermediate exceeds ``FRONT_END_CHUNK_BYTES``. The (B, C, T') result is stored time-major, so
+        ``.unsqueeze(2)`` of it is a channels-last map."""
         batch, _, length = x.shape
         out_len = length - self.taps + 1
+        if out_len < pool:
+            raise ValueError(f"input of {length} samples is too short for the {self.taps}-tap sinc filters "
+                             f"and max-pool {pool} (at least {self.taps + pool - 1})")
         x = x.to(self.filters.dtype)
         out = x.new_empty(batch, out_len // pool, self.n_filters)  # stored time-major: channels-last maps
-        block = fft_block_size(self.taps)
-        if self.use_fft:  # the complex product (blocks x bins per filter) is the largest intermediate
-            hop = block - self.taps + 1
-            per_filter = -(-out_len // hop) * (block // 2 + 1) * 8
+        if self.use_fft:
+            self._fft_abs_pooled(x, out, pool)
         else:
-            per_filter = out_len * 4
+            self._direct_abs_pooled(x, out, pool)
+        return out.transpose(1, 2)
+
+    def _fft_abs_pooled(self, x: torch.Tensor, out: torch.Tensor, pool: int) -> None:
+        """Overlap-save FFT whose hop is a multiple of ``pool``: each block's valid outputs are pooled where
+        they lie, so no block is copied out and re-joined first (about 10% faster than pooling the
+        joined signal). A few rows at a time keep the (rows, C, blocks, block) output near 8 MB."""
+        batch, _, length = x.shape
+        n_pooled = out.shape[1]
+        block = fft_block_size(self.taps)
+        hop = (block - self.taps + 1) // pool * pool
+        n_blocks = -(-n_pooled * pool // hop)
+        sig = F.pad(x[:, 0], (0, max(0, (n_blocks - 1) * hop + block - length)))
+        spec = torch.fft.rfft(sig.unfold(-1, block, hop)[:, :n_blocks], n=block)  # (B, blocks, bins)
+        kernel = self._spectrum(block)[None, :, None, :]
+        rows = batch if x.device.type != "cpu" else \
+            max(1, FRONT_END_CHUNK_BYTES // (self.n_filters * n_blocks * block * 4))
+        for r in range(0, batch, rows):
+            y = torch.fft.irfft(spec[r:r + rows, None] * kernel, n=block).abs_()  # (b, C, blocks, block)
+            phases = y[..., self.taps - 1:self.taps - 1 + hop].unflatten(-1, (hop // pool, pool))
+            pooled = torch.maximum(phases[..., 0], phases[..., 1])
+            for k in range(2, pool):
+                torch.maximum(pooled, phases[..., k], out=pooled)
+            out[r:r + rows] = pooled.flatten(2)[..., :n_pooled].transpose(1, 2)
+
+    def _direct_abs_pooled(self, x: torch.Tensor, out: torch.Tensor, pool: int) -> None:
+        """Direct convolution (short filters), in chunks of rows and filters."""
+        batch = len(x)
+        per_filter = (x.shape[-1] - self.taps + 1) * 4
         filters_per_chunk = max(1, min(self.n_filters, FRONT_END_CHUNK_BYTES // per_filter))
         rows = max(1, FRONT_END_CHUNK_BYTES // (per_filter * filters_per_chunk))
         if x.device.type != "cpu":  # GPUs want big kernels and have a caching allocator
             filters_per_chunk, rows = self.n_filters, batch
-        spectrum = self._spectrum(block) if self.use_fft else None
         for r in range(0, batch, rows):
             for c in range(0, self.n_filters, filters_per_chunk):
-                fl = self.filters[c:c + filters_per_chunk]
-                if self.use_fft:
-                    y = fft_correlate(x[r:r + rows], fl, block, spectrum[c:c + filters_per_chunk])
-                else:
-                    y = F.conv1d(x[r:r + rows], fl)
+                y = F.conv1d(x[r:r + rows], self.filters[c:c + filters_per_chunk])
                 out[r:r + rows, :, c:c + filters_per_chunk] = F.max_pool1d(y.abs_(), pool).transpose(1, 2)
-        return out.transpose(1, 2)
 
     @torch.no_grad()
     def abs_pooled_lowp(self, x: torch.Tensor, dtype=torch.bfloat16, pool: int = 3,
@@ -328,6 +351,19 @@ def conv(layer: nn.Conv1d, x: torch.Tensor, weight=None, bias=None) -> torch.Ten
     return F.conv2d(x, weight.unsqueeze(2), bias, padding=(0, layer.padding[0]))
 
 
+def pool_frames(x: torch.Tensor, pool: int = 3) -> torch.Tensor:
+    """``F.max_pool2d(x, (1, pool))`` of a (B, C, 1, T) channels-last map, without a gradient: elementwise
+    maxima of the ``pool`` phases of the (B, T, C) storage. No argmax indices are kept (CPU max_pool2d computes
+    them even without autograd), and bfloat16 avoids ATen's slow pooling kernel: measured 2-4x faster."""
+    batch, channels, _, frames = x.shape
+    kept = frames // pool
+    phases = x.permute(0, 2, 3, 1)[:, 0, :kept * pool].reshape(batch, kept, pool, channels)  # a view if channels-last
+    out = torch.maximum(phases[:, :, 0], phases[:, :, 1])
+    for k in range(2, pool):
+        torch.maximum(out, phases[:, :, k], out=out)
+    return out.unsqueeze(1).permute(0, 3, 1, 2)  # (B, C, 1, T // pool), channels-last strides
+
+
 def as_map(x: torch.Tensor) -> torch.Tensor:
     """(B, C, T) -> (B, C, 1, T) channels-last."""
     return x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
@@ -375,7 +411,7 @@ class ResidualBlock(nn.Module):
         out = conv(self.conv1, out, self.conv1.weight * scale[:, None, None], self.conv1.bias * scale + shift)
         out = conv(self.conv2, F.leaky_relu(out, 0.3, inplace=True))
         out += conv(self.conv_downsample, x) if hasattr(self, "conv_downsample") else x
-        return F.max_pool2d(out, (1, 3))
+        return pool_frames(out)
 
 
 def bn_scale_shift(bn: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
