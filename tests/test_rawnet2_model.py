@@ -228,6 +228,22 @@ def test_benchmark_reference_is_the_same_function():
     with torch.no_grad():
         assert rel_diff(literal_forward(sd, x, 20, 1025, "2021", True), ref(x)) < 1e-5
 
+def test_benchmark_report_shows_both_real_time_factors_and_ratios():
+    from benchmark.perf_rawnet2 import format_report
+
+    row = {"variant": "2021", "batch": 8, "audio_s": 32.3, "ref_train_s": 0.9, "ours_train_s": 0.45,
+           "ref_heap_train_s": 0.675, "ref_infer_s": 0.323, "ours_infer_s": 0.1292, "ref_heap_infer_s": 0.2584,
+           "ours_int8_infer_s": 0.0646, "int8_max_rel_diff": 1e-2, "max_rel_diff": 2e-7,
+           "ref_flops": 33.5e9, "ours_flops": 8.7e9}
+    result = {"rows": [row], "limits": {"fp32_gflops": 300.0, "bf16_gflops": 2000.0}, "reps": 3, "threads": 2,
+              "cpu_count": 2, "torch": "x", "load_before": (0.0, 0.0, 0.0), "load_after": (0.0, 0.0, 0.0)}
+    text = format_report(result, fast_modes=("int8",))
+    line = text.splitlines()[2]
+    assert "0.0100/0.0040" in line                  # RTF of the reference and of ours
+    assert "2.00x (1.50x)" in line                  # train: vs glibc defaults, vs the same allocator
+    assert "2.50x (2.00x)" in line                  # inference
+    assert "0.065 (5.0x / 4.0x)" in line            # fast mode
+
 
 # ---- the fused GRU ---------------------------------------------------------------------------------------------
 def test_fused_gru_matches_torch_gru_values_and_gradients():
