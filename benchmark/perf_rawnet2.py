@@ -279,7 +279,11 @@ def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 2, fast_mode
             for batch in batches:
                 echo(f"measuring the reference ({variant}, batch {batch}) with glibc's default allocator ...")
                 phase1[variant, batch] = benchmark_reference(variant, batch, reps)
-    allocator = "heap (mmap off)" if rawnet2_model.reuse_freed_memory() else "glibc defaults"
+    allocator = "glibc defaults"
+    if rawnet2_model.reuse_freed_memory():
+        thp = rawnet2_model.transparent_huge_pages_mode()
+        allocator = "heap (mmap off)" + {"madvise": ", 1.5 GB of it on advised huge pages",
+                                         "always": ", huge pages (the kernel's default)"}.get(thp, "")
     rows = []
     for variant in variants:
         for batch in batches:

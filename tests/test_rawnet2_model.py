@@ -385,6 +385,29 @@ def test_allocator_setting_applies_on_first_cpu_use_and_honours_the_opt_out(env,
     assert out[1] == {"True": "on", "False": "disabled" if env == "0" else "unavailable"}[expected]
 
 
+@pytest.mark.parametrize("env", ["1", "0"])
+def test_allocator_serves_large_blocks_from_advised_huge_pages(env):
+    """Where the kernel gives transparent huge pages only on request ("madvise" mode, as on this project's
+    machines), blocks served after the allocator settings are huge-page backed; with the opt-out, none are."""
+    import platform
+    import subprocess
+    import sys
+
+    code = ("import torch; from detectors.rawnet2 import model as m; on = m.reuse_freed_memory(); "
+            "x = torch.ones(64, 1 << 20); "  # 256 MB, touched
+            "huge = [l for l in open('/proc/self/smaps_rollup') if l.startswith('AnonHugePages')]; "
+            "print(on, m.transparent_huge_pages_mode() or '-', huge[0].split()[1] if huge else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "SPOOFBENCH_MALLOPT": env}).stdout.split()
+    allocator_on, mode, huge_kb = out[0] == "True", out[1], int(out[2])
+    assert allocator_on == (env == "1" and platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+    if mode == "madvise":  # elsewhere the kernel decides alone ("always": every process; "never": none)
+        if allocator_on:
+            assert huge_kb >= 128 << 10  # at least half of the 256 MB block
+        else:
+            assert huge_kb == 0  # nothing asked for huge pages
+
+
 # ---- official checkpoints ----------------------------------------------------------------------------------------
 def test_from_official_loads_a_state_dict_file(tmp_path):
     config = VARIANTS["2021"]
