@@ -121,17 +121,21 @@ def test_fft_sinc_equals_direct_sinc(taps, length):
     assert rel_diff(direct, fft) < 1e-5
 
 
-@pytest.mark.parametrize("length", [1027, 1029, 8193, 8194, 12000, 64600])  # 1 to 9 FFT blocks, odd ends
-def test_chunked_front_end_equals_pool_of_abs_of_direct_conv(length):
-    model = RawNet2Model(VARIANTS["2021"])
+@pytest.mark.parametrize("variant,length", [("2021", n) for n in (1027, 1029, 8193, 8194, 12000, 64600)]
+                         + [("icassp21", n) for n in (131, 146, 147, 5000, 64600)])
+def test_chunked_front_end_equals_pool_of_abs_of_direct_conv(variant, length):
+    """2021 (1025 taps): overlap-save FFT, 1 to 9 blocks with odd ends; ICASSP 2021 (129 taps): the float32
+    Toeplitz GEMM, with lengths that are not multiples of its 16 phases or of the pool."""
+    model = RawNet2Model(VARIANTS[variant])
     x = torch.randn(3, 1, length)
     expected = F.max_pool1d(F.conv1d(x, model.sinc_conv.filters).abs(), 3)
-    assert model.sinc_conv.use_fft
+    assert model.sinc_conv.use_fft == (variant == "2021")
     got = model.sinc_conv.abs_pooled(x)
     assert got.shape == expected.shape
     assert rel_diff(expected, got) < 1e-5
-    assert torch.equal(model.sinc_conv.filters, literal_filters(20, 1025, "2021")) or \
-        rel_diff(literal_filters(20, 1025, "2021"), model.sinc_conv.filters) < 1e-6
+    cfg = VARIANTS[variant]
+    literal = literal_filters(cfg.sinc_filters, cfg.sinc_taps, cfg.sinc_edges)
+    assert torch.equal(model.sinc_conv.filters, literal) or rel_diff(literal, model.sinc_conv.filters) < 1e-6
 
 
 def test_front_end_refuses_an_input_too_short_to_pool():
@@ -153,7 +157,7 @@ def test_bf16_gemm_front_end_is_close_to_the_float32_one(n_filters, taps):
     model = RawNet2Model(VARIANTS["2021"], sinc_filters=n_filters, sinc_taps=taps)
     x = torch.randn(3, 1, 9000)
     exact = model.sinc_conv.abs_pooled(x)
-    fast = model.sinc_conv.abs_pooled_lowp(x, torch.bfloat16)
+    fast = model.sinc_conv.abs_pooled_gemm(x, torch.bfloat16)
     assert fast.shape == exact.shape and fast.dtype == torch.float32  # bfloat16 arithmetic, float32 result
     assert fast.unsqueeze(2).is_contiguous(memory_format=torch.channels_last)
     assert rel_diff(exact, fast.float()) < 1e-2
