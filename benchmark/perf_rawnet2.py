@@ -12,9 +12,10 @@ at each batch size, as the minimum (and median) over repetitions; the real-time 
 (the reference's direct sinc convolution is counted; our FFT is not a matmul and is estimated); and this
 CPU's arithmetic limit, the GFLOP/s of a large float32 (and bfloat16) matrix product.
 
-The reference is timed twice: first as users run the official code, with glibc's default allocator (which
-maps and unmaps every block over 32 MB, so large feature maps page-fault in anew on every pass), then under
-the allocator our model sets on CPU (``reuse_freed_memory``), so that the second ratio compares the code alone.
+The reference is timed twice: as users run the official code, in a child process with glibc's default
+allocator (which maps and unmaps every block over 32 MB, so large feature maps page-fault in anew on every
+pass), and in this process under the allocator our model sets on CPU (``reuse_freed_memory``), so that the
+second ratio compares the code alone. The repetitions of all of them take turns (``_interleaved``).
 """
 from __future__ import annotations
 
@@ -119,16 +120,15 @@ class ReferenceRawNet2(nn.Module):
 #: counts their busy-waiting).
 CLOCK = [time.perf_counter]
 
-def _timed(fn, reps: int, keep_first: bool = False):
-    """(min, median) seconds of ``reps`` calls after a warm-up call; with ``keep_first`` also the warm-up's
-    result."""
-    first = fn()  # warm-up
+def _timed(fn, reps: int):
+    """(min, median) seconds of ``reps`` calls after a warm-up call."""
+    fn()  # warm-up
     times = []
     for _ in range(reps):
         start = CLOCK[0]()
         fn()
         times.append(CLOCK[0]() - start)
-    return (min(times), statistics.median(times), first) if keep_first else (min(times), statistics.median(times))
+    return min(times), statistics.median(times)
 
 
 def _train_step_fn(model, x, y, optimizer):
@@ -200,54 +200,120 @@ def _models(variant: str, batch: int, seed: int):
     return ours, ref, x, torch.arange(batch) % 2
 
 
-def _time_reference(ref, x, y, reps: int, prefix: str = "ref"):
-    """The reference's times as ``{prefix}_train_s`` (minimum), ``{prefix}_train_med`` and the same for
-    ``infer``, and its eval-mode logits after the training steps."""
-    ref.train()
-    train = _timed(_train_step_fn(ref, x, y, torch.optim.Adam(ref.parameters(), lr=1e-4, weight_decay=1e-4)), reps)
-    ref.eval()
-    infer_min, infer_med, logits = _timed(_inference_fn(ref, x), reps, keep_first=True)
-    times = {f"{prefix}_train_s": train[0], f"{prefix}_train_med": train[1],
-             f"{prefix}_infer_s": infer_min, f"{prefix}_infer_med": infer_med}
-    return times, logits
+def _interleaved(fns: dict, reps: int) -> dict:
+    """{name: (min, median)} seconds of each function, after one warm-up call each. The repetitions take turns
+    (A B C, A B C, ...) so that every implementation sees the same machine: its speed drifts by 10-20 % over
+    minutes, which timing one implementation after the other turns into errors of the ratios. A function may
+    return its own elapsed seconds (the reference process times itself); otherwise it is timed here."""
+    for fn in fns.values():
+        fn()
+    times = {name: [] for name in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            start = CLOCK[0]()
+            measured = fn()
+            elapsed = CLOCK[0]() - start
+            times[name].append(measured if isinstance(measured, float) else elapsed)
+    return {name: (min(t), statistics.median(t)) for name, t in times.items()}
 
 
-def benchmark_reference(variant: str, batch: int, reps: int, seed: int = 0) -> dict:
-    """Phase 1, before anything changes the allocator: the reference as a user runs it (glibc defaults);
-    its times and, under "expected", its logits."""
-    _, ref, x, y = _models(variant, batch, seed)
-    times, logits = _time_reference(ref, x, y, reps)
-    return {**times, "expected": logits}
+class ReferenceProcess:
+    """The literal reference in a child process, as users run the official code: glibc's default allocator
+    (ours changes it for its whole process, irreversibly). It builds the same weights and batch from the seed
+    and answers one command per line: "train" and "infer" (one timed call; replies its seconds), "logits"."""
+
+    def __init__(self, variant: str, batch: int, seed: int = 0):
+        import json
+        import subprocess
+        import sys
+
+        spec = {"variant": variant, "batch": batch, "seed": seed, "threads": torch.get_num_threads(),
+                "clock": "cpu" if CLOCK[0] is time.process_time else "wall"}
+        env = {**os.environ, "SPOOFBENCH_MALLOPT": "0"}
+        self._proc = subprocess.Popen([sys.executable, "-m", "benchmark.perf_rawnet2", json.dumps(spec)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+    def ask(self, command: str):
+        import json
+
+        self._proc.stdin.write(command + "\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the reference process ended (exit code {self._proc.wait()})")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.stdin.close()
+            self._proc.wait()
+
+
+def _serve_reference(spec: dict) -> None:
+    """The child side of :class:`ReferenceProcess`."""
+    import json
+    import sys
+
+    torch.set_num_threads(spec["threads"])
+    CLOCK[0] = time.process_time if spec["clock"] == "cpu" else time.perf_counter
+    _, ref, x, y = _models(spec["variant"], spec["batch"], spec["seed"])
+    step = _train_step_fn(ref, x, y, torch.optim.Adam(ref.parameters(), lr=1e-4, weight_decay=1e-4))
+    infer = _inference_fn(ref, x)
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "logits":
+            reply = infer().tolist()
+        else:
+            ref.train(command == "train")
+            start = CLOCK[0]()
+            step() if command == "train" else infer()
+            reply = CLOCK[0]() - start
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
 
 
 def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "int8", "int8+bf16"),
-                      seed: int = 0, reference: dict | None = None) -> dict:
-    """Phase 2: ours, and the reference again under the allocator ours uses (``ref_heap_*``). ``reference``:
-    the phase-1 result; without it the reference is timed only here."""
+                      seed: int = 0, separate_reference: bool = True) -> dict:
+    """Times of ours, of the reference under ours's allocator (``ref_heap_*``) and, with
+    ``separate_reference``, of the reference in a child process with glibc's defaults (``ref_*``; without
+    it, ``ref_*`` is the in-process one), every repetition interleaved (see ``_interleaved``)."""
     from detectors.rawnet2.model import VARIANT_SAMPLES, VARIANTS
     from detectors.rawnet2.training import _make_optimizer, prepare_inference
 
     config, samples = VARIANTS[variant], VARIANT_SAMPLES[variant]
     ours, ref, x, y = _models(variant, batch, seed)
     row = {"variant": variant, "batch": batch, "samples": samples, "audio_s": batch * samples / config.sample_rate}
-    times, expected = _time_reference(ref, x, y, reps, "ref_heap" if reference else "ref")
-    row.update(times)
-    if reference:
-        row.update({k: v for k, v in reference.items() if k.startswith("ref_")})
+    child = ReferenceProcess(variant, batch, seed) if separate_reference else None
+    local = "ref_heap" if child else "ref"
+    try:
+        ref_step = _train_step_fn(ref, x, y, torch.optim.Adam(ref.parameters(), lr=1e-4, weight_decay=1e-4))
+        ours_step = _train_step_fn(ours, x, y, _make_optimizer(ours, _cfg(), torch.device("cpu")))
+        train = {local: ref_step, "ours": ours_step}
+        if child:
+            train["ref"] = lambda: child.ask("train")
+        ref.train()
+        ours.train()
+        times = {f"{name}_train": t for name, t in _interleaved(train, reps).items()}
 
-    ours.train()
-    row["ours_train_s"], row["ours_train_med"] = _timed(
-        _train_step_fn(ours, x, y, _make_optimizer(ours, _cfg(), torch.device("cpu"))), reps)
-    ours.load_state_dict(ref.state_dict())  # both took different steps: compare them on the same weights
-    ours.eval()
-    row["ours_infer_s"], row["ours_infer_med"], got = _timed(_inference_fn(ours, x), reps, keep_first=True)
-    row["max_rel_diff"] = max_relative_difference(expected, got)
-    if reference:  # the same function under both allocators: the same logits
-        row["ref_phases_max_rel_diff"] = max_relative_difference(expected, reference["expected"])
-    for mode in fast_modes:
-        model, autocast = prepare_inference(ours, mode)
-        row[f"ours_{mode}_infer_s"], _, got = _timed(_inference_fn(model, x, autocast), reps, keep_first=True)
-        row[f"{mode}_max_rel_diff"] = max_relative_difference(expected, got)
+        ref.eval()
+        ours.eval()
+        ours.load_state_dict(ref.state_dict())  # both took different steps: compare them on the same weights
+        infer = {local: _inference_fn(ref, x), "ours": _inference_fn(ours, x)}
+        expected, got = infer[local](), infer["ours"]()
+        row["max_rel_diff"] = max_relative_difference(expected, got)
+        if child:  # the same function in both processes: the same logits
+            infer["ref"] = lambda: child.ask("infer")
+            row["ref_phases_max_rel_diff"] = max_relative_difference(expected, torch.tensor(child.ask("logits")))
+        for mode in fast_modes:
+            model, autocast = prepare_inference(ours, mode)
+            infer[f"ours_{mode}"] = _inference_fn(model, x, autocast)
+            row[f"{mode}_max_rel_diff"] = max_relative_difference(expected, infer[f"ours_{mode}"]())
+        times.update({f"{name}_infer": t for name, t in _interleaved(infer, reps).items()})
+    finally:
+        if child:
+            child.close()
+    for key, (minimum, median) in times.items():
+        row[f"{key}_s"], row[f"{key}_med"] = minimum, median
     # FLOPs grow linearly with the batch: count one utterance
     row["ref_flops"] = batch * forward_flops(ref, x[:1])
     row["ours_flops"] = batch * forward_flops(ours, x[:1]) + fft_front_end_flops(
@@ -271,14 +337,7 @@ def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 2, fast_mode
     load_before = os.getloadavg()
     limits = {"fp32_gflops": matmul_gflops(torch.float32), "bf16_gflops": matmul_gflops(torch.bfloat16)}
     # Our model tells glibc to serve large blocks from the heap on first use (``reuse_freed_memory``), which
-    # cannot be undone in-process. So: phase 1 times the reference as users run it, with glibc's defaults;
-    # phase 2 sets the allocator, then times ours and the reference again under it (the code alone).
-    phase1 = {}
-    if rawnet2_model.allocator_untouched():
-        for variant in variants:
-            for batch in batches:
-                echo(f"measuring the reference ({variant}, batch {batch}) with glibc's default allocator ...")
-                phase1[variant, batch] = benchmark_reference(variant, batch, reps)
+    # cannot be undone in-process: the reference as users run it (glibc's defaults) runs in a child process.
     allocator = "glibc defaults"
     if rawnet2_model.reuse_freed_memory():
         thp = rawnet2_model.transparent_huge_pages_mode()
@@ -288,7 +347,7 @@ def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 2, fast_mode
     for variant in variants:
         for batch in batches:
             echo(f"measuring {variant} at batch {batch} ...")
-            rows.append(benchmark_variant(variant, batch, reps, fast_modes, reference=phase1.get((variant, batch))))
+            rows.append(benchmark_variant(variant, batch, reps, fast_modes))
     return {"rows": rows, "limits": limits, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
             "load_before": load_before, "load_after": os.getloadavg(), "reps": reps, "torch": torch.__version__,
             "clock": clock, "allocator": allocator}
@@ -321,11 +380,11 @@ def format_report(result: dict, fast_modes=("bf16", "int8", "int8+bf16")) -> str
                       f"({100 * r['ours_flops'] / r['ours_infer_s'] / 1e9 / limits['fp32_gflops']:.0f}%)"])
     heap_rows = [r for r in result["rows"] if "ref_heap_train_s" in r]
     lines = [tabulate(table, head, tablefmt="github", disable_numparse=True), "",
-             f"times ({result.get('clock', 'wall')} clock): minimum of {result['reps']} repetitions after a warm-up "
-             f"(medians in --json); "
+             f"times ({result.get('clock', 'wall')} clock): minimum of {result['reps']} repetitions after a warm-up, "
+             f"the implementations taking turns (medians in --json); "
              f"{result['threads']} threads on {result['cpu_count']} CPUs; torch {result['torch']}",
-             (f"ref = the literal reference as users run it (glibc's default malloc); ours runs with the allocator it "
-              f"sets on CPU ({result.get('allocator', '?')}). In parentheses: against the reference timed again "
+             (f"ref = the literal reference as users run it (a child process with glibc's default malloc); ours runs "
+              f"with the allocator it sets on CPU ({result.get('allocator', '?')}). In parentheses: against the reference timed again "
               f"under that allocator (the code alone; fast modes: after the /): train "
               + ", ".join(f"{r['ref_heap_train_s']:.3f}" for r in heap_rows) + " s, infer "
               + ", ".join(f"{r['ref_heap_infer_s']:.3f}" for r in heap_rows) + " s."
@@ -387,3 +446,10 @@ def _command():
 
 
 perf_rawnet2 = _command()
+
+
+if __name__ == "__main__":  # the reference process (see ReferenceProcess)
+    import json
+    import sys
+
+    _serve_reference(json.loads(sys.argv[1]))

@@ -232,6 +232,31 @@ def test_benchmark_reference_is_the_same_function():
     with torch.no_grad():
         assert rel_diff(literal_forward(sd, x, 20, 1025, "2021", True), ref(x)) < 1e-5
 
+def test_benchmark_repetitions_take_turns_and_use_self_reported_times():
+    from benchmark.perf_rawnet2 import _interleaved
+
+    calls = []
+    result = _interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b") or 0.5}, reps=3)
+    assert calls == ["a", "b"] * 4                          # one warm-up each, then turns
+    assert result["b"] == (0.5, 0.5)                        # a function may report its own seconds
+    assert 0 <= result["a"][0] <= result["a"][1] < 0.5
+
+
+def test_benchmark_reference_process_computes_the_in_process_reference():
+    """The child process (glibc's default allocator) builds the same weights and batch from the seed."""
+    from benchmark.perf_rawnet2 import ReferenceProcess, _inference_fn, _models
+
+    _, ref, x, _ = _models("2021", 1, seed=3)
+    child = ReferenceProcess("2021", 1, seed=3)
+    try:
+        seconds = child.ask("infer")
+        logits = torch.tensor(child.ask("logits"))
+    finally:
+        child.close()
+    assert isinstance(seconds, float) and seconds > 0
+    torch.testing.assert_close(logits, _inference_fn(ref.eval(), x)())
+
+
 def test_benchmark_report_shows_both_real_time_factors_and_ratios():
     from benchmark.perf_rawnet2 import format_report
 
