@@ -261,10 +261,10 @@ def _serve_reference(spec: dict) -> None:
     infer = _inference_fn(ref, x)
     for line in sys.stdin:
         command = line.strip()
+        ref.train(command == "train")
         if command == "logits":
             reply = infer().tolist()
         else:
-            ref.train(command == "train")
             start = CLOCK[0]()
             step() if command == "train" else infer()
             reply = CLOCK[0]() - start
@@ -398,6 +398,9 @@ def format_report(result: dict, fast_modes=("bf16", "int8", "int8+bf16")) -> str
              "(eval mode, float32); fast modes' differences are in --json.",
              ("train step = forward + weighted cross-entropy + backward + Adam (ours: fused Adam, fused-backward GRU, "
               "matrix-product backward of the wide convolutions).")]
+    phases = [r["ref_phases_max_rel_diff"] for r in result["rows"] if "ref_phases_max_rel_diff" in r]
+    if phases:  # both references took the same training steps: the same function, whatever the allocator
+        lines.append(f"reference in the child process vs in this one: max rel diff of the logits {max(phases):.1e}")
     for r in result["rows"]:
         for m in fast_modes:
             lines.append(f"  {r['variant']} batch {r['batch']}: {m} max rel diff {r[f'{m}_max_rel_diff']:.1e}")

@@ -243,18 +243,23 @@ def test_benchmark_repetitions_take_turns_and_use_self_reported_times():
 
 
 def test_benchmark_reference_process_computes_the_in_process_reference():
-    """The child process (glibc's default allocator) builds the same weights and batch from the seed."""
-    from benchmark.perf_rawnet2 import ReferenceProcess, _inference_fn, _models
+    """The child process (glibc's default allocator) builds the same weights and batch from the seed, takes
+    the same training step, and gives eval-mode logits whatever it ran last."""
+    from benchmark.perf_rawnet2 import ReferenceProcess, _inference_fn, _models, _train_step_fn
 
-    _, ref, x, _ = _models("2021", 1, seed=3)
-    child = ReferenceProcess("2021", 1, seed=3)
+    _, ref, x, y = _models("2021", 2, seed=3)
+    child = ReferenceProcess("2021", 2, seed=3)
     try:
-        seconds = child.ask("infer")
+        seconds = [child.ask("train"), child.ask("infer"), child.ask("train")]
         logits = torch.tensor(child.ask("logits"))
     finally:
         child.close()
-    assert isinstance(seconds, float) and seconds > 0
-    torch.testing.assert_close(logits, _inference_fn(ref.eval(), x)())
+    assert all(isinstance(s, float) and s > 0 for s in seconds)
+    step = _train_step_fn(ref, x, y, torch.optim.Adam(ref.parameters(), lr=1e-4, weight_decay=1e-4))
+    for _ in range(2):
+        ref.train()
+        step()
+    torch.testing.assert_close(logits, _inference_fn(ref.eval(), x)(), rtol=1e-4, atol=1e-5)
 
 
 def test_benchmark_report_shows_both_real_time_factors_and_ratios():
