@@ -442,6 +442,40 @@ def test_allocator_serves_large_blocks_from_advised_huge_pages(env):
             assert huge_kb == 0  # nothing asked for huge pages
 
 
+@pytest.mark.parametrize("thp,strict,expected", [("madvise", False, True), ("madvise", True, False),
+                                                  ("always", False, False), ("never", False, False)])
+def test_huge_page_reserve_only_where_the_kernel_wants_advice_and_overcommit_is_lenient(monkeypatch, thp, strict,
+                                                                                       expected):
+    from detectors.rawnet2 import model as model_module
+
+    class FakeLibc:  # records the calls instead of touching this process's heap
+        def __init__(self):
+            self.calls = []
+            calls = self.calls
+
+            def malloc(size):  # plain functions: the code under test sets ctypes' restype/argtypes on them
+                calls.append(("malloc", size))
+                return 3 << 20
+
+            def free(block):
+                calls.append(("free", block))
+
+            def madvise(start, length, advice):
+                calls.append(("madvise", start, length, advice))
+                return 0
+
+            self.malloc, self.free, self.madvise = malloc, free, madvise
+
+    monkeypatch.setattr(model_module, "transparent_huge_pages_mode", lambda: thp)
+    monkeypatch.setattr(model_module, "_strict_overcommit", lambda: strict)
+    libc = FakeLibc()
+    assert model_module._advise_huge_heap(libc, 8 << 20) is expected
+    if expected:  # the whole 2 MB pages inside [3 MB, 11 MB): [4 MB, 10 MB), then the block goes back
+        assert libc.calls == [("malloc", 8 << 20), ("madvise", 4 << 20, 6 << 20, 14), ("free", 3 << 20)]
+    else:
+        assert libc.calls == []
+
+
 # ---- official checkpoints ----------------------------------------------------------------------------------------
 def test_from_official_loads_a_state_dict_file(tmp_path):
     config = VARIANTS["2021"]

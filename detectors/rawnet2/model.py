@@ -133,13 +133,23 @@ def transparent_huge_pages_mode() -> str:
     return text[text.find("[") + 1:text.find("]")] if "[" in text else ""
 
 
+def _strict_overcommit() -> bool:
+    """Whether the kernel charges untouched memory against a commit limit (``vm.overcommit_memory`` 2): there
+    a reserve of address space would take real headroom from other allocations."""
+    try:
+        with open("/proc/sys/vm/overcommit_memory") as f:
+            return f.read().strip() == "2"
+    except OSError:
+        return False
+
+
 def _advise_huge_heap(libc, size: int) -> bool:
     """Grow the heap by ``size`` bytes (malloc + free: below the trim threshold it stays mapped, untouched) and
     mark that range ``MADV_HUGEPAGE``. Only where the kernel's THP mode is "madvise" (with "always" the
-    heap gets huge pages anyway)."""
+    heap gets huge pages anyway) and overcommit is not strict."""
     import ctypes
 
-    if size <= 0 or transparent_huge_pages_mode() != "madvise":
+    if size <= 0 or transparent_huge_pages_mode() != "madvise" or _strict_overcommit():
         return False
     madv_hugepage, huge = 14, 2 << 20  # Linux <asm-generic/mman-common.h>; x86-64 and arm64 PMD size
     libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
