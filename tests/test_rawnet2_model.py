@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from detectors.rawnet2 import VARIANTS, RawNet2Model, from_official, mel_band_edges
 from detectors.rawnet2.gru import PackedWeightCache, gru_layer, gru_layer_inference
-from detectors.rawnet2.model import fft_correlate, pool_frames, sinc_bandpass
+from detectors.rawnet2.model import fft_correlate, max_of_phases, pool_frames, sinc_bandpass
 from protocols.errors import BenchError
 
 
@@ -141,6 +141,16 @@ def test_chunked_front_end_equals_pool_of_abs_of_direct_conv(variant, length):
 def test_front_end_refuses_an_input_too_short_to_pool():
     with pytest.raises(ValueError, match="1026 samples is too short"):
         RawNet2Model(VARIANTS["2021"]).sinc_conv.abs_pooled(torch.randn(1, 1, 1026))
+
+
+@pytest.mark.parametrize("n_phases", [1, 2, 3, 5])
+def test_max_of_phases_equals_amax_with_and_without_out(n_phases):
+    phases = torch.randn(4, 6, n_phases, 3)
+    expected = phases.amax(2)
+    assert torch.equal(max_of_phases(phases, 2), expected)
+    out = torch.empty(4, 6, 3)
+    assert max_of_phases(phases, 2, out=out) is out and torch.equal(out, expected)
+    assert torch.equal(max_of_phases(phases.transpose(2, 3), -1), expected)  # strided view, last axis
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

@@ -165,6 +165,18 @@ def _advise_huge_heap(libc, size: int) -> bool:
 
 
 # ---- sinc front end ------------------------------------------------------------------------------
+def max_of_phases(phases: torch.Tensor, dim: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Elementwise maximum over axis ``dim`` of a strided view that holds the phases of a max-pool window
+    (e.g. (..., T // 3, 3)), into ``out`` if given: ~5x faster on CPU than ``amax``, and unlike ``max_pool``
+    it keeps no argmax indices."""
+    if phases.shape[dim] == 1:
+        return phases.select(dim, 0).clone() if out is None else out.copy_(phases.select(dim, 0))
+    result = torch.maximum(phases.select(dim, 0), phases.select(dim, 1), out=out)
+    for k in range(2, phases.shape[dim]):
+        torch.maximum(result, phases.select(dim, k), out=result)
+    return result
+
+
 def hz_to_mel(hz):
     return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
 
@@ -301,11 +313,12 @@ class SincFrontEnd(nn.Module):
             raise ValueError(f"input of {length} samples is too short for the {self.taps}-tap sinc filters "
                              f"and max-pool {pool} (at least {self.taps + pool - 1})")
         x = x.to(self.filters.dtype)
+        if not self.use_fft and x.device.type == "cpu":
+            # short filters: one float32 GEMM, 15-20% faster than oneDNN's conv + transposed copy
+            return self.abs_pooled_gemm(x, torch.float32, pool, phases=16)
         out = x.new_empty(batch, out_len // pool, self.n_filters)  # stored time-major: channels-last maps
         if self.use_fft:
             self._fft_abs_pooled(x, out, pool)
-        elif x.device.type == "cpu":  # short filters: one float32 GEMM, 15-20% faster than oneDNN's conv + transpose
-            return self.abs_pooled_gemm(x, torch.float32, pool, phases=16)
         else:
             self._direct_abs_pooled(x, out, pool)
         return out.transpose(1, 2)
@@ -326,10 +339,7 @@ class SincFrontEnd(nn.Module):
             max(1, FRONT_END_CHUNK_BYTES // (self.n_filters * n_blocks * block * 4))
         for r in range(0, batch, rows):
             y = torch.fft.irfft(spec[r:r + rows, None] * kernel, n=block).abs_()  # (b, C, blocks, block)
-            phases = y[..., self.taps - 1:self.taps - 1 + hop].unflatten(-1, (hop // pool, pool))
-            pooled = torch.maximum(phases[..., 0], phases[..., 1])
-            for k in range(2, pool):
-                torch.maximum(pooled, phases[..., k], out=pooled)
+            pooled = max_of_phases(y[..., self.taps - 1:self.taps - 1 + hop].unflatten(-1, (hop // pool, pool)), -1)
             out[r:r + rows] = pooled.flatten(2)[..., :n_pooled].transpose(1, 2)
 
     def _direct_abs_pooled(self, x: torch.Tensor, out: torch.Tensor, pool: int) -> None:
@@ -359,10 +369,7 @@ class SincFrontEnd(nn.Module):
             frames = sig[r:r + rows].unfold(-1, span, phases)                       # (b, frames, span)
             y = (frames.reshape(-1, span) @ toeplitz).view(len(frames), n_frames * phases, n_filters)
             y = y[:, :out_len // pool * pool].abs_().view(len(frames), -1, pool, n_filters)
-            pooled = y[:, :, 0]
-            for k in range(1, pool - 1):  # elementwise maxima of the strided phases: ~5x faster than amax here
-                pooled = torch.maximum(pooled, y[:, :, k])
-            torch.maximum(pooled, y[:, :, pool - 1], out=out[r:r + rows])
+            max_of_phases(y, 2, out=out[r:r + rows])
         return out.transpose(1, 2)
 
     def _toeplitz(self, phases: int, dtype) -> torch.Tensor:
@@ -405,10 +412,7 @@ def pool_frames(x: torch.Tensor, pool: int = 3) -> torch.Tensor:
     batch, channels, _, frames = x.shape
     kept = frames // pool
     phases = x.permute(0, 2, 3, 1)[:, 0, :kept * pool].reshape(batch, kept, pool, channels)  # a view if channels-last
-    out = torch.maximum(phases[:, :, 0], phases[:, :, 1])
-    for k in range(2, pool):
-        torch.maximum(out, phases[:, :, k], out=out)
-    return out.unsqueeze(1).permute(0, 3, 1, 2)  # (B, C, 1, T // pool), channels-last strides
+    return max_of_phases(phases, 2).unsqueeze(1).permute(0, 3, 1, 2)  # (B, C, 1, T // pool), channels-last
 
 
 def as_map(x: torch.Tensor) -> torch.Tensor:
