@@ -294,13 +294,19 @@ class SincFrontEnd(nn.Module):
             return fft_correlate(x.float(), filters).to(x.dtype)
         return F.conv1d(x, filters.to(x.dtype))
 
+    def _derived(self, key: tuple, build):
+        """A tensor derived from the fixed filters (FFT spectrum, Toeplitz matrix), built once per ``key`` and
+        per filter tensor (moving the module to another device makes new filters)."""
+        cache = self.__dict__.setdefault("_derived_cache", {})
+        key = (*key, str(self.filters.device), self.filters.data_ptr())
+        if key not in cache:
+            if len(cache) >= 8:  # a few block sizes / phases / dtypes; never grows without bound
+                cache.clear()
+            cache[key] = build()
+        return cache[key]
+
     def _spectrum(self, block: int) -> torch.Tensor:
-        cached = getattr(self, "_spectrum_cache", None)
-        key = (block, str(self.filters.device), self.filters.dtype)
-        if cached is None or cached[0] != key:
-            cached = (key, filter_spectrum(self.filters, block))
-            self._spectrum_cache = cached
-        return cached[1]
+        return self._derived(("spectrum", block), lambda: filter_spectrum(self.filters, block))
 
     @torch.no_grad()
     def abs_pooled(self, x: torch.Tensor, pool: int = 3) -> torch.Tensor:
@@ -373,18 +379,14 @@ class SincFrontEnd(nn.Module):
         return out.transpose(1, 2)
 
     def _toeplitz(self, phases: int, dtype) -> torch.Tensor:
-        cache = self.__dict__.setdefault("_toeplitz_cache", {})
-        key = (phases, dtype, str(self.filters.device), self.filters.data_ptr())
-        if key not in cache:
+        def build():
             taps, n_filters = self.taps, self.n_filters
             bank = self.filters[:, 0].t().double()                                  # (K, C)
             mat = self.filters.new_zeros(taps + phases - 1, phases, n_filters, dtype=torch.float64)
             for p in range(phases):
                 mat[p:p + taps, p] = bank
-            if len(cache) >= 4:
-                cache.clear()
-            cache[key] = mat.reshape(taps + phases - 1, phases * n_filters).to(dtype)
-        return cache[key]
+            return mat.reshape(taps + phases - 1, phases * n_filters).to(dtype)
+        return self._derived(("toeplitz", phases, dtype), build)
 
     def extra_repr(self) -> str:
         return f"{self.n_filters} filters x {self.taps} taps, learnable={self.learnable}, fft={self.use_fft}"
