@@ -119,6 +119,8 @@ class ReferenceRawNet2(nn.Module):
 #: loaded machine it is far less disturbed by other processes than wall time; with several threads it also
 #: counts their busy-waiting).
 CLOCK = [time.perf_counter]
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
 
 def _timed(fn, reps: int):
     """(min, median) seconds of ``reps`` calls after a warm-up call."""
@@ -140,6 +142,11 @@ def _train_step_fn(model, x, y, optimizer):
         loss.backward()
         optimizer.step()
     return step
+
+
+def _reference_step_fn(ref, x, y):
+    """A training step of the reference with the official optimiser: plain Adam, lr 1e-4, weight decay 1e-4."""
+    return _train_step_fn(ref, x, y, torch.optim.Adam(ref.parameters(), lr=1e-4, weight_decay=1e-4))
 
 
 def _inference_fn(model, x, autocast=None):
@@ -227,8 +234,8 @@ class ReferenceProcess:
         import subprocess
         import sys
 
-        spec = {"variant": variant, "batch": batch, "seed": seed, "threads": torch.get_num_threads(),
-                "clock": "cpu" if CLOCK[0] is time.process_time else "wall"}
+        clock = next(name for name, fn in CLOCKS.items() if fn is CLOCK[0])
+        spec = {"variant": variant, "batch": batch, "seed": seed, "threads": torch.get_num_threads(), "clock": clock}
         env = {**os.environ, "SPOOFBENCH_MALLOPT": "0"}
         self._proc = subprocess.Popen([sys.executable, "-m", "benchmark.perf_rawnet2", json.dumps(spec)],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
@@ -255,9 +262,9 @@ def _serve_reference(spec: dict) -> None:
     import sys
 
     torch.set_num_threads(spec["threads"])
-    CLOCK[0] = time.process_time if spec["clock"] == "cpu" else time.perf_counter
+    CLOCK[0] = CLOCKS[spec["clock"]]
     _, ref, x, y = _models(spec["variant"], spec["batch"], spec["seed"])
-    step = _train_step_fn(ref, x, y, torch.optim.Adam(ref.parameters(), lr=1e-4, weight_decay=1e-4))
+    step = _reference_step_fn(ref, x, y)
     infer = _inference_fn(ref, x)
     for line in sys.stdin:
         command = line.strip()
@@ -273,24 +280,20 @@ def _serve_reference(spec: dict) -> None:
 
 
 def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "int8", "int8+bf16"),
-                      seed: int = 0, separate_reference: bool = True) -> dict:
-    """Times of ours, of the reference under ours's allocator (``ref_heap_*``) and, with
-    ``separate_reference``, of the reference in a child process with glibc's defaults (``ref_*``; without
-    it, ``ref_*`` is the in-process one), every repetition interleaved (see ``_interleaved``)."""
+                      seed: int = 0) -> dict:
+    """Times of ours, of the reference in a child process with glibc's defaults (``ref_*``) and of the
+    reference in this process under ours's allocator (``ref_heap_*``), every repetition interleaved (see
+    ``_interleaved``)."""
     from detectors.rawnet2.model import VARIANT_SAMPLES, VARIANTS
     from detectors.rawnet2.training import _make_optimizer, prepare_inference
 
     config, samples = VARIANTS[variant], VARIANT_SAMPLES[variant]
     ours, ref, x, y = _models(variant, batch, seed)
     row = {"variant": variant, "batch": batch, "samples": samples, "audio_s": batch * samples / config.sample_rate}
-    child = ReferenceProcess(variant, batch, seed) if separate_reference else None
-    local = "ref_heap" if child else "ref"
+    child = ReferenceProcess(variant, batch, seed)
     try:
-        ref_step = _train_step_fn(ref, x, y, torch.optim.Adam(ref.parameters(), lr=1e-4, weight_decay=1e-4))
-        ours_step = _train_step_fn(ours, x, y, _make_optimizer(ours, _cfg(), torch.device("cpu")))
-        train = {local: ref_step, "ours": ours_step}
-        if child:
-            train["ref"] = lambda: child.ask("train")
+        train = {"ref": lambda: child.ask("train"), "ref_heap": _reference_step_fn(ref, x, y),
+                 "ours": _train_step_fn(ours, x, y, _make_optimizer(ours, _cfg(), torch.device("cpu")))}
         ref.train()
         ours.train()
         times = {f"{name}_train": t for name, t in _interleaved(train, reps).items()}
@@ -298,20 +301,18 @@ def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "
         ref.eval()
         ours.eval()
         ours.load_state_dict(ref.state_dict())  # both took different steps: compare them on the same weights
-        infer = {local: _inference_fn(ref, x), "ours": _inference_fn(ours, x)}
-        expected, got = infer[local](), infer["ours"]()
-        row["max_rel_diff"] = max_relative_difference(expected, got)
-        if child:  # the same function in both processes: the same logits
-            infer["ref"] = lambda: child.ask("infer")
-            row["ref_phases_max_rel_diff"] = max_relative_difference(expected, torch.tensor(child.ask("logits")))
+        infer = {"ref": lambda: child.ask("infer"), "ref_heap": _inference_fn(ref, x), "ours": _inference_fn(ours, x)}
+        expected = infer["ref_heap"]()
+        row["max_rel_diff"] = max_relative_difference(expected, infer["ours"]())
+        # the same function in both processes: the same logits
+        row["ref_phases_max_rel_diff"] = max_relative_difference(expected, torch.tensor(child.ask("logits")))
         for mode in fast_modes:
             model, autocast = prepare_inference(ours, mode)
             infer[f"ours_{mode}"] = _inference_fn(model, x, autocast)
             row[f"{mode}_max_rel_diff"] = max_relative_difference(expected, infer[f"ours_{mode}"]())
         times.update({f"{name}_infer": t for name, t in _interleaved(infer, reps).items()})
     finally:
-        if child:
-            child.close()
+        child.close()
     for key, (minimum, median) in times.items():
         row[f"{key}_s"], row[f"{key}_med"] = minimum, median
     # FLOPs grow linearly with the batch: count one utterance
@@ -333,7 +334,7 @@ def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 2, fast_mode
 
     if threads:
         torch.set_num_threads(threads)
-    CLOCK[0] = time.process_time if clock == "cpu" else time.perf_counter
+    CLOCK[0] = CLOCKS[clock]
     load_before = os.getloadavg()
     limits = {"fp32_gflops": matmul_gflops(torch.float32), "bf16_gflops": matmul_gflops(torch.bfloat16)}
     # Our model tells glibc to serve large blocks from the heap on first use (``reuse_freed_memory``), which
@@ -363,10 +364,7 @@ def format_report(result: dict, fast_modes=("bf16", "int8", "int8+bf16")) -> str
 
     def speedup(r, kind: str, ours_key: str, digits: int = 2, form: str = "{} ({})") -> str:
         """ours vs the reference with glibc's defaults, and vs the reference under our allocator."""
-        text = f"{r[f'ref_{kind}_s'] / r[ours_key]:.{digits}f}x"
-        if f"ref_heap_{kind}_s" in r:
-            text = form.format(text, f"{r[f'ref_heap_{kind}_s'] / r[ours_key]:.{digits}f}x")
-        return text
+        return form.format(*(f"{r[f'{ref}_{kind}_s'] / r[ours_key]:.{digits}f}x" for ref in ("ref", "ref_heap")))
 
     table = []
     for r in result["rows"]:
@@ -378,7 +376,6 @@ def format_report(result: dict, fast_modes=("bf16", "int8", "int8+bf16")) -> str
                       f"{r['ref_flops'] / 1e9:.1f}/{r['ours_flops'] / 1e9:.1f}",
                       f"{r['ref_flops'] / r['ref_infer_s'] / 1e9:.0f}/{r['ours_flops'] / r['ours_infer_s'] / 1e9:.0f} "
                       f"({100 * r['ours_flops'] / r['ours_infer_s'] / 1e9 / limits['fp32_gflops']:.0f}%)"])
-    heap_rows = [r for r in result["rows"] if "ref_heap_train_s" in r]
     lines = [tabulate(table, head, tablefmt="github", disable_numparse=True), "",
              f"times ({result.get('clock', 'wall')} clock): minimum of {result['reps']} repetitions after a warm-up, "
              f"the implementations taking turns (medians in --json); "
@@ -386,9 +383,8 @@ def format_report(result: dict, fast_modes=("bf16", "int8", "int8+bf16")) -> str
              (f"ref = the literal reference as users run it (a child process with glibc's default malloc); ours runs "
               f"with the allocator it sets on CPU ({result.get('allocator', '?')}). In parentheses: against the reference timed again "
               f"under that allocator (the code alone; fast modes: after the /): train "
-              + ", ".join(f"{r['ref_heap_train_s']:.3f}" for r in heap_rows) + " s, infer "
-              + ", ".join(f"{r['ref_heap_infer_s']:.3f}" for r in heap_rows) + " s."
-              if heap_rows else f"malloc for both models: {result.get('allocator', '?')}."),
+              + ", ".join(f"{r['ref_heap_train_s']:.3f}" for r in result["rows"]) + " s, infer "
+              + ", ".join(f"{r['ref_heap_infer_s']:.3f}" for r in result["rows"]) + " s."),
              f"load average before {tuple(round(v, 2) for v in result['load_before'])}, "
              f"after {tuple(round(v, 2) for v in result['load_after'])} (a loaded machine inflates every time)",
              f"CPU arithmetic limit (2048^3 matmul): float32 {limits['fp32_gflops']:.0f} GFLOP/s, "
@@ -398,9 +394,9 @@ def format_report(result: dict, fast_modes=("bf16", "int8", "int8+bf16")) -> str
              "(eval mode, float32); fast modes' differences are in --json.",
              ("train step = forward + weighted cross-entropy + backward + Adam (ours: fused Adam, fused-backward GRU, "
               "matrix-product backward of the wide convolutions).")]
-    phases = [r["ref_phases_max_rel_diff"] for r in result["rows"] if "ref_phases_max_rel_diff" in r]
-    if phases:  # both references took the same training steps: the same function, whatever the allocator
-        lines.append(f"reference in the child process vs in this one: max rel diff of the logits {max(phases):.1e}")
+    # both references took the same training steps: the same function, whatever the allocator
+    phases = max(r["ref_phases_max_rel_diff"] for r in result["rows"])
+    lines.append(f"reference in the child process vs in this one: max rel diff of the logits {phases:.1e}")
     for r in result["rows"]:
         for m in fast_modes:
             lines.append(f"  {r['variant']} batch {r['batch']}: {m} max rel diff {r[f'{m}_max_rel_diff']:.1e}")
