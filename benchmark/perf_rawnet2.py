@@ -339,11 +339,8 @@ def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 2, fast_mode
     limits = {"fp32_gflops": matmul_gflops(torch.float32), "bf16_gflops": matmul_gflops(torch.bfloat16)}
     # Our model tells glibc to serve large blocks from the heap on first use (``reuse_freed_memory``), which
     # cannot be undone in-process: the reference as users run it (glibc's defaults) runs in a child process.
-    allocator = "glibc defaults"
-    if rawnet2_model.reuse_freed_memory():
-        thp = rawnet2_model.transparent_huge_pages_mode()
-        allocator = "heap (mmap off)" + {"madvise": ", 1.5 GB of it on advised huge pages",
-                                         "always": ", huge pages (the kernel's default)"}.get(thp, "")
+    rawnet2_model.reuse_freed_memory()
+    allocator = rawnet2_model.allocator_description()
     rows = []
     for variant in variants:
         for batch in batches:

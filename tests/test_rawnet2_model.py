@@ -440,16 +440,21 @@ def test_allocator_serves_large_blocks_from_advised_huge_pages(env):
     code = ("import torch; from detectors.rawnet2 import model as m; on = m.reuse_freed_memory(); "
             "x = torch.ones(64, 1 << 20); "  # 256 MB, touched
             "huge = [l for l in open('/proc/self/smaps_rollup') if l.startswith('AnonHugePages')]; "
-            "print(on, m.transparent_huge_pages_mode() or '-', huge[0].split()[1] if huge else 0)")
+            "print(on, m.transparent_huge_pages_mode() or '-', huge[0].split()[1] if huge else 0, "
+            "m._strict_overcommit()); print(m.allocator_description())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "SPOOFBENCH_MALLOPT": env}).stdout.split()
-    allocator_on, mode, huge_kb = out[0] == "True", out[1], int(out[2])
+                         env={**os.environ, "SPOOFBENCH_MALLOPT": env}).stdout.splitlines()
+    fields, description = out[0].split(), out[1]
+    allocator_on, mode, huge_kb, strict = fields[0] == "True", fields[1], int(fields[2]), fields[3] == "True"
     assert allocator_on == (env == "1" and platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
+    assert description.startswith("heap (mmap off)" if allocator_on else "glibc defaults")
+    advised = allocator_on and mode == "madvise" and not strict
+    assert ("1.5 GiB of it advised for huge pages" in description) == advised  # what the report says it did
     if mode == "madvise":  # elsewhere the kernel decides alone ("always": every process; "never": none)
-        if allocator_on:
+        if advised:
             assert huge_kb >= 128 << 10  # at least half of the 256 MB block
         else:
-            assert huge_kb == 0  # nothing asked for huge pages
+            assert huge_kb == 0  # nothing asked for huge pages (opt-out, or strict overcommit)
 
 
 @pytest.mark.parametrize("thp,strict,expected", [("madvise", False, True), ("madvise", True, False),

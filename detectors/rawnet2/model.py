@@ -95,6 +95,7 @@ VARIANT_SAMPLES = {"2021": 64600, "icassp21": 64600, "asvspoof5": 64000}
 #: above ``huge_pages`` (or the free would hand the advised range back), and is a C int.
 MALLOC_SETTINGS = {"mmap_max": 0, "trim": (1 << 31) - 1, "huge_pages": 1536 << 20}
 _allocator_state: str | None = None  # None (not tried yet), "on", "disabled" or "unavailable"
+_huge_heap_bytes = 0  # heap marked MADV_HUGEPAGE by reuse_freed_memory
 
 
 def allocator_untouched() -> bool:
@@ -105,7 +106,7 @@ def allocator_untouched() -> bool:
 def reuse_freed_memory() -> bool:
     """Apply ``MALLOC_SETTINGS`` with glibc's ``mallopt`` (once per process; a no-op where it is absent, or
     when the environment sets ``SPOOFBENCH_MALLOPT=0``). Returns whether they are in effect."""
-    global _allocator_state
+    global _allocator_state, _huge_heap_bytes
     if _allocator_state is None and not allocator_untouched():
         _allocator_state = "disabled"  # the host application manages malloc itself
     if _allocator_state is None:
@@ -115,12 +116,21 @@ def reuse_freed_memory() -> bool:
             m_trim_threshold, m_mmap_max = -1, -4  # glibc's <malloc.h> constants
             ok = libc.mallopt(m_mmap_max, MALLOC_SETTINGS["mmap_max"]) == 1 \
                 and libc.mallopt(m_trim_threshold, MALLOC_SETTINGS["trim"]) == 1
-            if ok:
-                _advise_huge_heap(libc, MALLOC_SETTINGS["huge_pages"])
+            if ok and _advise_huge_heap(libc, MALLOC_SETTINGS["huge_pages"]):
+                _huge_heap_bytes = MALLOC_SETTINGS["huge_pages"]
         except (OSError, AttributeError, TypeError):
             ok = False
         _allocator_state = "on" if ok else "unavailable"
     return _allocator_state == "on"
+
+
+def allocator_description() -> str:
+    """What ``reuse_freed_memory`` set in this process, in words (for benchmark reports)."""
+    if _allocator_state != "on":
+        return "glibc defaults"
+    if _huge_heap_bytes:
+        return f"heap (mmap off), {_huge_heap_bytes / (1 << 30):g} GiB of it advised for huge pages"
+    return "heap (mmap off)" + (", huge pages (the kernel's default)" if transparent_huge_pages_mode() == "always" else "")
 
 
 def transparent_huge_pages_mode() -> str:
