@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from protocols.errors import BenchError
+from spoofbench.protocols.errors import BenchError
 
 
 class BenchGroup(click.Group):

@@ -33,8 +33,8 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from detectors.registry import get_entry, preset_params, split_spec
-from protocols.errors import ConfigError
+from spoofbench.detectors.registry import get_entry, preset_params, split_spec
+from spoofbench.protocols.errors import ConfigError
 
 #: Options of the ``[run]`` table and the type each must have.
 RUN_OPTIONS = {"detectors": list, "fusion": list, "seeds": list, "data": str, "protocol": str, "out": str,

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from protocols.errors import BenchError
-from protocols.trials import TrialTable
+from spoofbench.protocols.errors import BenchError
+from spoofbench.protocols.trials import TrialTable
 
 from . import metrics as M
 from .scorefiles import AsvScores

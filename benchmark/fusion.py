@@ -30,7 +30,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, logit
 
-from protocols.errors import BenchError
+from spoofbench.protocols.errors import BenchError
 
 from .metrics import DCF_C_FA, DCF_C_MISS, DCF_P_SPOOF
 

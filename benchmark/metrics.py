@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from protocols.errors import BenchError
+from spoofbench.protocols.errors import BenchError
 
 #: Metric name -> one-line description (shown by ``bench list``).
 METRICS: dict[str, str] = {

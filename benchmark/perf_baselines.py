@@ -7,7 +7,7 @@ What it measures (on this machine, now; the load average is printed because shar
   so its construction is included); the one-off set-up of a parameter set (the CQCC spline+DCT matrix) is
   reported apart; ``librosa.cqt`` with the same 863 bins is timed for reference (first and second call);
 * GMM: seconds per EM iteration on ``--frames`` x ``--dims`` frames (drawn from a random 1024-component
-  mixture) with ``--components`` Gaussians, for :class:`detectors.gmm.DiagonalGMM` and for
+  mixture) with ``--components`` Gaussians, for :class:`spoofbench.detectors.gmm.DiagonalGMM` and for
   ``sklearn.mixture.GaussianMixture(covariance_type="diag")`` (its own E- and M-steps, float64 data), both
   started from the same k-means++ initialisation, all cores; then the mean per-frame log-likelihood of both
   final models on the same data (both computed by the float64 scorer of ``DiagonalGMM``, which equals
@@ -63,7 +63,7 @@ def _signals(seconds: float, seed: int, sample_rate: int = 16000) -> list[np.nda
 
 
 def _frontend_speed(kind: str, preset: str, seconds: float, seed: int, repeats: int = 3) -> dict:
-    from detectors import frontends
+    from spoofbench.detectors import frontends
 
     params = frontends.frontend_params(kind, preset)
     frontends.cqcc_projection.cache_clear()
@@ -155,9 +155,9 @@ def baselines(frames, components, dims, iterations, audio_seconds, with_sklearn,
     from tabulate import tabulate
     from threadpoolctl import threadpool_limits
 
-    from detectors.feature_cache import available_cores
-    from detectors.devices import resolve_device
-    from detectors.gmm import DiagonalGMM
+    from spoofbench.detectors.feature_cache import available_cores
+    from spoofbench.detectors.devices import resolve_device
+    from spoofbench.detectors.gmm import DiagonalGMM
 
     click.echo(f"machine: {_cpu_name()}, {available_cores()} cores available; load average at start "
                f"{_load()}; torch {torch.__version__}, numpy {np.__version__}")

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from protocols.files import write_text_atomic
+from spoofbench.protocols.files import write_text_atomic
 
 
 # ---- the literal reference ----------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def forward_flops(model, x) -> int:
 def fft_front_end_flops(batch: int, samples: int, n_filters: int, taps: int) -> int:
     """Estimate of our overlap-save front end: 2.5 N log2 N real FFT flops per block (one forward per block,
     one inverse per filter and block) plus 6 flops per complex product."""
-    from detectors.rawnet2.model import fft_block_size
+    from spoofbench.detectors.rawnet2.model import fft_block_size
 
     block = fft_block_size(taps)
     hop = block - taps + 1
@@ -191,7 +191,7 @@ def max_relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
 def _models(variant: str, batch: int, seed: int):
     """Our model and the reference with the same initial weights (non-trivial BatchNorm statistics, so that
     the eval-mode outputs compared later mean something), and the input batch."""
-    from detectors.rawnet2.model import VARIANT_SAMPLES, VARIANTS, RawNet2Model
+    from spoofbench.detectors.rawnet2.model import VARIANT_SAMPLES, VARIANTS, RawNet2Model
 
     config = VARIANTS[variant]
     torch.manual_seed(seed)
@@ -237,7 +237,7 @@ class ReferenceProcess:
         clock = next(name for name, fn in CLOCKS.items() if fn is CLOCK[0])
         spec = {"variant": variant, "batch": batch, "seed": seed, "threads": torch.get_num_threads(), "clock": clock}
         env = {**os.environ, "SPOOFBENCH_MALLOPT": "0"}
-        self._proc = subprocess.Popen([sys.executable, "-m", "benchmark.perf_rawnet2", json.dumps(spec)],
+        self._proc = subprocess.Popen([sys.executable, "-m", "spoofbench.benchmark.perf_rawnet2", json.dumps(spec)],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
 
     def ask(self, command: str):
@@ -284,8 +284,8 @@ def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "
     """Times of ours, of the reference in a child process with glibc's defaults (``ref_*``) and of the
     reference in this process under ours's allocator (``ref_heap_*``), every repetition interleaved (see
     ``_interleaved``)."""
-    from detectors.rawnet2.model import VARIANT_SAMPLES, VARIANTS
-    from detectors.rawnet2.training import _make_optimizer, prepare_inference
+    from spoofbench.detectors.rawnet2.model import VARIANT_SAMPLES, VARIANTS
+    from spoofbench.detectors.rawnet2.training import _make_optimizer, prepare_inference
 
     config, samples = VARIANTS[variant], VARIANT_SAMPLES[variant]
     ours, ref, x, y = _models(variant, batch, seed)
@@ -323,14 +323,14 @@ def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "
 
 
 def _cfg():
-    from detectors.rawnet2.training import TrainConfig
+    from spoofbench.detectors.rawnet2.training import TrainConfig
 
     return TrainConfig()
 
 
 def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 2, fast_modes=("bf16", "int8", "int8+bf16"),
         threads: int | None = None, echo=print, clock: str = "wall") -> dict:
-    from detectors.rawnet2 import model as rawnet2_model
+    from spoofbench.detectors.rawnet2 import model as rawnet2_model
 
     if threads:
         torch.set_num_threads(threads)
@@ -421,8 +421,8 @@ def _command():
     def perf_rawnet2(variants, batches, reps, fast_modes, threads, clock, json_out):
         """RawNet2 train step and inference time: ours vs a literal re-implementation of the official code,
         real-time factor, forward FLOPs and this CPU's matmul GFLOP/s (about 8 minutes on 2 cores)."""
-        from detectors.rawnet2.model import VARIANTS
-        from protocols.errors import ConfigError
+        from spoofbench.detectors.rawnet2.model import VARIANTS
+        from spoofbench.protocols.errors import ConfigError
 
         modes = tuple(m for m in fast_modes.split(",") if m and m != "none")
         names = tuple(v.strip() for v in variants.split(",") if v.strip())

@@ -11,11 +11,11 @@ import math
 import numpy as np
 from scipy.special import ndtri  # = scipy.stats.norm.ppf, without importing all of scipy.stats (~1 s)
 
-from protocols.trials import TrialTable
+from spoofbench.protocols.trials import TrialTable
 
 from . import metrics as M
 from .evaluation import natural_key
-from protocols.files import atomic_path
+from spoofbench.protocols.files import atomic_path
 
 #: DET tick labels in percent, most important first: a tick is kept when it is not too close to one kept before
 _TICKS = (1, 10, 0.1, 40, 0.01, 5, 2, 20, 0.5, 0.2, 0.05, 60, 80, 90)

@@ -31,9 +31,9 @@ from typing import Callable
 import numpy as np
 from tabulate import tabulate
 
-from detectors.base import jsonable
+from spoofbench.detectors.base import jsonable
 
-from protocols.files import write_text_atomic
+from spoofbench.protocols.files import write_text_atomic
 
 from .runner import RunOutcome, RunRequest, environment, git_revision
 

@@ -34,12 +34,12 @@ from typing import Callable
 
 import numpy as np
 
-from detectors import Detector, create_detector
-from detectors.base import jsonable
-from protocols.files import write_text_atomic
-from detectors.registry import get_entry, list_detectors, plugin_errors, split_spec
-from protocols.errors import AudioError, BenchError, ConfigError
-from protocols.trials import TrialTable
+from spoofbench.detectors import Detector, create_detector
+from spoofbench.detectors.base import jsonable
+from spoofbench.protocols.files import write_text_atomic
+from spoofbench.detectors.registry import get_entry, list_detectors, plugin_errors, split_spec
+from spoofbench.protocols.errors import AudioError, BenchError, ConfigError
+from spoofbench.protocols.trials import TrialTable
 
 from .config import RunConfig
 from .fusion import FUSION_METHODS, FusionError, fuse
@@ -349,7 +349,7 @@ class Manifest:
 def ensure_demo_corpus(seed: int = DEMO_SEED, log: Log = _stderr) -> str:
     """The built-in demo corpus in the cache folder: built on first use (atomically, by the generator),
     reused as it is afterwards, rebuilt only when the generator's version changed."""
-    from protocols.demo import make_demo_corpus, read_demo_marker
+    from spoofbench.protocols.demo import make_demo_corpus, read_demo_marker
 
     root = cache_root() / "demo-corpus"
     marker = read_demo_marker(root)
@@ -366,7 +366,7 @@ def load_corpus(root: str, protocol: str | None, *, asv_override: str | None = N
                 max_trials: int | None = None, subset_seed: int = 0, log: Log = _stderr) -> Corpus:
     """Read the corpus into train/dev/eval tables and hash the protocol files it was read from.
     ``fraction``/``max_trials``: a random subset of each split (seeded), for a first run on a big corpus."""
-    from protocols import detect_protocol, get_protocol
+    from spoofbench.protocols import detect_protocol, get_protocol
 
     if not os.path.isdir(root):
         raise BenchError(f"{root}: corpus folder not found")
@@ -412,7 +412,7 @@ def load_corpus(root: str, protocol: str | None, *, asv_override: str | None = N
 def _read_with_sources(reader, root: str) -> tuple[TrialTable, list[str]]:
     """Read strictly, but learn which protocol files were read (readers that collect findings list them)."""
     if reader.collects_findings:
-        from protocols.parsing import Findings
+        from spoofbench.protocols.parsing import Findings
 
         findings = Findings()
         table = reader.read(root, keys=None, findings=findings)
@@ -423,7 +423,7 @@ def _read_with_sources(reader, root: str) -> tuple[TrialTable, list[str]]:
 
 
 def _asv_file(root: str, protocol: str, split: str) -> str | None:
-    from protocols.registry import asv_score_file
+    from spoofbench.protocols.registry import asv_score_file
 
     path = asv_score_file(root, split, protocol)
     return os.path.abspath(path) if path else None
@@ -448,7 +448,7 @@ def scan_audio(corpus: Corpus, on_bad_audio: str, *, log: Log = _stderr) -> None
     """Decode every audio file once (cached by path, size and mtime) and find the ones no detector can use:
     missing, empty, undecodable, NaN/Inf samples, a rate the format forbids. ``fail``: stop before any
     training with the list; ``skip``: leave their trials out of every split (the report lists them)."""
-    from protocols import get_protocol
+    from spoofbench.protocols import get_protocol
 
     if on_bad_audio not in ("skip", "fail"):
         raise ConfigError(f"--on-bad-audio must be skip or fail, got {on_bad_audio!r}")
@@ -505,7 +505,7 @@ def scan_audio(corpus: Corpus, on_bad_audio: str, *, log: Log = _stderr) -> None
 
 def _check_audio(path: str, expected_rate: int | None) -> dict:
     """The corpus layer's full check of one file (header, every sample), as a cacheable record."""
-    from protocols.describe import check_audio_file
+    from spoofbench.protocols.describe import check_audio_file
 
     stamp = _file_stamp(path)
     result = check_audio_file(path, expected_rate, decode=True)

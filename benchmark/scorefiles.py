@@ -24,12 +24,12 @@ from typing import Iterator
 
 import numpy as np
 
-from protocols.errors import BenchError, ProtocolError
-from protocols.parsing import decode_text
-from protocols.trials import NO_ATTACK, TrialTable
+from spoofbench.protocols.errors import BenchError, ProtocolError
+from spoofbench.protocols.parsing import decode_text
+from spoofbench.protocols.trials import NO_ATTACK, TrialTable
 
 from .metrics import AsvOperatingPoint, asv_operating_point
-from protocols.files import write_text_atomic
+from spoofbench.protocols.files import write_text_atomic
 
 CM_FORMATS = ("asvspoof2019", "asvspoof2021", "asvspoof5")
 ASV_KEYS = ("target", "nontarget", "spoof")

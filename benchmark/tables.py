@@ -1,4 +1,4 @@
-"""Render the result of :func:`benchmark.evaluation.evaluate_systems` as text tables, CSV or JSON.
+"""Render the result of :func:`spoofbench.benchmark.evaluation.evaluate_systems` as text tables, CSV or JSON.
 
 Human formats (``table``, ``github``, ``latex``) show one row per attack plus the pooled row, one column group per
 system, values with their bootstrap interval as ``4.12 [3.80, 4.47]``; each further breakdown (codec, ...) is
@@ -13,7 +13,7 @@ import json
 
 from tabulate import tabulate
 
-from protocols.errors import BenchError
+from spoofbench.protocols.errors import BenchError
 
 FORMATS = ("table", "github", "latex", "csv", "json")
 _TABULATE = {"table": "simple", "github": "github", "latex": "latex_booktabs"}

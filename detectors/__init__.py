@@ -1,6 +1,6 @@
 """Detectors behind one interface, found by name in a registry.
 
-    from detectors import create_detector, list_detectors
+    from spoofbench.detectors import create_detector, list_detectors
     det = create_detector("lfcc-gmm.small").fit(train_trials)
     scores = det.score(eval_trials)          # higher = bona fide
 """

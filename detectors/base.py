@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from protocols.errors import BenchError, ConfigError
-from protocols.trials import TrialTable
-from protocols.files import atomic_path
+from spoofbench.protocols.errors import BenchError, ConfigError
+from spoofbench.protocols.trials import TrialTable
+from spoofbench.protocols.files import atomic_path
 
 FORMAT_VERSION = 1
 
@@ -31,7 +31,7 @@ class Detector:
     """Base class. Subclasses set ``sample_rate`` (class attribute or hyperparameter) and implement
     ``fit``, ``score``, ``get_state`` and ``set_state``."""
 
-    #: Registry name, filled in by :func:`detectors.register_detector`.
+    #: Registry name, filled in by :func:`spoofbench.detectors.register_detector`.
     name: ClassVar[str] = ""
     #: Rate (Hz) the detector wants its audio at; loaders resample to it.
     sample_rate: int = 16000

@@ -5,7 +5,7 @@ import contextlib
 
 import torch
 
-from protocols.errors import ConfigError
+from spoofbench.protocols.errors import ConfigError
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

@@ -24,11 +24,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from protocols.audio import load_audio
-from protocols.errors import AudioError, BenchError
+from spoofbench.protocols.audio import load_audio
+from spoofbench.protocols.errors import AudioError, BenchError
 
 from . import frontends
-from protocols.files import write_bytes_atomic
+from spoofbench.protocols.files import write_bytes_atomic
 
 #: Bump when the meaning of a parameter set changes (a fix in a front end), to orphan old entries.
 FEATURE_VERSION = 1

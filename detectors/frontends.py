@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import scipy.fft
 
-from protocols.errors import ConfigError
+from spoofbench.protocols.errors import ConfigError
 
 #: MATLAB's ``eps`` (double precision machine epsilon), the official log floor.
 MATLAB_EPS = float(np.finfo(np.float64).eps)

@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from protocols.errors import ConfigError
+from spoofbench.protocols.errors import ConfigError
 
 from .devices import resolve_device, torch_threads
 

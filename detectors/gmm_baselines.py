@@ -6,14 +6,14 @@ average frame log-likelihood ratio, higher = bona fide), as the official MATLAB 
 
 Presets (``create_detector("lfcc-gmm.asvspoof2021")``):
 
-* ``asvspoof2019``: the ASVspoof 2019 front end (see :mod:`detectors.frontends`), 512 components, 10 EM
+* ``asvspoof2019``: the ASVspoof 2019 front end (see :mod:`spoofbench.detectors.frontends`), 512 components, 10 EM
   iterations, every training file.
 * ``asvspoof2021``: the ASVspoof 2021 LA/DF front end; LFCC uses every training file, CQCC every 10th spoof
   file, as the official 2021 scripts intended (their spoof loop indexes the bona fide list, a bug we do not
   reproduce: see the reference notes §5.13).
 * ``small``: 2019 LFCC / 2021 CQCC features with 64 components, for the demo corpus and quick checks.
 
-Features are cached on disk (``cache_dir``, see :mod:`detectors.feature_cache`) and extracted in parallel
+Features are cached on disk (``cache_dir``, see :mod:`spoofbench.detectors.feature_cache`) and extracted in parallel
 (``n_jobs``); EM runs in torch on ``device`` ("auto" picks CUDA when present).
 
 Audio shorter than one analysis frame is zero-padded to one frame, so every readable file gets a finite
@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from protocols.errors import BenchError, ConfigError
-from protocols.trials import TrialTable
+from spoofbench.protocols.errors import BenchError, ConfigError
+from spoofbench.protocols.trials import TrialTable
 
 from . import frontends
 from .base import Detector

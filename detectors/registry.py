@@ -16,7 +16,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from protocols.errors import ConfigError
+from spoofbench.protocols.errors import ConfigError
 
 ENTRY_POINT_GROUP = "bench.detectors"
 
@@ -48,7 +48,7 @@ def register_detector(name: str, *, presets: dict[str, dict[str, Any]] | None = 
             raise ValueError(f"{name}: default preset {default_preset!r} is not among {list(presets_)}")
         doc = description or (factory.__doc__ or "").strip().split("\n")[0]
         module = getattr(factory, "__module__", "") or ""
-        source = "builtin" if module.split(".")[0] == "detectors" else module.split(".")[0]
+        source = "builtin" if module.startswith("spoofbench.") else module.split(".")[0]
         _DETECTORS[name] = DetectorEntry(name, factory, presets_, default_preset, doc, source)
         if isinstance(factory, type):
             factory.name = name

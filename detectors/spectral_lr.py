@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from protocols.audio import load_audio
-from protocols.trials import TrialTable
+from spoofbench.protocols.audio import load_audio
+from spoofbench.protocols.trials import TrialTable
 
 from .base import Detector
 from .registry import register_detector

@@ -11,8 +11,8 @@ without any download::
     ROOT/LA/ASVspoof2019_LA_asv_protocols/ASVspoof2019.LA.asv.{dev,eval}.{female,male}.trn.txt, .gi.trl.txt
     ROOT/LA/ASVspoof2019_LA_asv_scores/ASVspoof2019.LA.asv.{dev,eval}.gi.trl.scores.txt
 
-Bona fide: source-filter speech-like utterances (:mod:`protocols.speech`) of several synthetic speakers.
-Spoofs: vocoders and conversions (:mod:`protocols.vocoders`) applied to fresh speech of the target speaker
+Bona fide: source-filter speech-like utterances (:mod:`spoofbench.protocols.speech`) of several synthetic speakers.
+Spoofs: vocoders and conversions (:mod:`spoofbench.protocols.vocoders`) applied to fresh speech of the target speaker
 (or, for conversions, of another speaker). As in ASVspoof 2019, train and dev hold A01-A06 and eval A07-A19,
 where A16 is A04 and A19 is A06 and the other eval attacks are new (some from a family seen in training,
 some not). Every file, bona fide or spoof, then goes through the same random channel (duration, leading and

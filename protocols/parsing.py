@@ -1,6 +1,6 @@
 """Shared helpers of the protocol readers: line reading, problem collection, table assembly.
 
-A reader runs in one of two modes. Strict (``findings=None``, what :func:`protocols.load_trials` uses): the
+A reader runs in one of two modes. Strict (``findings=None``, what :func:`spoofbench.protocols.load_trials` uses): the
 first malformed line raises a one-line :class:`ProtocolError`. Collecting (a :class:`Findings` given, what
 ``bench data describe`` uses): every problem is recorded, the bad line is skipped and reading goes on, so one
 pass reports all problems.

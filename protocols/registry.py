@@ -16,7 +16,7 @@ class ProtocolReader:
     """One corpus format.
 
     ``read(root, *, keys=None, findings=None) -> TrialTable``: ``keys`` is the folder of separately
-    distributed keys (ASVspoof 2021); ``findings`` (a :class:`protocols.parsing.Findings`) makes the reader
+    distributed keys (ASVspoof 2021); ``findings`` (a :class:`spoofbench.protocols.parsing.Findings`) makes the reader
     record every problem and go on instead of raising at the first one (``bench data describe``).
     ``asv_scores(root, split, keys=None) -> path | None``: where the corpus keeps the ASV score file of a
     split (for the t-DCF); the file's *contents* are parsed elsewhere (``benchmark/scorefiles.py``).
@@ -85,7 +85,7 @@ def load_trials(root: os.PathLike | str, protocol: str | None = None, *, keys: o
     """Read the corpus at ``root`` (format auto-detected unless ``protocol`` names it) into one TrialTable.
 
     Paths in the table are absolute. The first malformed protocol line raises a one-line
-    :class:`~protocols.errors.ProtocolError`; audio files are not opened here (``bench data describe`` checks them).
+    :class:`~spoofbench.protocols.errors.ProtocolError`; audio files are not opened here (``bench data describe`` checks them).
     ``selection`` goes to :meth:`TrialTable.select` (split, attack, speaker, label, fraction, max_count, seed).
     """
     root = str(root)

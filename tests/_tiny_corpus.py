@@ -14,7 +14,7 @@ def tiny_corpus(tmp_path_factory) -> Path:
     """Root of the tiny corpus. It lives next to this session's temporary folders (shared by xdist workers,
     under a lock); the generator reuses it only when its version and parameters match. Read-only for tests:
     copy it (:func:`copy_corpus`) before changing anything."""
-    from protocols.demo import make_demo_corpus
+    from spoofbench.protocols.demo import make_demo_corpus
 
     base = tmp_path_factory.getbasetemp().parent
     root = base / "spoofbench-tiny-demo"

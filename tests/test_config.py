@@ -1,8 +1,8 @@
 import pytest
 
-from benchmark.config import load_config, parse_set, parse_value
-from detectors import Detector, register_detector
-from protocols import ConfigError
+from spoofbench.benchmark.config import load_config, parse_set, parse_value
+from spoofbench.detectors import Detector, register_detector
+from spoofbench.protocols import ConfigError
 
 
 @register_detector("toy-config", presets={"big": {"width": 64, "depth": 4}, "small": {"width": 8, "depth": 1}},

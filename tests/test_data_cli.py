@@ -9,8 +9,8 @@ import numpy as np
 import soundfile as sf
 from click.testing import CliRunner
 
-from benchmark.cli import cli
-from protocols.audio import write_audio
+from spoofbench.benchmark.cli import cli
+from spoofbench.protocols.audio import write_audio
 
 CM = "LA/ASVspoof2019_LA_cm_protocols"
 
@@ -182,8 +182,8 @@ def test_demo_then_describe(tmp_path):
 
 
 def test_find_audio_problems(tmp_path):
-    from protocols import load_trials
-    from protocols.describe import find_audio_problems
+    from spoofbench.protocols import load_trials
+    from spoofbench.protocols.describe import find_audio_problems
 
     root = clean_corpus(str(tmp_path))
     os.remove(_audio(root, "eval", "LA_E_2"))

@@ -13,9 +13,9 @@ from sklearn.metrics import roc_curve
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from protocols import BenchError, ConfigError, detect_protocol, load_trials
-from protocols.demo import ATTACKS, GENERATOR_VERSION, make_demo_corpus, read_demo_marker
-from protocols.registry import asv_score_file
+from spoofbench.protocols import BenchError, ConfigError, detect_protocol, load_trials
+from spoofbench.protocols.demo import ATTACKS, GENERATOR_VERSION, make_demo_corpus, read_demo_marker
+from spoofbench.protocols.registry import asv_score_file
 
 SMALL = dict(seed=11, n_train=24, n_dev=16, n_eval=32, n_speakers=(2, 2, 2), n_enrol=2, min_duration=0.8,
              max_duration=1.2, jobs=1)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from benchmark import metrics as M
-from benchmark.cli import cli
-from benchmark.scorefiles import write_cm_scores
-from protocols import TrialTable, register_protocol
+from spoofbench.benchmark import metrics as M
+from spoofbench.benchmark.cli import cli
+from spoofbench.benchmark.scorefiles import write_cm_scores
+from spoofbench.protocols import TrialTable, register_protocol
 
 PROTOCOL_FILE = "evaltest_protocol.tsv"
 
@@ -33,7 +33,7 @@ def _read(root, *, keys=None):
 @pytest.fixture(autouse=True, scope="module")
 def _test_protocol():
     """Register the test-only protocol for this module, and take it away again so no other test sees it."""
-    from protocols import registry
+    from spoofbench.protocols import registry
 
     register_protocol("evaltest-tsv", detect=_detect, asv_scores=_asv_file, priority=-100,
                       description="test-only protocol of tests/test_eval_cli.py")(_read)
@@ -85,7 +85,7 @@ def test_json_output_is_the_stable_structure_with_official_numbers(corpus, tmp_p
     assert pooled["eer_ci"][0] <= pooled["eer"] <= pooled["eer_ci"][1]
     # the corpus's ASV file was found through the protocol and used for both t-DCF forms
     assert result["inputs"]["asv_scores"] == str(root / "asv_eval.txt")
-    from benchmark.scorefiles import read_asv_scores
+    from spoofbench.benchmark.scorefiles import read_asv_scores
 
     point = read_asv_scores(root / "asv_eval.txt").operating_point()
     assert pooled["min_tdcf_2019"] == M.min_tdcf_2019(bona, spoof, point)

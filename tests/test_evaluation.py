@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from benchmark import evaluation as E
-from benchmark import metrics as M
-from benchmark.scorefiles import AsvScores
-from benchmark.tables import format_metrics
-from protocols import TrialTable
+from spoofbench.benchmark import evaluation as E
+from spoofbench.benchmark import metrics as M
+from spoofbench.benchmark.scorefiles import AsvScores
+from spoofbench.benchmark.tables import format_metrics
+from spoofbench.protocols import TrialTable
 
 METRIC_KEYS = {"eer", "eer_ci", "min_tdcf_2019", "min_tdcf_2019_ci", "min_tdcf_2021", "min_tdcf_2021_ci", "min_dcf",
                "min_dcf_ci", "act_dcf", "cllr", "min_cllr", "n_bonafide", "n_spoof"}
@@ -143,7 +143,7 @@ def test_bootstrap_is_paired_across_systems():
 
 
 def test_bad_input_is_refused_clearly():
-    from protocols import BenchError
+    from spoofbench.protocols import BenchError
 
     trials, scores = _corpus()
     with pytest.raises(BenchError, match="3 scores for 480 trials"):
@@ -179,7 +179,7 @@ def test_tables_in_every_format():
 def test_plots_write_png_and_pdf(tmp_path):
     import matplotlib.image
 
-    from benchmark import plots
+    from spoofbench.benchmark import plots
 
     trials, scores = _corpus()
     is_bona = trials.is_bonafide

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy.interpolate import CubicSpline
 
-from detectors import frontends as fe
-from protocols.errors import ConfigError
+from spoofbench.detectors import frontends as fe
+from spoofbench.protocols.errors import ConfigError
 
 EPS = np.finfo(np.float64).eps
 FS = 16000

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from benchmark.fusion import (EFFECTIVE_BONAFIDE_PRIOR, FusionError, LogisticFusion, MeanFusion, XGBoostFusion,
+from spoofbench.benchmark.fusion import (EFFECTIVE_BONAFIDE_PRIOR, FusionError, LogisticFusion, MeanFusion, XGBoostFusion,
                               calibrate, fuse)
 
 
@@ -36,7 +36,7 @@ def test_logreg_is_weighted_by_the_prior_not_by_trial_counts():
     assert more.weights_ == pytest.approx(base.weights_, abs=1e-4)
     assert EFFECTIVE_BONAFIDE_PRIOR == pytest.approx(0.95 / 1.45)
     # the same cost model as the metrics: the Bayes threshold of actDCF is -logit(prior)
-    from benchmark.metrics import act_dcf_threshold
+    from spoofbench.benchmark.metrics import act_dcf_threshold
 
     assert EFFECTIVE_BONAFIDE_PRIOR == pytest.approx(expit(-act_dcf_threshold()), abs=1e-12)
 

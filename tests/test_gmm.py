@@ -6,8 +6,8 @@ import pytest
 import torch
 from sklearn.mixture import GaussianMixture
 
-from detectors.gmm import DiagonalGMM, kmeans_plusplus
-from protocols.errors import ConfigError
+from spoofbench.detectors.gmm import DiagonalGMM, kmeans_plusplus
+from spoofbench.protocols.errors import ConfigError
 
 
 def blobs(n=3000, dim=6, k=5, seed=0, offset=-40.0):

@@ -6,12 +6,12 @@ import os
 import numpy as np
 import pytest
 
-from detectors import Detector, create_detector, list_detectors
-from detectors import frontends
-from detectors.feature_cache import FeatureExtractor, default_cache_dir, resolve_cache_dir
-from protocols.audio import write_audio
-from protocols.errors import AudioError, ConfigError
-from protocols.trials import TrialTable
+from spoofbench.detectors import Detector, create_detector, list_detectors
+from spoofbench.detectors import frontends
+from spoofbench.detectors.feature_cache import FeatureExtractor, default_cache_dir, resolve_cache_dir
+from spoofbench.protocols.audio import write_audio
+from spoofbench.protocols.errors import AudioError, ConfigError
+from spoofbench.protocols.trials import TrialTable
 
 FS = 16000
 TINY = dict(n_components=4, n_iter=5, init_frames=2000, progress=False, n_jobs=1)
@@ -94,7 +94,7 @@ def test_fit_score_save_load(spec, corpus, tmp_path):
 
 
 def test_batched_scoring_gives_the_same_scores(corpus, monkeypatch):
-    from detectors import gmm_baselines
+    from spoofbench.detectors import gmm_baselines
 
     train, test = corpus
     det = create_detector("lfcc-gmm.small", cache_dir=False, **TINY).fit(train)

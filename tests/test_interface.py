@@ -1,8 +1,8 @@
 import pytest
 
-import detectors
-from detectors import Detector, create_detector, list_detectors, register_detector
-from protocols import ConfigError, TrialTable
+from spoofbench import detectors
+from spoofbench.detectors import Detector, create_detector, list_detectors, register_detector
+from spoofbench.protocols import ConfigError, TrialTable
 
 
 def _table(n=6):

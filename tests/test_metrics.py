@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from benchmark import metrics as M
+from spoofbench.benchmark import metrics as M
 
 # ---------------------------------------------------------------------------------------------------------------
 # DET curve and EER by hand

@@ -51,7 +51,7 @@ def plugin(tmp_path_factory):
 
 
 def bench(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "benchmark.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "spoofbench.benchmark.cli", *map(str, args)], capture_output=True, text=True,
                           env=env)
 
 

@@ -6,10 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from protocols import BenchError, ConfigError, ProtocolError, detect_protocol, get_protocol, load_trials
-from protocols.audio import write_audio
-from protocols.parsing import Findings
-from protocols.registry import asv_score_file
+from spoofbench.protocols import BenchError, ConfigError, ProtocolError, detect_protocol, get_protocol, load_trials
+from spoofbench.protocols.audio import write_audio
+from spoofbench.protocols.parsing import Findings
+from spoofbench.protocols.registry import asv_score_file
 
 CM = "LA/ASVspoof2019_LA_cm_protocols"
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from detectors.rawnet2 import VARIANTS, RawNet2Model, from_official, mel_band_edges
-from detectors.rawnet2.gru import PackedWeightCache, gru_layer, gru_layer_inference
-from detectors.rawnet2.model import fft_correlate, max_of_phases, pool_frames, sinc_bandpass
-from protocols.errors import BenchError
+from spoofbench.detectors.rawnet2 import VARIANTS, RawNet2Model, from_official, mel_band_edges
+from spoofbench.detectors.rawnet2.gru import PackedWeightCache, gru_layer, gru_layer_inference
+from spoofbench.detectors.rawnet2.model import fft_correlate, max_of_phases, pool_frames, sinc_bandpass
+from spoofbench.protocols.errors import BenchError
 
 
 # ---- an independent, literal re-implementation of the official forward pass (functional, on a state_dict) ----
@@ -86,7 +86,7 @@ def rel_diff(a, b):
 @pytest.mark.parametrize("preset,count", [("rawnet2", 17_621_410), ("rawnet2.icassp21", 25_433_602),
                                           ("rawnet2.asvspoof5", 17_621_410)])
 def test_parameter_counts_of_the_published_variants(preset, count):
-    from detectors import create_detector
+    from spoofbench.detectors import create_detector
 
     assert create_detector(preset).n_parameters() == count
 
@@ -220,7 +220,7 @@ def test_icassp_forward_equals_literal_forward():
 
 
 def test_eval_in_chunks_of_utterances_equals_one_chunk(monkeypatch):
-    import detectors.rawnet2.model as model_module
+    import spoofbench.detectors.rawnet2.model as model_module
 
     model = RawNet2Model(VARIANTS["asvspoof5"], gru_hidden=32, gru_layers=2, fc_hidden=16).eval()
     x = 0.1 * torch.randn(5, 20000)
@@ -232,7 +232,7 @@ def test_eval_in_chunks_of_utterances_equals_one_chunk(monkeypatch):
 
 
 def test_benchmark_reference_is_the_same_function():
-    from benchmark.perf_rawnet2 import ReferenceRawNet2
+    from spoofbench.benchmark.perf_rawnet2 import ReferenceRawNet2
 
     config = VARIANTS["2021"]
     sd = official_fixture(config, seed=5)
@@ -243,7 +243,7 @@ def test_benchmark_reference_is_the_same_function():
         assert rel_diff(literal_forward(sd, x, 20, 1025, "2021", True), ref(x)) < 1e-5
 
 def test_benchmark_repetitions_take_turns_and_use_self_reported_times():
-    from benchmark.perf_rawnet2 import _interleaved
+    from spoofbench.benchmark.perf_rawnet2 import _interleaved
 
     calls = []
     result = _interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b") or 0.5}, reps=3)
@@ -255,7 +255,7 @@ def test_benchmark_repetitions_take_turns_and_use_self_reported_times():
 def test_benchmark_reference_process_computes_the_in_process_reference():
     """The child process (glibc's default allocator) builds the same weights and batch from the seed, takes
     the same training step, and gives eval-mode logits whatever it ran last."""
-    from benchmark.perf_rawnet2 import ReferenceProcess, _inference_fn, _models, _reference_step_fn
+    from spoofbench.benchmark.perf_rawnet2 import ReferenceProcess, _inference_fn, _models, _reference_step_fn
 
     _, ref, x, y = _models("2021", 2, seed=3)
     child = ReferenceProcess("2021", 2, seed=3)
@@ -273,7 +273,7 @@ def test_benchmark_reference_process_computes_the_in_process_reference():
 
 
 def test_benchmark_report_shows_both_real_time_factors_and_ratios():
-    from benchmark.perf_rawnet2 import format_report
+    from spoofbench.benchmark.perf_rawnet2 import format_report
 
     row = {"variant": "2021", "batch": 8, "audio_s": 32.3, "ref_train_s": 0.9, "ours_train_s": 0.45,
            "ref_heap_train_s": 0.675, "ref_infer_s": 0.323, "ours_infer_s": 0.1292, "ref_heap_infer_s": 0.2584,
@@ -360,7 +360,7 @@ def test_model_gradients_equal_with_fused_and_native_gru():
 # ---- the matrix-product backward of the residual convolutions -------------------------------------------------
 @pytest.mark.parametrize("batch,steps", [(3, 5), (1, 4), (2, 1)])
 def test_conv3_backward_gradcheck(batch, steps):
-    from detectors.rawnet2.conv import _Conv3
+    from spoofbench.detectors.rawnet2.conv import _Conv3
 
     torch.manual_seed(0)
     x = torch.randn(batch, 4, 1, steps, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
@@ -370,7 +370,7 @@ def test_conv3_backward_gradcheck(batch, steps):
 
 
 def test_wide_conv_uses_the_gemm_backward_with_conv1d_gradients():
-    from detectors.rawnet2.conv import conv3_channels_last
+    from spoofbench.detectors.rawnet2.conv import conv3_channels_last
 
     torch.manual_seed(0)
     x = torch.randn(3, 128, 57)
@@ -389,7 +389,7 @@ def test_wide_conv_uses_the_gemm_backward_with_conv1d_gradients():
 
 
 def test_wide_conv_under_cpu_autocast_keeps_the_onednn_path():
-    from detectors.rawnet2.conv import conv3_channels_last
+    from spoofbench.detectors.rawnet2.conv import conv3_channels_last
 
     x = torch.randn(2, 128, 1, 9).contiguous(memory_format=torch.channels_last).requires_grad_()
     w = (torch.randn(128, 128, 3) / 20).requires_grad_()
@@ -401,7 +401,7 @@ def test_wide_conv_under_cpu_autocast_keeps_the_onednn_path():
 
 
 def test_icassp_gradients_equal_with_gemm_and_onednn_conv_backward(monkeypatch):
-    import detectors.rawnet2.conv as conv_module
+    import spoofbench.detectors.rawnet2.conv as conv_module
 
     model = RawNet2Model(VARIANTS["icassp21"], gru_hidden=32, gru_layers=1, fc_hidden=16).train()
     x = 0.1 * torch.randn(3, 12000)
@@ -418,7 +418,7 @@ def test_allocator_setting_applies_on_first_cpu_use_and_honours_the_opt_out(env,
     import subprocess
     import sys
 
-    code = ("import torch; from detectors.rawnet2 import model as m; "
+    code = ("import torch; from spoofbench.detectors.rawnet2 import model as m; "
             "m.RawNet2Model(m.VARIANTS['asvspoof5'], gru_hidden=8, gru_layers=1, fc_hidden=8).eval()"
             "(torch.zeros(1, 20000)); print(m.reuse_freed_memory(), m._allocator_state)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
@@ -437,7 +437,7 @@ def test_allocator_serves_large_blocks_from_advised_huge_pages(env):
     import subprocess
     import sys
 
-    code = ("import torch; from detectors.rawnet2 import model as m; on = m.reuse_freed_memory(); "
+    code = ("import torch; from spoofbench.detectors.rawnet2 import model as m; on = m.reuse_freed_memory(); "
             "x = torch.ones(64, 1 << 20); "  # 256 MB, touched
             "huge = [l for l in open('/proc/self/smaps_rollup') if l.startswith('AnonHugePages')]; "
             "print(on, m.transparent_huge_pages_mode() or '-', huge[0].split()[1] if huge else 0, "
@@ -461,7 +461,7 @@ def test_allocator_serves_large_blocks_from_advised_huge_pages(env):
                                                   ("always", False, False), ("never", False, False)])
 def test_huge_page_reserve_only_where_the_kernel_wants_advice_and_overcommit_is_lenient(monkeypatch, thp, strict,
                                                                                        expected):
-    from detectors.rawnet2 import model as model_module
+    from spoofbench.detectors.rawnet2 import model as model_module
 
     class FakeLibc:  # records the calls instead of touching this process's heap
         def __init__(self):

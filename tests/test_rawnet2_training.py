@@ -10,13 +10,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from detectors import create_detector, load_detector
-from detectors.rawnet2.data import equal_error_rate
-from detectors.rawnet2.model import fit_length, sliding_windows
-from detectors.rawnet2.training import load_checkpoint
-from protocols.audio import write_audio
-from protocols.errors import BenchError
-from protocols.trials import TrialTable
+from spoofbench.detectors import create_detector, load_detector
+from spoofbench.detectors.rawnet2.data import equal_error_rate
+from spoofbench.detectors.rawnet2.model import fit_length, sliding_windows
+from spoofbench.detectors.rawnet2.training import load_checkpoint
+from spoofbench.protocols.audio import write_audio
+from spoofbench.protocols.errors import BenchError
+from spoofbench.protocols.trials import TrialTable
 
 from _tiny_corpus import tiny_corpus
 
@@ -55,7 +55,7 @@ def test_input_rules():
 
 
 def test_equal_error_rate_matches_the_benchmark_metric():
-    from benchmark.metrics import eer
+    from spoofbench.benchmark.metrics import eer
 
     rng = np.random.default_rng(0)
     bona, spoof = np.round(rng.normal(1, 1, 300), 1), np.round(rng.normal(-1, 1, 500), 1)  # with ties
@@ -156,14 +156,14 @@ def test_fast_inference_modes_run_and_stay_close(trials, trained):
 def _torchrun(args, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "detectors.rawnet2.distributed", *args]
+           "-m", "spoofbench.detectors.rawnet2.distributed", *args]
     done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
 def test_two_gloo_processes_give_the_same_scores_as_one(tmp_path_factory, tmp_path):
     root = tiny_corpus(tmp_path_factory)
-    from protocols import load_trials
+    from spoofbench.protocols import load_trials
 
     train = load_trials(root, split="train")
     evals = load_trials(root, split="eval")
@@ -186,7 +186,7 @@ def test_two_gloo_processes_give_the_same_scores_as_one(tmp_path_factory, tmp_pa
 
 # ---- bench score --------------------------------------------------------------------------------------------------
 def test_bench_score_files_and_folders(trials, trained, tmp_path):
-    from benchmark.cli import cli
+    from spoofbench.benchmark.cli import cli
 
     det = trained
     det.save(tmp_path / "m.det")
@@ -209,7 +209,7 @@ def test_bench_score_files_and_folders(trials, trained, tmp_path):
 
 
 def test_bench_score_is_generic_and_checks_official_checkpoints(trials, tmp_path):
-    from benchmark.cli import cli
+    from spoofbench.benchmark.cli import cli
 
     lr = create_detector("spectral-lr").fit(trials)
     lr.save(tmp_path / "lr.det")

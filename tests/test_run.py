@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from _tiny_corpus import copy_corpus, tiny_corpus
-from benchmark.cli import cli
-from benchmark.scorefiles import read_scores
-from detectors import register_detector
-from detectors.spectral_lr import SpectralLR
+from spoofbench.benchmark.cli import cli
+from spoofbench.benchmark.scorefiles import read_scores
+from spoofbench.detectors import register_detector
+from spoofbench.detectors.spectral_lr import SpectralLR
 
 
 @register_detector("seeded-lr", presets={"default": {}}, default_preset="default")
@@ -154,8 +154,8 @@ def test_fusion_is_learned_on_dev_only(corpus, tmp_path):
 
 SLOW_SCRIPT = """
 import sys, time
-from detectors import register_detector
-from detectors.spectral_lr import SpectralLR
+from spoofbench.detectors import register_detector
+from spoofbench.detectors.spectral_lr import SpectralLR
 
 
 @register_detector("slow-lr", presets={"default": {}}, default_preset="default")
@@ -169,7 +169,7 @@ class SlowLR(SpectralLR):
         return super().fit(train, dev)
 
 
-from benchmark.cli import main
+from spoofbench.benchmark.cli import main
 main(sys.argv[1:])
 """
 
@@ -337,7 +337,7 @@ def test_read_only_output_folder(corpus, tmp_path):
 def test_full_disk_mid_run_keeps_what_was_computed(corpus, tmp_path, monkeypatch):
     import errno
 
-    import benchmark.runner as runner
+    import spoofbench.benchmark.runner as runner
 
     real = runner.write_scores
 

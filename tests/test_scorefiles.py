@@ -4,9 +4,9 @@ import warnings
 import numpy as np
 import pytest
 
-from benchmark.scorefiles import (AsvScores, ScoreWarning, align_scores, read_asv_scores, read_scores,
+from spoofbench.benchmark.scorefiles import (AsvScores, ScoreWarning, align_scores, read_asv_scores, read_scores,
                                   write_asv_scores, write_cm_scores)
-from protocols import ProtocolError, TrialTable
+from spoofbench.protocols import ProtocolError, TrialTable
 
 
 def _trials(n_bona=4, n_spoof=6):
@@ -139,7 +139,7 @@ def test_asv_file_needs_all_three_kinds(tmp_path):
 
 
 def test_writer_refuses_nan_and_wrong_length(tmp_path):
-    from protocols import BenchError
+    from spoofbench.protocols import BenchError
 
     trials = _trials(1, 1)
     with pytest.raises(BenchError, match="NaN/Inf"):
@@ -169,7 +169,7 @@ def test_2021_asv_metadata_columns_give_per_condition_operating_points(tmp_path)
     assert set(asv.meta) == {"codec", "transmission", "trim", "subset"}
     gsm = asv.where("codec", "gsm")
     assert gsm.target.size + gsm.nontarget.size + gsm.spoof.size == 150
-    from benchmark.metrics import asv_operating_point
+    from spoofbench.benchmark.metrics import asv_operating_point
 
     expected = asv_operating_point(gsm.target, gsm.nontarget, gsm.spoof)
     assert asv.condition_point("codec", "gsm") == expected  # threshold recomputed on that codec's trials

@@ -96,7 +96,7 @@ def demo_command(root, seed, n_train, n_dev, n_eval, bonafide_fraction, n_speake
     train/dev, A07-A19 in eval; A16 = A04, A19 = A06). An existing demo corpus built with the same
     parameters and generator version is reused as it is.
     """
-    from protocols.demo import make_demo_corpus
+    from spoofbench.protocols.demo import make_demo_corpus
 
     started = time.perf_counter()
     before = _marker_mtime(root)
@@ -116,7 +116,7 @@ def demo_command(root, seed, n_train, n_dev, n_eval, bonafide_fraction, n_speake
 
 
 def _marker_mtime(root):
-    from protocols.demo import MARKER
+    from spoofbench.protocols.demo import MARKER
 
     try:
         return os.stat(os.path.join(root, MARKER)).st_mtime_ns
@@ -157,7 +157,7 @@ def describe_command(root, protocol, keys, fmt, check, max_problems, **kwargs):
 
     Exit status: 0 when no problem was found, 2 when at least one was (or when the corpus cannot be read).
     """
-    from protocols.describe import describe_corpus
+    from spoofbench.protocols.describe import describe_corpus
 
     selection = selection_from_options(kwargs)
     report = describe_corpus(root, protocol, keys=keys, check=check, selection=selection or None,
@@ -226,9 +226,9 @@ def perf_demo(jobs, keep):
     import shutil
     import tempfile
 
-    from protocols.demo import make_demo_corpus
-    from protocols.describe import describe_corpus
-    from protocols.errors import BenchError
+    from spoofbench.protocols.demo import make_demo_corpus
+    from spoofbench.protocols.describe import describe_corpus
+    from spoofbench.protocols.errors import BenchError
 
     if keep is not None and os.path.exists(keep):
         raise BenchError(f"{keep}: exists; --keep needs a new folder (a reused corpus would time nothing)")

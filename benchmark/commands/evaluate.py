@@ -9,7 +9,7 @@ import warnings
 
 import click
 
-from protocols.errors import BenchError
+from spoofbench.protocols.errors import BenchError
 
 from ..tables import FORMATS
 
@@ -43,8 +43,8 @@ def evaluate(score_files, data_root, protocol, keys, split, asv_scores, conditio
              n_bootstrap, seed):
     """Evaluate CM score files: EER, min t-DCF (2019 and 2021 forms), minDCF, actDCF and Cllr, pooled and per
     attack, with bootstrap confidence intervals."""
-    from protocols import load_trials
-    from protocols.registry import asv_score_file
+    from spoofbench.protocols import load_trials
+    from spoofbench.protocols.registry import asv_score_file
 
     from ..evaluation import DEFAULT_BREAKDOWNS, evaluate_systems
     from ..scorefiles import align_scores, read_asv_scores, read_scores
@@ -52,7 +52,7 @@ def evaluate(score_files, data_root, protocol, keys, split, asv_scores, conditio
 
     started = time.perf_counter()
     if protocol is None:
-        from protocols import detect_protocol
+        from spoofbench.protocols import detect_protocol
 
         protocol = detect_protocol(data_root)
     trials = _select_split(load_trials(data_root, protocol, keys=keys), split, data_root)
@@ -140,7 +140,7 @@ def _split_spec(spec: str) -> tuple[str, str]:
 
 
 def _write_outputs(out: str, result: dict, text: str, fmt: str, scores, trials, plots: bool) -> list[str]:
-    from protocols.files import write_text_atomic
+    from spoofbench.protocols.files import write_text_atomic
 
     os.makedirs(out, exist_ok=True)
     written = [os.path.join(out, "metrics.json")]
@@ -186,7 +186,7 @@ def perf_eval(n_trials, n_bootstrap, repeat, keep):
 
     root = keep or tempfile.mkdtemp(prefix="bench-perf-eval-")
     scores = _synthetic_corpus(root, n_trials)
-    base = [sys.executable, "-m", "benchmark.cli", "eval", "--scores", scores, "--data", root,
+    base = [sys.executable, "-m", "spoofbench.benchmark.cli", "eval", "--scores", scores, "--data", root,
             "--bootstrap", str(n_bootstrap)]
     cases = [("table to stdout", base),
              ("JSON to stdout", base + ["--format", "json"]),
@@ -224,7 +224,7 @@ def _synthetic_corpus(root: str, n_trials: int) -> str:
     difficulty = rng.uniform(1, 4, attacks.size)[np.searchsorted(attacks, attack).clip(0, attacks.size - 1)]
     score = np.where(is_bona, rng.normal(2, 1, n_trials), rng.normal(2 - difficulty, 1.2, n_trials))
     utt = [f"LA_E_{i:07d}" for i in range(n_trials)]
-    from protocols.asvspoof import LA2019_ASV_SCORE_DIR, LA2019_ASV_SCORE_FILE, LA2019_CM_DIR, LA2019_SPLITS
+    from spoofbench.protocols.asvspoof import LA2019_ASV_SCORE_DIR, LA2019_ASV_SCORE_FILE, LA2019_CM_DIR, LA2019_SPLITS
 
     base = os.path.join(root, "LA")
     proto_dir = os.path.join(base, LA2019_CM_DIR)

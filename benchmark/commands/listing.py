@@ -11,9 +11,8 @@ from tabulate import tabulate
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def list_command(fmt: str) -> None:
     """List registered detectors, corpus protocols and metrics."""
-    import detectors
-    import protocols
-
+    from spoofbench import detectors
+    from spoofbench import protocols
     rows = []
     for name in detectors.list_detectors():
         entry = detectors.get_entry(name)
@@ -40,6 +39,6 @@ def list_command(fmt: str) -> None:
 
 
 def _metric_names() -> list[str]:
-    from benchmark.metrics import METRICS
+    from spoofbench.benchmark.metrics import METRICS
 
     return list(METRICS)

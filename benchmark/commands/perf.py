@@ -25,9 +25,9 @@ class _LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
-@click.group(cls=_LazyGroup, lazy={"rawnet2": "benchmark.perf_rawnet2:perf_rawnet2",
-                                   "baselines": "benchmark.perf_baselines:baselines",
-                                   "demo": "benchmark.commands.data:perf_demo"})
+@click.group(cls=_LazyGroup, lazy={"rawnet2": "spoofbench.benchmark.perf_rawnet2:perf_rawnet2",
+                                   "baselines": "spoofbench.benchmark.perf_baselines:baselines",
+                                   "demo": "spoofbench.benchmark.commands.data:perf_demo"})
 def perf() -> None:
     """Speed benchmarks of the front ends, the GMM back end and RawNet2 on this machine."""
 

@@ -79,9 +79,9 @@ def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out
     Example:
       bench run --detectors rawnet2.small,lfcc-gmm.small,cqcc-gmm.small --out results/demo
     """
-    from benchmark.config import load_config
-    from benchmark.report import write_report
-    from benchmark.runner import RunRequest, run_benchmark
+    from spoofbench.benchmark.config import load_config
+    from spoofbench.benchmark.report import write_report
+    from spoofbench.benchmark.runner import RunRequest, run_benchmark
 
     started = time.perf_counter()
     config = load_config(config_file, sets)

@@ -14,8 +14,8 @@ import time
 
 import click
 
-from protocols.errors import BenchError, ConfigError
-from protocols.files import write_text_atomic
+from spoofbench.protocols.errors import BenchError, ConfigError
+from spoofbench.protocols.files import write_text_atomic
 
 AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3", ".aiff", ".aif")
 
@@ -43,7 +43,7 @@ def collect_audio(inputs) -> list[str]:
 
 
 def _trials(paths):
-    from protocols.trials import TrialTable
+    from spoofbench.protocols.trials import TrialTable
 
     # the detector only reads "path"; the label is unknown (not "bonafide"/"spoof")
     return TrialTable({"utt_id": [os.path.splitext(os.path.basename(p))[0] for p in paths], "path": paths,
@@ -73,8 +73,8 @@ def _trials(paths):
 def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, mode, hop, batch_size, device, fast,
                   workers):
     """Score audio files and folders (any length) with a trained detector; higher score = bona fide."""
-    from detectors import get_entry, load_detector, split_spec
-    from detectors.rawnet2 import distributed as dist_utils
+    from spoofbench.detectors import get_entry, load_detector, split_spec
+    from spoofbench.detectors.rawnet2 import distributed as dist_utils
 
     if (checkpoint is None) == (official_checkpoint is None):
         raise ConfigError("give exactly one of --checkpoint FILE or --official-checkpoint FILE")
@@ -83,7 +83,7 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
     if official_checkpoint is not None:
         if name != "rawnet2":
             raise ConfigError(f"--official-checkpoint is for RawNet2 checkpoints, not {name!r}")
-        from detectors.rawnet2 import RawNet2
+        from spoofbench.detectors.rawnet2 import RawNet2
 
         det = RawNet2.from_official(official_checkpoint, variant or {"asvspoof2021": "2021"}.get(preset, preset)
                                     or "2021")
@@ -128,7 +128,7 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
 
 
 def _total_duration(paths) -> float:
-    from protocols.audio import audio_info
+    from spoofbench.protocols.audio import audio_info
 
     return float(sum(audio_info(p).duration for p in paths))  # also fails early, naming a broken file
 

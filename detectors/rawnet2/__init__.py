@@ -2,7 +2,7 @@
 ASVspoof 5 baselines: the registered ``rawnet2`` detector, the model, official-checkpoint loading,
 the training recipe and torchrun support.
 
-    from detectors.rawnet2 import from_official
+    from spoofbench.detectors.rawnet2 import from_official
     model = from_official("pre_trained_DF_RawNet2.pth", variant="2021")   # eval mode, float32
     logits = model(waves)                                                  # (batch, samples) -> (batch, 2)
 """

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from protocols.audio import load_audio
+from spoofbench.protocols.audio import load_audio
 
 from .model import fit_length, sliding_windows
 

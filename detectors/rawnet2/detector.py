@@ -7,8 +7,8 @@ import tempfile
 import numpy as np
 import torch
 
-from protocols.errors import BenchError, ConfigError
-from protocols.trials import TrialTable
+from spoofbench.protocols.errors import BenchError, ConfigError
+from spoofbench.protocols.trials import TrialTable
 
 from ..base import Detector
 from ..registry import register_detector

@@ -12,7 +12,7 @@ import zipfile
 
 import torch
 
-from protocols.errors import BenchError
+from spoofbench.protocols.errors import BenchError
 
 from .model import VARIANTS, RawNet2Model
 

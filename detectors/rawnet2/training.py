@@ -26,12 +26,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from protocols.errors import BenchError, ConfigError
+from spoofbench.protocols.errors import BenchError, ConfigError
 
 from . import distributed as dist_utils
 from .data import ScoringWaves, TrainingWaves, collate_windows, equal_error_rate
 from .model import RawNet2Model
-from protocols.files import atomic_path
+from spoofbench.protocols.files import atomic_path
 
 CHECKPOINT_PATTERN = "epoch_{:04d}.pt"
 
