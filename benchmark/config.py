@@ -141,7 +141,7 @@ def parse_value(text: str) -> Any:
 def param_names(name: str) -> list[str] | None:
     """Hyperparameter names of a registered detector (None when its factory is not a Detector class)."""
     factory = get_entry(name).factory
-    return factory._param_names() if hasattr(factory, "_param_names") else None
+    return factory.param_names() if hasattr(factory, "param_names") else None
 
 
 def param_default(name: str, param: str) -> Any:

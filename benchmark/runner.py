@@ -532,7 +532,7 @@ def plan_systems(specs: list[str], seeds: list[int | None], req: RunRequest, cor
     for spec in specs:
         name, _ = split_spec(spec)
         factory = get_entry(name).factory
-        names = factory._param_names() if hasattr(factory, "_param_names") else []
+        names = factory.param_names() if hasattr(factory, "param_names") else []
         seedable = "seed" in names
         for seed in (seeds if seedable else [None]):
             runtime = {}

@@ -35,19 +35,33 @@ class Detector:
     name: ClassVar[str] = ""
     #: Rate (Hz) the detector wants its audio at; loaders resample to it.
     sample_rate: int = 16000
+    #: Hyperparameters that say where files go or how fast work runs (cache and checkpoint folders, worker
+    #: counts, device, progress bars), never what the scores are. They are left out of a run's stage keys and
+    #: are never written to, nor read from, a saved model file: they belong to the machine, not the model.
+    runtime_params: ClassVar[frozenset[str]] = frozenset()
 
     # ---- sklearn-style hyperparameters --------------------------------------------------------
     @classmethod
-    def _param_names(cls) -> list[str]:
+    def param_names(cls) -> list[str]:
+        """Names of the hyperparameters ``__init__`` takes (each stored as an attribute of the same name)."""
         sig = inspect.signature(cls.__init__)
         return [p.name for p in sig.parameters.values()
                 if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
+    @classmethod
+    def result_param_names(cls) -> list[str]:
+        """The hyperparameters that can change the scores: every one but :attr:`runtime_params`."""
+        return [n for n in cls.param_names() if n not in cls.runtime_params]
+
+    def validate_params(self) -> None:
+        """Raise :class:`ConfigError` (one line naming the parameter, its value and what is allowed) when a
+        hyperparameter is out of range. Called before any work, e.g. before ``bench run`` loads a corpus."""
+
     def get_params(self) -> dict[str, Any]:
-        return {n: getattr(self, n) for n in self._param_names()}
+        return {n: getattr(self, n) for n in self.param_names()}
 
     def set_params(self, **params) -> "Detector":
-        valid = self._param_names()
+        valid = self.param_names()
         for key, value in params.items():
             if key not in valid:
                 raise ConfigError(f"{self.name or type(self).__name__}: unknown parameter {key!r}; "

@@ -121,7 +121,7 @@ def create_detector(spec: str, **overrides):
     params.update(overrides)
     factory = entry.factory
     if isinstance(factory, type):
-        valid = factory._param_names()
+        valid = factory.param_names()
         unknown = [k for k in params if k not in valid]
         if unknown:
             raise ConfigError(f"{name}: unknown parameter {unknown[0]!r}; valid: {', '.join(valid)}")
