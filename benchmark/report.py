@@ -26,7 +26,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from tabulate import tabulate
@@ -35,7 +35,10 @@ from spoofbench.detectors.base import jsonable
 
 from spoofbench.protocols.files import write_text_atomic
 
-from .runner import RunOutcome, RunRequest, environment, git_revision
+from .provenance import run_record
+
+if TYPE_CHECKING:  # the report reads what the pipeline produced; it does not import the pipeline
+    from .pipeline import RunOutcome, RunRequest
 
 #: Metrics of the one-row-per-system summary: (key in metrics.json, column title, is a percentage).
 SUMMARY_METRICS = (("eer", "EER %", True), ("min_tdcf_2019", "min t-DCF 2019", False),
@@ -85,7 +88,7 @@ def write_report(outcome: RunOutcome, req: RunRequest, *, started: float | None 
     write_text_atomic(md_path, render_markdown(blocks))
     write_text_atomic(html_path, render_html(blocks, out, title=f"spoofbench report: {out.name}"))
     run_json = out / "run.json"
-    write_text_atomic(run_json, json.dumps(jsonable(provenance(outcome, req, started)), indent=1, default=str))
+    write_text_atomic(run_json, json.dumps(jsonable(run_record(outcome, req, started)), indent=1, default=str))
     return Report(md_path, html_path, out / "metrics.json", run_json, tables["terminal"],
                   [r.system for r in outcome.systems if not r.ok])
 
@@ -551,37 +554,3 @@ def _parse_pipe_table(text: str) -> tuple[list[str], list[list[str]]]:
     cells = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
     rows = [c for c in cells if not all(re.fullmatch(r":?-+:?", x) for x in c if x)]
     return (rows[0], rows[1:]) if rows else ([], [])
-
-
-# ---- provenance -------------------------------------------------------------------------------------------
-def provenance(outcome: RunOutcome, req: RunRequest, started: float | None) -> dict:
-    c = outcome.corpus
-    systems = {}
-    for r in outcome.systems:
-        systems[r.system] = {"spec": r.spec, "seed": r.seed, "params": r.params, "status": r.status,
-                             "error": r.error, "cached": r.cached, "n_parameters": r.n_parameters,
-                             "timings": r.timings, "stage_key": r.key,
-                             "real_time_factor_eval": (r.timings or {}).get("rtf_eval")}
-    fusions = {f.system: {"method": f.method, "members": f.members, "left_out": f.left_out, "status": f.status,
-                          "error": f.error, "parameters": f.parameters} for f in outcome.fusions}
-    return {
-        "command": req.command,
-        "cwd": os.getcwd(),
-        "config": {"file": req.config.source, "run": req.config.run, "file_params": req.config.file_params,
-                   "set": req.config.cli_params},
-        "options": {"detectors": req.detectors, "fusion": req.fusion, "seeds": req.seeds, "device": req.device,
-                    "on_bad_audio": req.on_bad_audio, "n_bootstrap": req.n_bootstrap, "protocol": c.protocol,
-                    "fraction": req.fraction, "max_trials": req.max_trials, "subset_seed": req.subset_seed},
-        "git": git_revision(),
-        "environment": environment(),
-        "corpus": {"root": c.root, "protocol": c.protocol, "protocol_files_sha256": c.sources,
-                   "asv_scores": c.asv_files, "trials": {s: len(t) for s, t in c.tables.items()},
-                   "audio_seconds": c.durations, "trials_sha256": c.trials_hash,
-                   "skipped_audio": [{"path": p, "problem": q} for p, q in c.skipped]},
-        "seeds": outcome.seeds,
-        "systems": systems,
-        "fusions": fusions,
-        "wall_time_s": {**outcome.stage_times,
-                        **({"total": time.perf_counter() - started} if started is not None else {})},
-        "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-    }

@@ -338,23 +338,23 @@ def test_read_only_output_folder(corpus, tmp_path):
 def test_full_disk_mid_run_keeps_what_was_computed(corpus, tmp_path, monkeypatch):
     import errno
 
-    import spoofbench.benchmark.runner as runner
+    import spoofbench.benchmark.pipeline.systems as systems
 
-    real = runner.write_scores
+    real = systems.write_scores
 
     def full_disk(path, table, scores):
         if "seeded-lr" in str(path):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(path, table, scores)
 
-    monkeypatch.setattr(runner, "write_scores", full_disk)
+    monkeypatch.setattr(systems, "write_scores", full_disk)
     out = tmp_path / "disk"
     cmd = ["run", "--detectors", "spectral-lr,seeded-lr", "--data", corpus, "--out", out, "--no-plots",
            "--n-bootstrap", 0]
     r = bench(*cmd)
     assert r.exit_code == 2
     assert r.stderr.strip().endswith("seeded-lr.dev.txt: No space left on device")
-    monkeypatch.setattr(runner, "write_scores", real)  # space freed
+    monkeypatch.setattr(systems, "write_scores", real)  # space freed
     r = bench(*cmd)
     assert r.exit_code == 0 and "cached: spectral-lr" in r.stderr
 

@@ -81,7 +81,7 @@ def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out
     """
     from spoofbench.benchmark.config import load_config
     from spoofbench.benchmark.report import write_report
-    from spoofbench.benchmark.runner import RunRequest, run_benchmark
+    from spoofbench.benchmark.pipeline import RunRequest, run_benchmark
 
     started = time.perf_counter()
     config = load_config(config_file, sets)

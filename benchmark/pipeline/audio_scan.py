@@ -1,0 +1,105 @@
+"""The bad-audio pre-scan: every audio file decoded once (cached by path, size and mtime) before any training."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from spoofbench.protocols.errors import AudioError, BenchError, ConfigError
+from spoofbench.protocols.files import write_text_atomic
+
+from .corpus import Corpus, trials_hash
+from .log import Log, log_to_stderr
+from .workspace import cache_root
+
+
+def scan_audio(corpus: Corpus, on_bad_audio: str, *, log: Log = log_to_stderr) -> None:
+    """Decode every audio file once (cached by path, size and mtime) and find the ones no detector can use:
+    missing, empty, undecodable, NaN/Inf samples, a rate the format forbids. ``fail``: stop before any
+    training with the list; ``skip``: leave their trials out of every split (the report lists them)."""
+    from spoofbench.protocols import get_protocol
+
+    if on_bad_audio not in ("skip", "fail"):
+        raise ConfigError(f"--on-bad-audio must be skip or fail, got {on_bad_audio!r}")
+    expected_rate = getattr(get_protocol(corpus.protocol), "sample_rate", None)
+    paths = sorted({p for t in corpus.tables.values() for p in t["path"]})
+    cache_file = cache_root() / "audio-scan" / f"{hashlib.sha256(corpus.root.encode()).hexdigest()[:16]}.json"
+    cache = _read_json(cache_file)
+    results: dict[str, dict] = {}
+    todo = []
+    for path in paths:
+        stamp = file_stamp(path)
+        hit = cache.get(path)
+        if hit is not None and stamp is not None and hit.get("stamp") == stamp and hit.get("rate") == expected_rate:
+            results[path] = hit
+        else:
+            todo.append(path)
+    if todo:
+        from tqdm import tqdm
+
+        with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+            for path, res in zip(todo, tqdm(pool.map(lambda p: _check_audio(p, expected_rate), todo),
+                                            total=len(todo), desc="audio check", unit="file", leave=False,
+                                            disable=len(todo) < 200)):
+                results[path] = res
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(cache_file, json.dumps({p: r for p, r in results.items() if r.get("stamp")}))
+        except OSError:
+            pass  # the cache is an optimisation; a read-only cache folder must not stop a run
+    bad = [(p, results[p]["problem"]) for p in paths if results[p].get("problem")]
+    for split, table in corpus.tables.items():
+        corpus.durations[split] = float(sum(results[p].get("seconds", 0.0) for p in table["path"]))
+    if not bad:
+        return
+    lines = "\n".join(f"  {p}: {problem}" for p, problem in bad)
+    if on_bad_audio == "fail":
+        raise AudioError(f"{len(bad)} audio file(s)",
+                         f"cannot be used, nothing was trained:\n{lines}\n"
+                         "fix or remove them, or rerun with --on-bad-audio skip to leave their trials out")
+    bad_paths = {p for p, _ in bad}
+    for p, problem in bad:
+        log(f"skipping {p}: {problem}")
+    for split, table in corpus.tables.items():
+        keep = ~np.isin(table["path"], list(bad_paths))
+        corpus.tables[split] = table[keep]
+        for required in ("bonafide", "spoof"):
+            if required not in set(corpus.tables[split]["label"]):
+                raise BenchError(f"{corpus.root}: after leaving out bad audio, the {split} split has no "
+                                 f"{required} trials")
+    corpus.skipped = bad
+    corpus.trials_hash = trials_hash(corpus)
+    log(f"left out {len(bad)} bad audio file(s); they are listed in the report")
+
+
+def _check_audio(path: str, expected_rate: int | None) -> dict:
+    """The corpus layer's full check of one file (header, every sample), as a cacheable record."""
+    from spoofbench.protocols.describe import check_audio_file
+
+    stamp = file_stamp(path)
+    result = check_audio_file(path, expected_rate, decode=True)
+    record = {"stamp": stamp, "rate": expected_rate, "seconds": float(result.duration or 0.0)}
+    if result.problem:
+        # libsndfile repeats the path inside its message; the report names each file once
+        record["problem"] = re.sub(r"Error opening '.*?': ", "", result.problem).replace(path, "the file")
+    return record
+
+
+def file_stamp(path: str) -> list | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}

@@ -1,0 +1,164 @@
+"""One detector at one seed: fit (or load the fitted model), score dev and eval, each step recorded in the
+manifest as it ends. A detector that raises is recorded as failed (error and traceback); the others go on."""
+from __future__ import annotations
+
+import errno
+import re
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from spoofbench.detectors import Detector, create_detector
+from spoofbench.detectors.base import jsonable
+from spoofbench.protocols.errors import BenchError
+from spoofbench.protocols.files import write_text_atomic
+from spoofbench.protocols.trials import TrialTable
+
+from .corpus import Corpus
+from .log import Log, log_to_stderr
+from .scores import read_aligned_scores, write_scores
+from .workspace import Manifest, file_matches, file_record
+
+#: Environment errors that must stop the run (retrying the next detector cannot succeed).
+FATAL_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES}
+
+
+def base_system_name(system: str) -> str:
+    """A system's name without its seed suffix (the row it has in the report)."""
+    return re.sub(r"\.seed-?\d+$", "", system)
+
+
+@dataclass
+class SystemRun:
+    """One detector at one seed."""
+
+    system: str
+    spec: str
+    params: dict
+    seed: int | None
+    key: str
+    status: str = "pending"          # done | failed
+    error: str | None = None
+    cached: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+    n_parameters: int | None = None
+    score_files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "done"
+
+    @property
+    def label(self) -> str:
+        """The system's name without its seed suffix (the row it has in the report)."""
+        return base_system_name(self.system)
+
+
+def run_system(run: SystemRun, corpus: Corpus, out: Path, manifest: Manifest, *, log: Log = log_to_stderr) -> None:
+    """Fit (or load the fitted model), score dev and eval, each step recorded in the manifest as it ends."""
+    rec = manifest.get(run.system, run.key)
+    model_path = out / "models" / f"{run.system}.det"
+    score_paths = {split: out / "scores" / f"{run.system}.{split}.txt" for split in ("dev", "eval")}
+    if all(file_matches(score_paths[s], rec.get("scores", {}).get(s)) for s in score_paths):
+        if rec.get("status") != "done":  # killed between the last score file and the final record
+            rec["status"] = "done"
+            manifest.put(run.system, rec)
+        run.status, run.cached = "done", True
+        run.timings, run.n_parameters = rec.get("timings", {}), rec.get("n_parameters")
+        run.score_files = {s: str(p) for s, p in score_paths.items()}
+        log(f"  cached: {run.system} (inputs unchanged)")
+        return
+    rec.pop("error", None)
+    rec.update(status="running", spec=run.spec, params=jsonable(run.params), seed=run.seed)
+    rec.setdefault("timings", {})
+    rec.setdefault("scores", {})
+    try:
+        detector = None
+        if rec.get("fitted") and file_matches(model_path, rec.get("model")):
+            detector = Detector.load(model_path)
+            log(f"  loaded the fitted model {model_path}")
+        if detector is None:
+            detector = create_detector(run.spec, **run.params)
+            t0 = time.perf_counter()
+            detector.fit(corpus.tables["train"], corpus.tables["dev"])
+            rec["timings"]["fit_s"] = time.perf_counter() - t0
+            log(f"  fitted in {rec['timings']['fit_s']:.1f} s")
+            rec["model"] = _save_model(detector, model_path, log)
+            rec["fitted"] = rec["model"] is not None
+            rec["n_parameters"] = _count_parameters(detector)
+            manifest.put(run.system, rec)
+        rec.setdefault("n_parameters", _count_parameters(detector))
+        for split, path in score_paths.items():
+            if file_matches(path, rec["scores"].get(split)):
+                continue
+            table = corpus.tables[split]
+            t0 = time.perf_counter()
+            scores = np.asarray(detector.score(table), dtype=np.float64)
+            elapsed = time.perf_counter() - t0
+            _check_scores(scores, table, run.system, split)
+            rec["timings"][f"score_{split}_s"] = elapsed
+            if corpus.durations.get(split):
+                rec["timings"][f"rtf_{split}"] = elapsed / corpus.durations[split]
+            rec["scores"][split] = write_scores(path, table, scores)
+            manifest.put(run.system, rec)
+            log(f"  scored {split} ({len(table)} trials) in {elapsed:.1f} s -> {path}")
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # a detector's bug must not stop the others
+        if isinstance(exc, OSError) and exc.errno in FATAL_ERRNOS:
+            raise
+        run.status, run.error = "failed", f"{type(exc).__name__}: {exc}".strip()
+        tb_path = out / "logs" / f"{run.system}.traceback.txt"
+        write_text_atomic(tb_path, traceback.format_exc())
+        rec.update(status="failed", error=run.error)
+        manifest.put(run.system, rec)
+        log(f"  FAILED: {run.system}: {run.error.splitlines()[0] if run.error else ''} (traceback: {tb_path})")
+        return
+    rec["status"] = "done"
+    manifest.put(run.system, rec)
+    run.status, run.timings, run.n_parameters = "done", rec["timings"], rec.get("n_parameters")
+    run.score_files = {s: str(p) for s, p in score_paths.items()}
+
+
+def _save_model(detector, path: Path, log: Log) -> dict | None:
+    try:
+        detector.save(path)
+    except NotImplementedError:
+        log(f"  note: {detector.name} cannot be saved (no get_state); it will be refitted if scoring is interrupted")
+        return None
+    return file_record(path)
+
+
+def _count_parameters(detector) -> int | None:
+    try:
+        return int(detector.n_parameters())
+    except Exception:  # a plugin without get_state: the count is informative only
+        return None
+
+
+def _check_scores(scores: np.ndarray, table: TrialTable, system: str, split: str) -> None:
+    if scores.shape != (len(table),):
+        raise BenchError(f"{system} returned {scores.shape} scores for {len(table)} {split} trials")
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        first = table["utt_id"][np.flatnonzero(bad)[0]]
+        raise BenchError(f"{system} gave {int(bad.sum())} NaN/Inf scores on {split} (first: {first})")
+
+
+def collect_scores(runs: list[SystemRun], corpus: Corpus, seeds: list[int | None]):
+    """Per seed: system name (without the seed suffix) -> scores, for dev and eval, read from the files."""
+    dev: dict[int | None, dict[str, np.ndarray]] = {s: {} for s in seeds}
+    evl: dict[int | None, dict[str, np.ndarray]] = {s: {} for s in seeds}
+    for run in runs:
+        if not run.ok:
+            continue
+        d = read_aligned_scores(run.score_files["dev"], corpus.tables["dev"])
+        e = read_aligned_scores(run.score_files["eval"], corpus.tables["eval"])
+        for seed in seeds:
+            if run.seed is None or run.seed == seed:
+                dev[seed][run.label] = d
+                evl[seed][run.label] = e
+    return dev, evl

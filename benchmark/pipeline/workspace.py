@@ -1,0 +1,135 @@
+"""Where a run's files live: the cache folder, the output folder, its run lock and the stage manifest.
+
+Output folder::
+
+    DIR/scores/<system>.<split>.txt     CM scores, ASVspoof 2019 format (UTT ATTACK KEY SCORE); fused: eval only
+    DIR/models/<system>.det             fitted detectors (Detector.save; load with `bench score --checkpoint`)
+    DIR/work/<system>-<key>/            detector working files (e.g. RawNet2's per-epoch checkpoints)
+    DIR/logs/<system>.traceback.txt     the traceback of a failed detector
+    DIR/manifest.json                   the stage cache; DIR/metrics.json, report.*, run.json: see report.py
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from spoofbench.protocols.errors import BenchError
+from spoofbench.protocols.files import write_text_atomic
+
+from ..provenance import file_sha256, hash_json
+from .request import RunRequest
+
+CACHE_ENV = "SPOOFBENCH_CACHE"
+MANIFEST_VERSION = 1
+
+
+def cache_root() -> Path:
+    """Where the demo corpus, the feature cache and the audio-scan cache live: ``$SPOOFBENCH_CACHE``, else
+    ``$XDG_CACHE_HOME/spoofbench``, else ``~/.cache/spoofbench``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "spoofbench"
+
+
+def default_out_dir(req: RunRequest, data_root: str) -> Path:
+    """``results/<corpus>-<hash of the request>``: the same command finds the same folder (and resumes)."""
+    ident = {"detectors": req.detectors, "data": os.path.abspath(data_root), "protocol": req.protocol,
+             "seeds": req.seeds, "sets": req.config.cli_params, "config": req.config.file_params,
+             "device": req.device, "subset": [req.fraction, req.max_trials, req.subset_seed]}
+    corpus = re.sub(r"[^A-Za-z0-9_.-]+", "-", os.path.basename(os.path.normpath(data_root))) or "corpus"
+    return Path("results") / f"{corpus}-{hash_json(ident)[:8]}"
+
+
+def prepare_out_dir(out: Path) -> None:
+    """Create the output folder and prove it is writable before any work is done."""
+    try:
+        for sub in ("", "scores", "models", "work", "logs"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise BenchError(f"{out}: output folder is not writable ({exc.strerror or exc}); "
+                         "choose another with --out") from None
+
+
+class RunLock:
+    """One ``bench run`` per output folder at a time (a second would interleave the manifest)."""
+
+    def __init__(self, out: Path):
+        self.path = out / ".lock"
+
+    def __enter__(self):
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                os.write(fd, str(os.getpid()).encode())
+                os.close(fd)
+                return self
+            except FileExistsError:
+                if _pid_alive(self.path):
+                    raise BenchError(f"{self.path.parent}: another bench run (pid {self.path.read_text().strip()}) "
+                                     "is writing this folder") from None
+                self.path.unlink(missing_ok=True)  # left by a run that was killed
+        raise BenchError(f"{self.path}: cannot take the run lock")
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
+
+
+def _pid_alive(lock: Path) -> bool:
+    try:
+        pid = int(lock.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Manifest:
+    """``DIR/manifest.json``: per system the key of its inputs, its status, timings and output files.
+
+    Every stage that costs time is recorded under a key hashed from all its inputs; a stage whose key is
+    unchanged and whose output files are intact is not run again. The manifest is updated only after a
+    stage's files are in place, so a partial file never stands as a finished one."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.data = {"version": MANIFEST_VERSION, "systems": {}}
+        if path.exists():
+            try:
+                data = json.loads(path.read_text())
+                if data.get("version") == MANIFEST_VERSION:
+                    self.data = data
+            except (OSError, ValueError):
+                pass  # unreadable manifest: start afresh (atomic writes make this a hand-edited file)
+
+    def get(self, system: str, key: str) -> dict:
+        rec = self.data["systems"].get(system)
+        return rec if rec and rec.get("key") == key else {"key": key}
+
+    def put(self, system: str, record: dict) -> None:
+        self.data["systems"][system] = record
+        write_text_atomic(self.path, json.dumps(self.data, indent=1, sort_keys=True))
+
+
+def file_record(path: Path) -> dict:
+    """What the manifest keeps of an output file, to recognise it later."""
+    return {"sha256": file_sha256(path), "size": path.stat().st_size}
+
+
+def file_matches(path: Path, record: dict | None) -> bool:
+    """The file exists and is the one the manifest recorded (not a leftover of another run)."""
+    if not record or not path.is_file():
+        return False
+    return path.stat().st_size == record.get("size") and file_sha256(path) == record.get("sha256")
