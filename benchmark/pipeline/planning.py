@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spoofbench.detectors import create_detector
+from spoofbench.detectors import Detector, create_detector
 from spoofbench.detectors.registry import get_entry, split_spec
 from spoofbench.protocols.errors import BenchError
 
@@ -13,10 +13,19 @@ from .request import RunRequest
 from .systems import SystemRun
 from .workspace import cache_root
 
-#: Hyperparameters that say where files go or how fast work runs, never what the numbers are: left out of
-#: the stage keys so that moving a cache does not retrain anything.
-NON_RESULT_PARAMS = frozenset({"cache_dir", "checkpoint_dir", "keep_checkpoints", "cache_audio", "n_jobs", "num_workers",
-                               "verbose", "progress"})
+#: For factories that are not Detector subclasses (they declare no ``runtime_params``): the usual names of
+#: hyperparameters that say where files go or how fast work runs, never what the numbers are.
+FALLBACK_RUNTIME_PARAMS = frozenset({"cache_dir", "checkpoint_dir", "keep_checkpoints", "cache_audio", "n_jobs",
+                                     "num_workers", "verbose", "progress"})
+
+
+def result_params(factory, params: dict) -> dict:
+    """The hyperparameters that go into a stage key: those that can change the scores, as the detector
+    declares them (``Detector.runtime_params`` are left out, so moving a cache does not retrain anything)."""
+    if isinstance(factory, type) and issubclass(factory, Detector):
+        keep = set(factory.result_param_names())
+        return {k: v for k, v in params.items() if k in keep}
+    return {k: v for k, v in params.items() if k not in FALLBACK_RUNTIME_PARAMS}
 
 
 def plan_systems(specs: list[str], seeds: list[int | None], req: RunRequest, corpus: Corpus,
@@ -43,8 +52,7 @@ def plan_systems(specs: list[str], seeds: list[int | None], req: RunRequest, cor
             except Exception:  # a constructor that crashes fails in run_system, where it is reported
                 full = params
             system = spec if len(seeds) == 1 or not seedable or seed is None else f"{spec}.seed{seed}"
-            key = hash_json({"spec": resolved_spec, "params": {k: v for k, v in full.items()
-                                                                if k not in NON_RESULT_PARAMS},
+            key = hash_json({"spec": resolved_spec, "params": result_params(factory, full),
                              "trials": corpus.trials_hash, "skipped": corpus.skipped})
             if "cache_dir" in names and "cache_dir" not in params:
                 params["cache_dir"] = str(cache_root() / "features")

@@ -1,0 +1,70 @@
+"""Tests of the `bench run` pipeline's stages (benchmark/pipeline/): structure, stage keys, exit status,
+early validation, cache size, changed audio, score sets the t-DCF cannot use."""
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from _tiny_corpus import tiny_corpus
+from spoofbench.benchmark.cli import cli
+from spoofbench.detectors import register_detector
+from spoofbench.detectors.spectral_lr import SpectralLR
+
+
+@register_detector("workers-lr", presets={"default": {}}, default_preset="default")
+class WorkersLR(SpectralLR):
+    """Spectral LR with a hyperparameter it declares as runtime-only (it cannot change the scores)."""
+
+    runtime_params = frozenset({"workers"})
+
+    def __init__(self, n_bands: int = 16, workers: int = 1):
+        super().__init__(n_bands=n_bands)
+        self.workers = workers
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return tiny_corpus(tmp_path_factory)
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPOOFBENCH_CACHE", str(tmp_path / "cache"))
+
+
+def bench(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+QUICK = ("--fusion", "none", "--n-bootstrap", 0, "--no-plots")
+
+
+def test_report_does_not_import_the_pipeline():
+    """The report gets provenance from its own module, not by reaching into the run pipeline."""
+    code = ("import sys, spoofbench.benchmark.report; "
+            "print(sorted(m for m in sys.modules if m.startswith('spoofbench.benchmark.')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = done.stdout
+    assert "spoofbench.benchmark.provenance" in loaded
+    assert "spoofbench.benchmark.pipeline" not in loaded and "spoofbench.benchmark.runner" not in loaded
+
+
+def test_runtime_params_come_from_the_detector_contract(corpus, tmp_path):
+    """A hyperparameter the detector declares in ``runtime_params`` is left out of the stage key: changing it
+    reuses the finished run; changing a result parameter retrains."""
+    out = tmp_path / "run"
+    r = bench("run", "--detectors", "workers-lr", "--data", corpus, "--out", out, *QUICK)
+    assert r.exit_code == 0, r.output
+    assert "fitted in" in r.stderr
+    r = bench("run", "--detectors", "workers-lr", "--data", corpus, "--out", out, *QUICK,
+              "--set", "workers-lr.workers=4")
+    assert r.exit_code == 0, r.output
+    assert "cached: workers-lr" in r.stderr and "fitted in" not in r.stderr
+    r = bench("run", "--detectors", "workers-lr", "--data", corpus, "--out", out, *QUICK,
+              "--set", "workers-lr.n_bands=12")
+    assert r.exit_code == 0, r.output
+    assert "fitted in" in r.stderr and "cached:" not in r.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert run["systems"]["workers-lr"]["params"]["n_bands"] == 12
