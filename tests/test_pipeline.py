@@ -68,3 +68,26 @@ def test_runtime_params_come_from_the_detector_contract(corpus, tmp_path):
     assert "fitted in" in r.stderr and "cached:" not in r.stderr
     run = json.loads((out / "run.json").read_text())
     assert run["systems"]["workers-lr"]["params"]["n_bands"] == 12
+
+
+def test_failed_fusion_exits_3_after_writing_the_report(corpus, tmp_path, monkeypatch):
+    import spoofbench.benchmark.pipeline.fusion_stage as fusion_stage
+    from spoofbench.benchmark.fusion import FusionError
+
+    def broken(method, *args, **kwargs):
+        raise FusionError(f"{method}: simulated failure")
+
+    monkeypatch.setattr(fusion_stage, "fuse", broken)
+    out = tmp_path / "run"
+    r = bench("run", "--detectors", "spectral-lr,workers-lr", "--data", corpus, "--out", out, "--fusion", "mean",
+              "--n-bootstrap", 0, "--no-plots")
+    assert r.exit_code == 3, r.output
+    assert "fusion(s) failed: fused-mean" in r.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics["systems"]) == ["spectral-lr", "workers-lr"]  # the report covers what finished
+
+
+def test_exit_statuses_are_documented():
+    r = bench("run", "--help")
+    assert r.exit_code == 0
+    assert "Exit status" in r.output and "3  finished, but some detectors or fusions failed" in r.output

@@ -5,6 +5,10 @@ import time
 
 import click
 
+#: ``bench run``'s exit status when it finished and wrote the report, but a detector or a fusion failed
+#: (0: all finished; 2: bad input, nothing was trained).
+EXIT_FINISHED_WITH_FAILURES = 3
+
 
 def _csv(value: str | None) -> list[str] | None:
     if value is None:
@@ -76,6 +80,12 @@ def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out
     Stopped runs resume: the same command again reuses every finished stage.
 
     \b
+    Exit status:
+      0  every detector and fusion finished
+      2  bad input or usage (one line on stderr; nothing was trained)
+      3  finished, but some detectors or fusions failed (the report covers the others)
+
+    \b
     Example:
       bench run --detectors rawnet2.small,lfcc-gmm.small,cqcc-gmm.small --out results/demo
     """
@@ -115,6 +125,12 @@ def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out
     click.echo(f"report: {report.markdown}")
     click.echo(f"        {report.html}")
     click.echo(f"wall time: {time.perf_counter() - started:.1f} s")
+    failed_fusions = [f.system for f in outcome.fusions if f.status == "failed"]
     if report.failed:
         click.echo(f"warning: {len(report.failed)} detector(s) failed: {', '.join(report.failed)} "
                    "(see the report)", err=True)
+    if failed_fusions:
+        click.echo(f"warning: {len(failed_fusions)} fusion(s) failed: {', '.join(failed_fusions)} "
+                   "(see the report)", err=True)
+    if report.failed or failed_fusions:
+        click.get_current_context().exit(EXIT_FINISHED_WITH_FAILURES)
