@@ -38,7 +38,9 @@ from spoofbench.protocols.errors import ConfigError
 
 #: Options of the ``[run]`` table and the type each must have.
 RUN_OPTIONS = {"detectors": list, "fusion": list, "seeds": list, "data": str, "protocol": str, "out": str,
-               "device": str, "on_bad_audio": str, "asv_scores": str, "n_bootstrap": int}
+               "device": str, "on_bad_audio": str, "asv_scores": str, "bootstrap": int}
+#: Old names of ``[run]`` options, still read.
+RUN_OPTION_ALIASES = {"n_bootstrap": "bootstrap"}
 
 
 @dataclass
@@ -214,6 +216,7 @@ def _check_run_table(table, path) -> dict:
     out = {}
     for key, value in table.items():
         key = str(key).replace("-", "_")
+        key = RUN_OPTION_ALIASES.get(key, key)
         if key not in RUN_OPTIONS:
             close = difflib.get_close_matches(key, sorted(RUN_OPTIONS), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""

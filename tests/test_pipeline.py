@@ -38,7 +38,7 @@ def bench(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
-QUICK = ("--fusion", "none", "--n-bootstrap", 0, "--no-plots")
+QUICK = ("--fusion", "none", "--bootstrap", 0, "--no-plots")
 
 
 def test_report_does_not_import_the_pipeline():
@@ -80,7 +80,7 @@ def test_failed_fusion_exits_3_after_writing_the_report(corpus, tmp_path, monkey
     monkeypatch.setattr(fusion_stage, "fuse", broken)
     out = tmp_path / "run"
     r = bench("run", "--detectors", "spectral-lr,workers-lr", "--data", corpus, "--out", out, "--fusion", "mean",
-              "--n-bootstrap", 0, "--no-plots")
+              "--bootstrap", 0, "--no-plots")
     assert r.exit_code == 3, r.output
     assert "fusion(s) failed: fused-mean" in r.stderr
     metrics = json.loads((out / "metrics.json").read_text())
@@ -91,3 +91,37 @@ def test_exit_statuses_are_documented():
     r = bench("run", "--help")
     assert r.exit_code == 0
     assert "Exit status" in r.output and "3  finished, but some detectors or fusions failed" in r.output
+
+
+def test_option_names_match_the_other_commands(corpus, tmp_path):
+    """--bootstrap and --max-count as in bench eval / bench data; the old names still work, hidden."""
+    help_text = bench("run", "--help").output
+    assert "--bootstrap" in help_text and "--max-count" in help_text
+    assert "--n-bootstrap" not in help_text and "--max-trials" not in help_text
+    out = tmp_path / "new"
+    r = bench("run", "--detectors", "spectral-lr", "--data", corpus, "--out", out, "--max-count", 30,
+              "--bootstrap", 0, "--fusion", "none", "--no-plots")
+    assert r.exit_code == 0, r.output
+    run = json.loads((out / "run.json").read_text())
+    assert run["options"]["max_trials"] == 30 and run["options"]["n_bootstrap"] == 0
+    assert run["corpus"]["trials"] == {"train": 30, "dev": 30, "eval": 30}
+    assert "--max-count" in run["command"] and "--bootstrap" in run["command"]
+    # the old spellings: the same run, recorded under the new names
+    old = tmp_path / "old"
+    r = bench("run", "--detectors", "spectral-lr", "--data", corpus, "--out", old, "--max-trials", 30,
+              "--n-bootstrap", 0, "--fusion", "none", "--no-plots")
+    assert r.exit_code == 0, r.output
+    old_run = json.loads((old / "run.json").read_text())
+    assert [str(out) if w == str(old) else w for w in old_run["command"]] == run["command"]
+    assert old_run["corpus"]["trials"] == run["corpus"]["trials"]
+    r = bench("run", "--detectors", "spectral-lr", "--data", corpus, "--bootstrap", 5, "--n-bootstrap", 6)
+    assert r.exit_code == 2 and "--bootstrap and --n-bootstrap (its old name) disagree" in r.output
+
+
+def test_config_run_table_takes_bootstrap_and_its_old_name(tmp_path):
+    from spoofbench.benchmark.config import load_config
+
+    for key in ("bootstrap", "n_bootstrap"):
+        path = tmp_path / f"{key}.toml"
+        path.write_text(f"[run]\n{key} = 7\n")
+        assert load_config(path).run == {"bootstrap": 7}

@@ -71,7 +71,7 @@ def eval_scores(path) -> dict:
 def test_end_to_end_report(corpus, tmp_path):
     out = tmp_path / "run"
     r = bench("run", "--detectors", "spectral-lr,seeded-lr", "--data", corpus, "--out", out,
-              "--fusion", "logreg,calibrate", "--n-bootstrap", 50)
+              "--fusion", "logreg,calibrate", "--bootstrap", 50)
     assert r.exit_code == 0, r.output
     # the terminal shows the tables and where the report is
     assert "EER % per attack" in r.stdout and f"report: {out / 'report.md'}" in r.stdout
@@ -121,7 +121,7 @@ def test_end_to_end_report(corpus, tmp_path):
     # a finished run re-run is a no-op apart from the report: nothing refitted, same numbers
     before = {p.name: p.stat().st_mtime_ns for p in (out / "scores").iterdir()}
     again = bench("run", "--detectors", "spectral-lr,seeded-lr", "--data", corpus, "--out", out,
-                  "--fusion", "logreg,calibrate", "--n-bootstrap", 50, "--no-plots")
+                  "--fusion", "logreg,calibrate", "--bootstrap", 50, "--no-plots")
     assert again.exit_code == 0, again.output
     assert again.stderr.count("cached:") == 2 and "fitted" not in again.stderr
     assert {p.name: p.stat().st_mtime_ns for p in (out / "scores").iterdir()} == before
@@ -140,7 +140,7 @@ def test_fusion_is_learned_on_dev_only(corpus, tmp_path):
     for name, root in (("orig", corpus), ("shuf", shuffled)):
         outs[name] = tmp_path / name
         r = bench("run", "--detectors", "spectral-lr,seeded-lr", "--data", root, "--protocol", "asvspoof2019-la",
-                  "--out", outs[name], "--fusion", "logreg,mean,xgboost", "--n-bootstrap", 0, "--no-plots")
+                  "--out", outs[name], "--fusion", "logreg,mean,xgboost", "--bootstrap", 0, "--no-plots")
         assert r.exit_code == 0, r.output
     for system in ("fused-logreg", "fused-mean", "fused-xgboost"):
         a = eval_scores(outs["orig"] / "scores" / f"{system}.eval.txt")
@@ -183,7 +183,7 @@ def test_resume_after_kill_gives_the_same_numbers(corpus, tmp_path):
 
     def args(out):
         return [sys.executable, str(script), "run", "--detectors", "spectral-lr,slow-lr", "--data", str(corpus),
-                "--out", str(out), "--n-bootstrap", "30", "--no-plots"]
+                "--out", str(out), "--bootstrap", "30", "--no-plots"]
 
     out = tmp_path / "killed"
     proc = subprocess.Popen(args(out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -215,7 +215,7 @@ def test_resume_after_kill_gives_the_same_numbers(corpus, tmp_path):
 def test_seeds_give_mean_and_std(corpus, tmp_path):
     out = tmp_path / "seeds"
     r = bench("run", "--detectors", "seeded-lr,spectral-lr", "--data", corpus, "--out", out, "--seeds", "1,2,3",
-              "--fusion", "mean", "--n-bootstrap", 0, "--no-plots")
+              "--fusion", "mean", "--bootstrap", 0, "--no-plots")
     assert r.exit_code == 0, r.output
     names = sorted(p.name for p in (out / "scores").iterdir())
     assert "seeded-lr.seed2.eval.txt" in names and "spectral-lr.eval.txt" in names  # spectral-lr has no seed
@@ -239,7 +239,7 @@ def test_seeds_give_mean_and_std(corpus, tmp_path):
 def test_crashing_detector_is_reported_and_the_others_finish(corpus, tmp_path):
     out = tmp_path / "crash"
     cmd = ["run", "--detectors", "crashy,spectral-lr,seeded-lr", "--data", corpus, "--out", out,
-           "--fusion", "logreg", "--n-bootstrap", 0, "--no-plots"]
+           "--fusion", "logreg", "--bootstrap", 0, "--no-plots"]
     r = bench(*cmd)
     assert r.exit_code == 3, r.output  # finished, with failures: the report is written for the others
     assert "FAILED: crashy: RuntimeError: boom" in r.stderr
@@ -284,7 +284,7 @@ def test_config_file_and_set(corpus, tmp_path):
         detectors = ["spectral-lr"]
         fusion = ["calibrate"]
         data = "{corpus}"
-        n_bootstrap = 0
+        bootstrap = 0
 
         [spectral-lr]
         n_bands = 12
@@ -308,13 +308,13 @@ def test_bad_audio_fail_or_skip(corpus, tmp_path):
     corrupt.write_bytes(b"fLaC" + os.urandom(200))
     empty.write_bytes(b"")
     out = tmp_path / "out"
-    r = bench("run", "--detectors", "spectral-lr", "--data", root, "--out", out, "--no-plots", "--n-bootstrap", 0)
+    r = bench("run", "--detectors", "spectral-lr", "--data", root, "--out", out, "--no-plots", "--bootstrap", 0)
     assert r.exit_code == 2
     assert r.stderr.count(str(corrupt)) == 1 and r.stderr.count(str(empty)) == 1
     assert "empty" in r.stderr and "--on-bad-audio skip" in r.stderr
     assert not list((out / "models").iterdir())  # stopped before training
 
-    r = bench("run", "--detectors", "spectral-lr", "--data", root, "--out", out, "--no-plots", "--n-bootstrap", 0,
+    r = bench("run", "--detectors", "spectral-lr", "--data", root, "--out", out, "--no-plots", "--bootstrap", 0,
               "--on-bad-audio", "skip", "--fusion", "none")
     assert r.exit_code == 0, r.output
     assert r.stderr.count(f"skipping {corrupt}") == 1
@@ -351,7 +351,7 @@ def test_full_disk_mid_run_keeps_what_was_computed(corpus, tmp_path, monkeypatch
     monkeypatch.setattr(systems, "write_scores", full_disk)
     out = tmp_path / "disk"
     cmd = ["run", "--detectors", "spectral-lr,seeded-lr", "--data", corpus, "--out", out, "--no-plots",
-           "--n-bootstrap", 0]
+           "--bootstrap", 0]
     r = bench(*cmd)
     assert r.exit_code == 2
     assert r.stderr.strip().endswith("seeded-lr.dev.txt: No space left on device")
@@ -371,8 +371,8 @@ def _make_read_only(folder: Path):
 
 def test_subset_of_each_split(corpus, tmp_path):
     out = tmp_path / "subset"
-    r = bench("run", "--detectors", "spectral-lr", "--data", corpus, "--out", out, "--max-trials", 30,
-              "--fusion", "none", "--n-bootstrap", 0, "--no-plots")
+    r = bench("run", "--detectors", "spectral-lr", "--data", corpus, "--out", out, "--max-count", 30,
+              "--fusion", "none", "--bootstrap", 0, "--no-plots")
     assert r.exit_code == 0, r.output
     pooled = json.loads((out / "metrics.json").read_text())["systems"]["spectral-lr"]["pooled"]
     assert pooled["n_bonafide"] + pooled["n_spoof"] == 30

@@ -41,6 +41,17 @@ def _command_line(ctx: click.Context) -> list[str]:
     return words
 
 
+def _one_of(ctx: click.Context, name: str, old_name: str, option: str, old_option: str):
+    """The value of an option given under its name or its old (hidden) one; the old name is then forgotten,
+    so run.json records the command under the current names."""
+    value, old = ctx.params.get(name), ctx.params.pop(old_name, None)
+    if old is not None and value is not None and old != value:
+        raise click.UsageError(f"{option} and {old_option} (its old name) disagree: {value} vs {old}")
+    value = value if value is not None else old
+    ctx.params[name] = value
+    return value
+
+
 @click.command("run")
 @click.option("--detectors", "detectors", metavar="LIST",
               help="Comma-separated detectors, NAME or NAME.PRESET (see `bench list`), e.g. "
@@ -65,15 +76,20 @@ def _command_line(ctx: click.Context) -> list[str]:
                    "[default: fail]")
 @click.option("--asv-scores", type=click.Path(dir_okay=False), metavar="FILE",
               help="ASV score file for the eval t-DCF, when the corpus has none or you want another.")
-@click.option("--n-bootstrap", type=click.IntRange(min=0), help="Bootstrap resamples of the 95 % CIs. [default: 1000]")
+@click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), metavar="N",
+              help="Bootstrap resamples of the 95 % CIs (as bench eval --bootstrap). [default: 1000]")
+@click.option("--n-bootstrap", "old_n_bootstrap", type=click.IntRange(min=0), hidden=True)  # its old name
 @click.option("--fraction", type=click.FloatRange(0, 1, min_open=True), metavar="F",
               help="Use a random fraction of each split (seeded by --subset-seed), e.g. for a first look at a "
                    "large corpus.")
-@click.option("--max-trials", type=click.IntRange(min=2), metavar="N", help="At most N random trials per split.")
-@click.option("--subset-seed", type=int, default=0, show_default=True, help="Seed of --fraction/--max-trials.")
+@click.option("--max-count", "max_trials", type=click.IntRange(min=2), metavar="N",
+              help="At most N random trials per split (as the trial selection of bench data/score/eval).")
+@click.option("--max-trials", "old_max_trials", type=click.IntRange(min=2), hidden=True)  # its old name
+@click.option("--subset-seed", type=int, default=0, show_default=True, help="Seed of --fraction/--max-count.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Draw DET curves and histograms.")
 def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out, device, on_bad_audio,
-                asv_scores, n_bootstrap, fraction, max_trials, subset_seed, plots) -> None:
+                asv_scores, n_bootstrap, old_n_bootstrap, fraction, max_trials, old_max_trials, subset_seed,
+                plots) -> None:
     """Train each detector on train (dev for model selection), score dev and eval, fuse on dev, and write
     the per-attack report (EER, t-DCF, minDCF, actDCF, Cllr, DET curves) to DIR.
 
@@ -94,6 +110,9 @@ def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out
     from spoofbench.benchmark.pipeline import RunRequest, run_benchmark
 
     started = time.perf_counter()
+    ctx = click.get_current_context()
+    n_bootstrap = _one_of(ctx, "n_bootstrap", "old_n_bootstrap", "--bootstrap", "--n-bootstrap")
+    max_trials = _one_of(ctx, "max_trials", "old_max_trials", "--max-count", "--max-trials")
     config = load_config(config_file, sets)
     opts = config.run  # the config file's [run] table; the command line wins
     req = RunRequest(
@@ -106,13 +125,13 @@ def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out
         device=device or opts.get("device"),
         on_bad_audio=on_bad_audio or opts.get("on_bad_audio", "fail"),
         asv_scores=asv_scores or opts.get("asv_scores"),
-        n_bootstrap=n_bootstrap if n_bootstrap is not None else opts.get("n_bootstrap", 1000),
+        n_bootstrap=n_bootstrap if n_bootstrap is not None else opts.get("bootstrap", 1000),
         plots=plots,
         fraction=fraction,
         max_trials=max_trials,
         subset_seed=subset_seed,
         config=config,
-        command=_command_line(click.get_current_context()),
+        command=_command_line(ctx),
     )
     def log(message: str) -> None:
         click.echo(message, err=True)
