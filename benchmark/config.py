@@ -100,6 +100,30 @@ class RunConfig:
                                   f"{', '.join(specs)}")
 
 
+#: Seeds go to numpy and torch generators; both take 0 .. 2**32 - 1 everywhere.
+MAX_SEED = 2**32 - 1
+
+
+def check_seeds(values, origin: str) -> list[int]:
+    """Seeds as integers in 0 .. 2**32 - 1 (a comma-separated string is split); ``origin`` names the option
+    in the error, e.g. ``--seeds`` or ``run.toml: [run] seeds``."""
+    items = [v.strip() for v in values.split(",") if v.strip()] if isinstance(values, str) else list(values)
+    seeds = []
+    for item in items:
+        try:
+            seed = int(item) if isinstance(item, str) else item
+        except ValueError:
+            seed = None
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise ConfigError(f"{origin}: seeds must be integers from 0 to {MAX_SEED}, got {item!r}")
+        seeds.append(seed)
+    if not seeds:
+        raise ConfigError(f"{origin}: no seeds given")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{origin} lists a seed twice: {seeds}")
+    return seeds
+
+
 def load_config(path: os.PathLike | str | None, sets: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) config file (or none) and the ``--set`` options."""
     config = RunConfig()
@@ -221,6 +245,9 @@ def _check_run_table(table, path) -> dict:
             close = difflib.get_close_matches(key, sorted(RUN_OPTIONS), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"{path}: [run] has no option {key!r}{hint}; valid: {', '.join(sorted(RUN_OPTIONS))}")
+        if key == "seeds":
+            out[key] = check_seeds(value, f"{path}: [run] seeds")
+            continue
         want = RUN_OPTIONS[key]
         if want is list and isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]

@@ -7,10 +7,11 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from _tiny_corpus import tiny_corpus
+from _tiny_corpus import copy_corpus, tiny_corpus
 from spoofbench.benchmark.cli import cli
 from spoofbench.detectors import register_detector
 from spoofbench.detectors.spectral_lr import SpectralLR
+from spoofbench.protocols.errors import ConfigError
 
 
 @register_detector("workers-lr", presets={"default": {}}, default_preset="default")
@@ -22,6 +23,15 @@ class WorkersLR(SpectralLR):
     def __init__(self, n_bands: int = 16, workers: int = 1):
         super().__init__(n_bands=n_bands)
         self.workers = workers
+
+
+@register_detector("checked-lr", presets={"default": {}}, default_preset="default")
+class CheckedLR(SpectralLR):
+    """Spectral LR whose hyperparameter check refuses fewer than one band."""
+
+    def validate_params(self):
+        if self.n_bands < 1:
+            raise ConfigError(f"n_bands must be an integer >= 1, got {self.n_bands!r}")
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +135,76 @@ def test_config_run_table_takes_bootstrap_and_its_old_name(tmp_path):
         path = tmp_path / f"{key}.toml"
         path.write_text(f"[run]\n{key} = 7\n")
         assert load_config(path).run == {"bootstrap": 7}
+
+
+def _one_error_line(r) -> str:
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    return lines[0]
+
+
+def test_hyperparameter_values_are_checked_before_the_corpus_is_loaded(tmp_path):
+    """validate_params() of every planned detector runs first: here the 'corpus' is an empty folder, which
+    would be an error of its own if it were read."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "out"
+    r = bench("run", "--detectors", "spectral-lr,checked-lr", "--data", empty, "--out", out,
+              "--set", "checked-lr.n_bands=0")
+    assert _one_error_line(r) == "error: checked-lr: n_bands must be an integer >= 1, got 0"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("seeds, problem", [("-1", "'-1'"), ("1,x", "'x'"), ("4294967296", "'4294967296'")])
+def test_bad_seeds_are_one_line_before_any_work(tmp_path, seeds, problem):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = bench("run", "--detectors", "spectral-lr", "--data", empty, f"--seeds={seeds}", "--out", tmp_path / "o")
+    assert _one_error_line(r) == f"error: --seeds: seeds must be integers from 0 to 4294967295, got {problem}"
+    assert not (tmp_path / "o").exists()
+
+
+def test_config_seeds_are_read_as_the_run_option(corpus, tmp_path):
+    """[run] seeds = "1,2" is the [run] option (as --seeds 1,2), not a string handed to a detector's seed."""
+    config = tmp_path / "run.toml"
+    config.write_text('[run]\nseeds = "1,2"\n')
+    out = tmp_path / "out"
+    r = bench("run", "--config", config, "--detectors", "spectral-lr", "--data", corpus, "--out", out, *QUICK)
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "run.json").read_text())["seeds"] == [1, 2]
+    config.write_text('[run]\nseeds = "1,two"\n')
+    r = bench("run", "--config", config, "--detectors", "spectral-lr", "--data", corpus, "--out", out, *QUICK)
+    assert _one_error_line(r) == (f"error: {config}: [run] seeds: seeds must be integers from 0 to 4294967295, "
+                                  "got 'two'")
+
+
+def test_asv_score_files_are_read_before_training(corpus, tmp_path):
+    asv = corpus / "LA" / "ASVspoof2019_LA_asv_scores" / "ASVspoof2019.LA.asv.eval.gi.trl.scores.txt"
+    bad = tmp_path / "bad_asv.txt"
+    bad.write_text(asv.read_text().replace("nontarget", "non-target", 1))
+    out = tmp_path / "out"
+    r = bench("run", "--detectors", "spectral-lr", "--data", corpus, "--out", out, "--asv-scores", bad, *QUICK)
+    line = _one_error_line(r)
+    assert line.startswith(f"error: {bad}:") and "'non-target'" in line
+    assert "fitted" not in r.stderr and not (out / "scores").exists()
+
+    # the corpus's own ASV file, broken: found before training as well
+    broken = copy_corpus(corpus, tmp_path / "broken")
+    own = broken / asv.relative_to(corpus)
+    own.write_text("")
+    r = bench("run", "--detectors", "spectral-lr", "--data", broken, "--out", tmp_path / "b", *QUICK)
+    assert r.exit_code == 2 and r.stderr.strip().splitlines()[-1] == f"error: {own}: ASV score file is empty"
+    assert "fitted" not in r.stderr
+    assert not list((tmp_path / "b" / "scores").iterdir())
+
+    # fixing the ASV file (another valid one) changes the t-DCF only: finished detectors are not retrained
+    r = bench("run", "--detectors", "spectral-lr", "--data", corpus, "--out", out, *QUICK)
+    assert r.exit_code == 0 and "fitted in" in r.stderr, r.output
+    other = tmp_path / "other_asv.txt"
+    other.write_text(asv.read_text())
+    r = bench("run", "--detectors", "spectral-lr", "--data", corpus, "--out", out, "--asv-scores", other, *QUICK)
+    assert r.exit_code == 0, r.output
+    assert "cached: spectral-lr" in r.stderr and "fitted in" not in r.stderr
+    assert json.loads((out / "run.json").read_text())["corpus"]["asv_scores"]["eval"] == str(other)

@@ -17,13 +17,9 @@ def _csv(value: str | None) -> list[str] | None:
 
 
 def _seeds(value: str | None) -> list[int] | None:
-    items = _csv(value)
-    if items is None:
-        return None
-    try:
-        return [int(v) for v in items]
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {value!r}", param_hint="--seeds") from None
+    from spoofbench.benchmark.config import check_seeds
+
+    return None if value is None else check_seeds(value, "--seeds")
 
 
 def _command_line(ctx: click.Context) -> list[str]:

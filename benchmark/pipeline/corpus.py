@@ -116,7 +116,10 @@ def _asv_file(root: str, protocol: str, split: str) -> str | None:
 
 def trials_hash(corpus: Corpus) -> str:
     """Hash of what the detectors see: every trial's id, label, attack, split and audio path (relative to the
-    corpus root, so a moved corpus keeps its cache), plus the protocol files' own hashes."""
+    corpus root, so a moved corpus keeps its cache), plus the protocol files' own hashes. The ASV score files
+    are left out: they change the t-DCF, never a detector's scores, so fixing one retrains nothing."""
+    asv = {os.path.relpath(p, corpus.root) for p in corpus.asv_files.values() if p}
+    protocol_files = {rel: sha for rel, sha in corpus.sources.items() if rel not in asv}
     h = hashlib.sha256()
     for split in SPLITS:
         t = corpus.tables[split]
@@ -124,5 +127,5 @@ def trials_hash(corpus: Corpus) -> str:
             rel = os.path.relpath(cols[4], corpus.root) if os.path.isabs(cols[4]) else cols[4]
             h.update("\t".join((*cols[:4], rel)).encode())
             h.update(b"\n")
-    h.update(json.dumps(corpus.sources, sort_keys=True).encode())
+    h.update(json.dumps(protocol_files, sort_keys=True).encode())
     return h.hexdigest()

@@ -1,11 +1,12 @@
 """Planning: which (detector, seed) runs a request makes, with their full hyperparameters and stage keys."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from spoofbench.detectors import Detector, create_detector
 from spoofbench.detectors.registry import get_entry, split_spec
-from spoofbench.protocols.errors import BenchError
+from spoofbench.protocols.errors import BenchError, ConfigError
 
 from ..provenance import hash_json
 from .corpus import Corpus
@@ -28,10 +29,24 @@ def result_params(factory, params: dict) -> dict:
     return {k: v for k, v in params.items() if k not in FALLBACK_RUNTIME_PARAMS}
 
 
-def plan_systems(specs: list[str], seeds: list[int | None], req: RunRequest, corpus: Corpus,
-                 out: Path) -> list[SystemRun]:
-    """One run per (detector, seed); a detector without a ``seed`` hyperparameter runs once for all seeds."""
-    runs = []
+@dataclass
+class PlannedSystem:
+    """A (detector, seed) of the request with its hyperparameters, resolved and checked before any work."""
+
+    system: str
+    spec: str                        # the spec to build (the config's preset applied)
+    params: dict                     # what the user set (passed to the constructor)
+    full_params: dict                # every hyperparameter, defaults included (for the stage key)
+    seed: int | None
+    param_names: list[str]
+    factory: object
+
+
+def resolve_systems(specs: list[str], seeds: list[int | None], req: RunRequest) -> list[PlannedSystem]:
+    """One system per (detector, seed); a detector without a ``seed`` hyperparameter runs once for all seeds.
+    Each is built and its ``validate_params()`` called, so an out-of-range value stops the run (one line,
+    naming the system) before the corpus is loaded."""
+    planned = []
     for spec in specs:
         name, _ = split_spec(spec)
         factory = get_entry(name).factory
@@ -44,19 +59,36 @@ def plan_systems(specs: list[str], seeds: list[int | None], req: RunRequest, cor
             if seed is not None:
                 runtime["seed"] = seed
             resolved_spec, params = req.config.resolve(spec, runtime)
-            # The key holds every hyperparameter, defaults included, so a changed default retrains.
+            system = spec if len(seeds) == 1 or not seedable or seed is None else f"{spec}.seed{seed}"
             try:
-                full = create_detector(resolved_spec, **params).get_params()
+                detector = create_detector(resolved_spec, **params)
             except BenchError:
                 raise
             except Exception:  # a constructor that crashes fails in run_system, where it is reported
-                full = params
-            system = spec if len(seeds) == 1 or not seedable or seed is None else f"{spec}.seed{seed}"
-            key = hash_json({"spec": resolved_spec, "params": result_params(factory, full),
-                             "trials": corpus.trials_hash, "skipped": corpus.skipped})
-            if "cache_dir" in names and "cache_dir" not in params:
-                params["cache_dir"] = str(cache_root() / "features")
-            if "checkpoint_dir" in names and params.get("checkpoint_dir") in (None, ""):
-                params["checkpoint_dir"] = str(out / "work" / f"{system}-{key[:10]}")
-            runs.append(SystemRun(system, resolved_spec, params, seed if seedable else None, key))
+                detector = None
+            if detector is not None and hasattr(detector, "validate_params"):
+                try:
+                    detector.validate_params()
+                except ConfigError as exc:
+                    message = str(exc)
+                    raise ConfigError(message if message.startswith(name) else f"{system}: {message}") from None
+            # The key holds every hyperparameter, defaults included, so a changed default retrains.
+            full = detector.get_params() if detector is not None else dict(params)
+            planned.append(PlannedSystem(system, resolved_spec, params, full, seed if seedable else None, names,
+                                         factory))
+    return planned
+
+
+def plan_systems(planned: list[PlannedSystem], corpus: Corpus, out: Path) -> list[SystemRun]:
+    """The runs of the planned systems on this corpus: each with its stage key and working folders."""
+    runs = []
+    for p in planned:
+        key = hash_json({"spec": p.spec, "params": result_params(p.factory, p.full_params),
+                         "trials": corpus.trials_hash, "skipped": corpus.skipped})
+        params = dict(p.params)
+        if "cache_dir" in p.param_names and "cache_dir" not in params:
+            params["cache_dir"] = str(cache_root() / "features")
+        if "checkpoint_dir" in p.param_names and params.get("checkpoint_dir") in (None, ""):
+            params["checkpoint_dir"] = str(out / "work" / f"{p.system}-{key[:10]}")
+        runs.append(SystemRun(p.system, p.spec, params, p.seed, key))
     return runs

@@ -18,11 +18,14 @@ import numpy as np
 from spoofbench.detectors.registry import plugin_errors
 from spoofbench.protocols.errors import BenchError, ConfigError
 
+from ..config import check_seeds
+
+from .asv import check_asv_file
 from .audio_scan import scan_audio
 from .corpus import Corpus, ensure_demo_corpus, load_corpus
 from .fusion_stage import FusionRun, run_fusions
 from .log import Log, log_to_stderr
-from .planning import plan_systems
+from .planning import plan_systems, resolve_systems
 from .request import RunRequest, check_detector_names, check_fusion_names
 from .systems import SystemRun, collect_scores, run_system
 from .workspace import Manifest, RunLock, default_out_dir, prepare_out_dir
@@ -47,10 +50,11 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
     ``finish`` (the report) runs while the output folder is still locked; its result is ``outcome.report``."""
     for plugin, error in plugin_errors().items():  # a broken plugin is named, the others still run
         log(f"warning: detector plugin {plugin!r} failed to load: {error}")
+    # Everything the user gave is checked before any work (corpus, training): each problem is one line.
     specs = check_detector_names(req.detectors)
     req.config.check_names(specs)
-    for spec in specs:  # every hyperparameter checked before any work
-        req.config.resolve(spec)
+    seeds: list[int | None] = check_seeds(req.seeds, "seeds") if req.seeds else [None]
+    planned = resolve_systems(specs, seeds, req)
     fusion_methods = check_fusion_names(req.fusion)
     if req.data is not None and not os.path.isdir(req.data):
         raise BenchError(f"{req.data}: corpus folder not found")
@@ -59,9 +63,10 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
 
         if not torch.cuda.is_available():
             raise ConfigError("--device cuda: no CUDA device is available here (use --device cpu or leave it out)")
-    seeds: list[int | None] = list(req.seeds) if req.seeds else [None]
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"--seeds lists a seed twice: {seeds}")
+    if req.asv_scores:
+        if not os.path.isfile(req.asv_scores):
+            raise BenchError(f"{req.asv_scores}: ASV score file not found")
+        check_asv_file(req.asv_scores)
     stage_times: dict[str, float] = {}
 
     t0 = time.perf_counter()
@@ -75,13 +80,15 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
         t0 = time.perf_counter()
         corpus = load_corpus(data_root, req.protocol, asv_override=req.asv_scores, fraction=req.fraction,
                              max_trials=req.max_trials, subset_seed=req.subset_seed, log=log)
+        if not req.asv_scores and corpus.asv_files.get("eval"):
+            check_asv_file(corpus.asv_files["eval"])
         stage_times["load_corpus"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         scan_audio(corpus, req.on_bad_audio, log=log)
         stage_times["audio_scan"] = time.perf_counter() - t0
 
-        runs = plan_systems(specs, seeds, req, corpus, out)
+        runs = plan_systems(planned, corpus, out)
         for i, run in enumerate(runs, 1):
             log(f"[{i}/{len(runs)}] {run.system}")
             t0 = time.perf_counter()
