@@ -85,6 +85,7 @@ def run_record(outcome, req, started: float | None) -> dict:
                    "audio_seconds": c.durations, "trials_sha256": c.trials_hash,
                    "skipped_audio": [{"path": p, "problem": q} for p, q in c.skipped]},
         "seeds": outcome.seeds,
+        "feature_cache": getattr(outcome, "feature_cache", {}),
         "systems": systems,
         "fusions": fusions,
         "wall_time_s": {**outcome.stage_times,

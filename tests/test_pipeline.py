@@ -3,6 +3,7 @@ early validation, cache size, changed audio, score sets the t-DCF cannot use."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -32,6 +33,24 @@ class CheckedLR(SpectralLR):
     def validate_params(self):
         if self.n_bands < 1:
             raise ConfigError(f"n_bands must be an integer >= 1, got {self.n_bands!r}")
+
+
+@register_detector("caching-lr", presets={"default": {}}, default_preset="default")
+class CachingLR(SpectralLR):
+    """Spectral LR that leaves a feature-cache entry of known size, as the GMM baselines' front ends do."""
+
+    runtime_params = frozenset({"cache_dir"})
+
+    def __init__(self, n_bands: int = 16, cache_dir=None):
+        super().__init__(n_bands=n_bands)
+        self.cache_dir = cache_dir
+
+    def fit(self, train, dev=None):
+        folder = Path(self.cache_dir) / ("toyfront-" + "0123456789abcdef0123")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "entry.feat").write_bytes(bytes(1000))
+        (folder / "params.json").write_text("{}")  # not an entry
+        return super().fit(train, dev)
 
 
 @pytest.fixture(scope="module")
@@ -208,3 +227,13 @@ def test_asv_score_files_are_read_before_training(corpus, tmp_path):
     assert r.exit_code == 0, r.output
     assert "cached: spectral-lr" in r.stderr and "fitted in" not in r.stderr
     assert json.loads((out / "run.json").read_text())["corpus"]["asv_scores"]["eval"] == str(other)
+
+
+def test_run_json_reports_the_feature_cache_size(corpus, tmp_path):
+    out = tmp_path / "out"
+    r = bench("run", "--detectors", "caching-lr,spectral-lr", "--data", corpus, "--out", out, *QUICK)
+    assert r.exit_code == 0, r.output
+    usage = json.loads((out / "run.json").read_text())["feature_cache"]
+    features = str(tmp_path / "cache" / "features")  # the run's default: $SPOOFBENCH_CACHE/features
+    assert usage == {features: {"bytes": 1000, "entries": 1,
+                                "per_frontend": {"toyfront": {"bytes": 1000, "entries": 1}}}}

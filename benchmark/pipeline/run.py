@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +22,7 @@ from ..config import check_seeds
 
 from .asv import check_asv_file
 from .audio_scan import scan_audio
+from .cache_usage import feature_cache_usage
 from .corpus import Corpus, ensure_demo_corpus, load_corpus
 from .fusion_stage import FusionRun, run_fusions
 from .log import Log, log_to_stderr
@@ -42,6 +43,7 @@ class RunOutcome:
     scores: dict[int | None, dict[str, np.ndarray]]       # seed -> system -> eval scores (aligned with eval trials)
     dev_scores: dict[int | None, dict[str, np.ndarray]]   # seed -> system -> dev scores
     report: object = None
+    feature_cache: dict = field(default_factory=dict)    # cache folder -> bytes and entries (per front end)
 
 
 def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
@@ -100,6 +102,8 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
         fusions = run_fusions(fusion_methods, runs, corpus, seeds, dev_scores, eval_scores, out, log=log)
         stage_times["fusion"] = time.perf_counter() - t0
         outcome = RunOutcome(out, corpus, runs, fusions, seeds, stage_times, eval_scores, dev_scores)
+        outcome.feature_cache = feature_cache_usage([r.params["cache_dir"] for r in runs
+                                                     if r.params.get("cache_dir")])
         if finish is not None:
             outcome.report = finish(outcome)
     return outcome
