@@ -1,6 +1,7 @@
 """Tests of the `bench run` pipeline's stages (benchmark/pipeline/): structure, stage keys, exit status,
 early validation, cache size, changed audio, score sets the t-DCF cannot use."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -237,3 +238,65 @@ def test_run_json_reports_the_feature_cache_size(corpus, tmp_path):
     features = str(tmp_path / "cache" / "features")  # the run's default: $SPOOFBENCH_CACHE/features
     assert usage == {features: {"bytes": 1000, "entries": 1,
                                 "per_frontend": {"toyfront": {"bytes": 1000, "entries": 1}}}}
+
+
+def _eval_file(root, utt):
+    return root / "LA" / "ASVspoof2019_LA_eval" / "flac" / f"{utt}.flac"
+
+
+def test_changed_audio_is_scored_again(corpus, tmp_path):
+    from spoofbench.benchmark.scorefiles import read_scores
+
+    root = copy_corpus(corpus, tmp_path / "corpus")
+    out = tmp_path / "out"
+    cmd = ("run", "--detectors", "spectral-lr", "--data", root, "--out", out, *QUICK)
+    r = bench(*cmd)
+    assert r.exit_code == 0, r.output
+    scores = out / "scores" / "spectral-lr.eval.txt"
+    before = read_scores(scores)
+    dev_stamp = (out / "scores" / "spectral-lr.dev.txt").stat().st_mtime_ns
+    target, donor = sorted(before)[:2]
+    assert before[target] != pytest.approx(before[donor])
+    _eval_file(root, target).write_bytes(_eval_file(root, donor).read_bytes())  # same name, new content
+
+    r = bench(*cmd)
+    assert r.exit_code == 0, r.output
+    assert "cached:" not in r.stderr and "fitted in" not in r.stderr  # eval audio changed: scoring only
+    assert "eval audio changed" in r.stderr
+    after = read_scores(scores)
+    assert after[target] == pytest.approx(before[donor], rel=1e-9)  # its new content scores as the donor did
+    assert {u: s for u, s in after.items() if u != target} == {u: s for u, s in before.items() if u != target}
+    assert (out / "scores" / "spectral-lr.dev.txt").stat().st_mtime_ns == dev_stamp
+
+    train = sorted((root / "LA" / "ASVspoof2019_LA_train" / "flac").glob("*.flac"))
+    train[0].write_bytes(train[1].read_bytes())
+    r = bench(*cmd)
+    assert r.exit_code == 0 and "fitting again" in r.stderr and "fitted in" in r.stderr, r.output
+
+
+def test_verify_audio_finds_content_changed_under_the_same_size_and_mtime(corpus, tmp_path):
+    """Audio rewritten with its size and mtime kept: only --verify-audio can see it."""
+    import numpy as np
+    import soundfile as sf
+
+    from spoofbench.benchmark.scorefiles import read_scores
+
+    root = copy_corpus(corpus, tmp_path / "corpus")
+    out = tmp_path / "out"
+    cmd = ("run", "--detectors", "spectral-lr", "--data", root, "--out", out, *QUICK)
+    path = _eval_file(root, sorted(p.stem for p in (root / "LA" / "ASVspoof2019_LA_eval" / "flac").glob("*.flac"))[0])
+    rng = np.random.default_rng(0)
+    sf.write(path, 0.1 * rng.standard_normal(16000), 16000, format="WAV", subtype="PCM_16")  # decodes by content
+    r = bench(*cmd)
+    assert r.exit_code == 0, r.output
+    before = read_scores(out / "scores" / "spectral-lr.eval.txt")[path.stem]
+    st = path.stat()
+    sf.write(path, 0.5 * rng.standard_normal(16000) ** 3, 16000, format="WAV", subtype="PCM_16")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size
+    r = bench(*cmd)
+    assert r.exit_code == 0 and "cached: spectral-lr" in r.stderr, r.output  # size and mtime say unchanged
+    r = bench(*cmd, "--verify-audio")
+    assert r.exit_code == 0 and "eval audio changed" in r.stderr, r.output
+    after = read_scores(out / "scores" / "spectral-lr.eval.txt")[path.stem]
+    assert after != pytest.approx(before, rel=1e-6)

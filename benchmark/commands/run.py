@@ -30,7 +30,8 @@ def _command_line(ctx: click.Context) -> list[str]:
         if not isinstance(param, click.Option) or value is None or value == () or value == param.default:
             continue
         if param.is_flag:
-            words.append(param.opts[0] if value else param.secondary_opts[0])
+            if value or param.secondary_opts:  # a plain flag left off is not written
+                words.append(param.opts[0] if value else param.secondary_opts[0])
             continue
         for item in (value if param.multiple else [value]):
             words += [param.opts[0], str(item)]
@@ -70,6 +71,9 @@ def _one_of(ctx: click.Context, name: str, old_name: str, option: str, old_optio
 @click.option("--on-bad-audio", type=click.Choice(["skip", "fail"]),
               help="Audio that cannot be used: stop before training (fail) or leave its trials out (skip). "
                    "[default: fail]")
+@click.option("--verify-audio", is_flag=True,
+              help="Hash every audio file's content, not only those whose size or modification time changed "
+                   "(audio rewritten with both kept is then scored again too).")
 @click.option("--asv-scores", type=click.Path(dir_okay=False), metavar="FILE",
               help="ASV score file for the eval t-DCF, when the corpus has none or you want another.")
 @click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=0), metavar="N",
@@ -84,7 +88,7 @@ def _one_of(ctx: click.Context, name: str, old_name: str, option: str, old_optio
 @click.option("--subset-seed", type=int, default=0, show_default=True, help="Seed of --fraction/--max-count.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Draw DET curves and histograms.")
 def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out, device, on_bad_audio,
-                asv_scores, n_bootstrap, old_n_bootstrap, fraction, max_trials, old_max_trials, subset_seed,
+                verify_audio, asv_scores, n_bootstrap, old_n_bootstrap, fraction, max_trials, old_max_trials, subset_seed,
                 plots) -> None:
     """Train each detector on train (dev for model selection), score dev and eval, fuse on dev, and write
     the per-attack report (EER, t-DCF, minDCF, actDCF, Cllr, DET curves) to DIR.
@@ -120,6 +124,7 @@ def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out
         out=out or opts.get("out"),
         device=device or opts.get("device"),
         on_bad_audio=on_bad_audio or opts.get("on_bad_audio", "fail"),
+        verify_audio=verify_audio,
         asv_scores=asv_scores or opts.get("asv_scores"),
         n_bootstrap=n_bootstrap if n_bootstrap is not None else opts.get("bootstrap", 1000),
         plots=plots,

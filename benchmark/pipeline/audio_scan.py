@@ -13,15 +13,20 @@ import numpy as np
 from spoofbench.protocols.errors import AudioError, BenchError, ConfigError
 from spoofbench.protocols.files import write_text_atomic
 
+from ..provenance import file_sha256
 from .corpus import Corpus, trials_hash
 from .log import Log, log_to_stderr
 from .workspace import cache_root
 
 
-def scan_audio(corpus: Corpus, on_bad_audio: str, *, log: Log = log_to_stderr) -> None:
+def scan_audio(corpus: Corpus, on_bad_audio: str, *, verify: bool = False, log: Log = log_to_stderr) -> None:
     """Decode every audio file once (cached by path, size and mtime) and find the ones no detector can use:
     missing, empty, undecodable, NaN/Inf samples, a rate the format forbids. ``fail``: stop before any
-    training with the list; ``skip``: leave their trials out of every split (the report lists them)."""
+    training with the list; ``skip``: leave their trials out of every split (the report lists them).
+
+    Each file's content hash is kept (``corpus.audio_sha256``) for the stage keys, so changed audio is
+    re-scored. It is recomputed when a file's size or mtime changed; ``verify`` rehashes every file (audio
+    rewritten with its old size and mtime kept)."""
     from spoofbench.protocols import get_protocol
 
     if on_bad_audio not in ("skip", "fail"):
@@ -35,7 +40,8 @@ def scan_audio(corpus: Corpus, on_bad_audio: str, *, log: Log = log_to_stderr) -
     for path in paths:
         stamp = file_stamp(path)
         hit = cache.get(path)
-        if hit is not None and stamp is not None and hit.get("stamp") == stamp and hit.get("rate") == expected_rate:
+        if (hit is not None and stamp is not None and hit.get("stamp") == stamp and hit.get("rate") == expected_rate
+                and hit.get("sha256") and not verify):
             results[path] = hit
         else:
             todo.append(path)
@@ -52,6 +58,7 @@ def scan_audio(corpus: Corpus, on_bad_audio: str, *, log: Log = log_to_stderr) -
             write_text_atomic(cache_file, json.dumps({p: r for p, r in results.items() if r.get("stamp")}))
         except OSError:
             pass  # the cache is an optimisation; a read-only cache folder must not stop a run
+    corpus.audio_sha256 = {p: results[p].get("sha256") for p in paths}
     bad = [(p, results[p]["problem"]) for p in paths if results[p].get("problem")]
     for split, table in corpus.tables.items():
         corpus.durations[split] = float(sum(results[p].get("seconds", 0.0) for p in table["path"]))
@@ -83,11 +90,30 @@ def _check_audio(path: str, expected_rate: int | None) -> dict:
 
     stamp = file_stamp(path)
     result = check_audio_file(path, expected_rate, decode=True)
-    record = {"stamp": stamp, "rate": expected_rate, "seconds": float(result.duration or 0.0)}
+    record = {"stamp": stamp, "rate": expected_rate, "seconds": float(result.duration or 0.0),
+              "sha256": _content_hash(path)}
     if result.problem:
         # libsndfile repeats the path inside its message; the report names each file once
         record["problem"] = re.sub(r"Error opening '.*?': ", "", result.problem).replace(path, "the file")
     return record
+
+
+def _content_hash(path: str) -> str | None:
+    try:
+        return file_sha256(path)
+    except OSError:  # missing or unreadable: the check names the problem
+        return None
+
+
+def audio_hash(corpus: Corpus, splits: tuple[str, ...]) -> str:
+    """Hash of the audio content of these splits' trials (paths relative to the corpus root, so a moved
+    corpus keeps its stage keys): part of the stage keys, so changed audio is scored again."""
+    h = hashlib.sha256()
+    for split in splits:
+        for path in sorted(set(corpus.tables[split]["path"])):
+            rel = os.path.relpath(path, corpus.root) if os.path.isabs(path) else path
+            h.update(f"{split}\t{rel}\t{corpus.audio_sha256.get(path)}\n".encode())
+    return h.hexdigest()
 
 
 def file_stamp(path: str) -> list | None:

@@ -29,6 +29,7 @@ class Corpus:
     skipped: list[tuple[str, str]] = field(default_factory=list)   # (audio path, problem)
     durations: dict[str, float] = field(default_factory=dict)      # split -> seconds of audio
     trials_hash: str = ""
+    audio_sha256: dict[str, str | None] = field(default_factory=dict)  # audio path -> content hash (the scan's)
 
 
 def ensure_demo_corpus(seed: int = DEMO_SEED, log: Log = log_to_stderr) -> str:

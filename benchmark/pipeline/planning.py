@@ -9,6 +9,7 @@ from spoofbench.detectors.registry import get_entry, split_spec
 from spoofbench.protocols.errors import BenchError, ConfigError
 
 from ..provenance import hash_json
+from .audio_scan import audio_hash
 from .corpus import Corpus
 from .request import RunRequest
 from .systems import SystemRun
@@ -82,6 +83,7 @@ def resolve_systems(specs: list[str], seeds: list[int | None], req: RunRequest) 
 def plan_systems(planned: list[PlannedSystem], corpus: Corpus, out: Path) -> list[SystemRun]:
     """The runs of the planned systems on this corpus: each with its stage key and working folders."""
     runs = []
+    audio = {"fit": audio_hash(corpus, ("train", "dev")), "eval": audio_hash(corpus, ("eval",))}
     for p in planned:
         key = hash_json({"spec": p.spec, "params": result_params(p.factory, p.full_params),
                          "trials": corpus.trials_hash, "skipped": corpus.skipped})
@@ -89,6 +91,7 @@ def plan_systems(planned: list[PlannedSystem], corpus: Corpus, out: Path) -> lis
         if "cache_dir" in p.param_names and "cache_dir" not in params:
             params["cache_dir"] = str(cache_root() / "features")
         if "checkpoint_dir" in p.param_names and params.get("checkpoint_dir") in (None, ""):
-            params["checkpoint_dir"] = str(out / "work" / f"{p.system}-{key[:10]}")
-        runs.append(SystemRun(p.system, p.spec, params, p.seed, key))
+            # training checkpoints belong to one training set: changed audio must not resume from them
+            params["checkpoint_dir"] = str(out / "work" / f"{p.system}-{hash_json([key, audio['fit']])[:10]}")
+        runs.append(SystemRun(p.system, p.spec, params, p.seed, key, audio=audio))
     return runs

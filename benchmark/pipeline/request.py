@@ -21,6 +21,7 @@ class RunRequest:
     out: str | None = None
     device: str | None = None
     on_bad_audio: str = "fail"
+    verify_audio: bool = False
     asv_scores: str | None = None
     n_bootstrap: int = 1000
     plots: bool = True

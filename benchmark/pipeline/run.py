@@ -87,7 +87,7 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
         stage_times["load_corpus"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        scan_audio(corpus, req.on_bad_audio, log=log)
+        scan_audio(corpus, req.on_bad_audio, verify=req.verify_audio, log=log)
         stage_times["audio_scan"] = time.perf_counter() - t0
 
         runs = plan_systems(planned, corpus, out)

@@ -46,6 +46,8 @@ class SystemRun:
     timings: dict[str, float] = field(default_factory=dict)
     n_parameters: int | None = None
     score_files: dict[str, str] = field(default_factory=dict)
+    #: Content hashes of the audio each stage reads: "fit" (train and dev, which selects the model), "eval".
+    audio: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -60,6 +62,7 @@ class SystemRun:
 def run_system(run: SystemRun, corpus: Corpus, out: Path, manifest: Manifest, *, log: Log = log_to_stderr) -> None:
     """Fit (or load the fitted model), score dev and eval, each step recorded in the manifest as it ends."""
     rec = manifest.get(run.system, run.key)
+    _forget_stages_of_changed_audio(rec, run.audio, run.system, log)
     model_path = out / "models" / f"{run.system}.det"
     score_paths = {split: out / "scores" / f"{run.system}.{split}.txt" for split in ("dev", "eval")}
     if all(file_matches(score_paths[s], rec.get("scores", {}).get(s)) for s in score_paths):
@@ -121,6 +124,26 @@ def run_system(run: SystemRun, corpus: Corpus, out: Path, manifest: Manifest, *,
     manifest.put(run.system, rec)
     run.status, run.timings, run.n_parameters = "done", rec["timings"], rec.get("n_parameters")
     run.score_files = {s: str(p) for s, p in score_paths.items()}
+
+
+def _forget_stages_of_changed_audio(rec: dict, audio: dict[str, str], system: str, log: Log) -> None:
+    """Changed train or dev audio: fit and score again; changed eval audio: score eval again. The other
+    stages stay as they are."""
+    seen = rec.get("audio")
+    if seen == audio:
+        return
+    if seen is not None:
+        if seen.get("fit") != audio.get("fit"):
+            log(f"  train/dev audio changed since {system} was fitted: fitting again")
+        elif seen.get("eval") != audio.get("eval"):
+            log("  eval audio changed since it was scored: scoring eval again")
+    if (seen or {}).get("fit") != audio.get("fit"):
+        rec.pop("fitted", None)
+        rec.pop("model", None)
+        rec["scores"] = {}
+    elif seen.get("eval") != audio.get("eval"):
+        rec.get("scores", {}).pop("eval", None)
+    rec["audio"] = dict(audio)
 
 
 def _save_model(detector, path: Path, log: Log) -> dict | None:
