@@ -300,3 +300,44 @@ def test_verify_audio_finds_content_changed_under_the_same_size_and_mtime(corpus
     assert r.exit_code == 0 and "eval audio changed" in r.stderr, r.output
     after = read_scores(out / "scores" / "spectral-lr.eval.txt")[path.stem]
     assert after != pytest.approx(before, rel=1e-6)
+
+
+@register_detector("binary-lr", presets={"default": {}}, default_preset="default")
+class BinaryLR(SpectralLR):
+    """Spectral LR that outputs hard decisions (0 or 1), which no t-DCF can be computed from."""
+
+    def score(self, trials):
+        return (super().score(trials) > 0).astype(float)
+
+
+def test_hard_decisions_get_the_t_dcf_error_not_empty_columns(corpus, tmp_path):
+    out = tmp_path / "out"
+    r = bench("run", "--detectors", "spectral-lr,binary-lr,workers-lr", "--data", corpus, "--out", out,
+              "--fusion", "mean", "--bootstrap", 0, "--no-plots")
+    assert r.exit_code == 3, r.output
+    assert ("FAILED: binary-lr: fewer than 3 distinct scores (2 on eval): t-DCF needs soft scores, "
+            "not binary decisions") in r.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics["systems"]) == ["spectral-lr", "workers-lr", "fused-mean"]
+    assert all(m["pooled"]["min_tdcf_2021"] is not None for m in metrics["systems"].values())
+    run = json.loads((out / "run.json").read_text())
+    assert run["systems"]["binary-lr"]["status"] == "failed"
+    assert "binary-lr" in run["fusions"]["fused-mean"]["left_out"]
+    assert "t-DCF needs soft scores" in (out / "report.md").read_text()
+
+
+def test_hard_decisions_within_one_attack_are_found():
+    import numpy as np
+
+    from spoofbench.benchmark.pipeline.soft_scores import hard_decision_problem
+    from spoofbench.protocols.trials import TrialTable
+
+    labels = ["bonafide", "bonafide", "spoof", "spoof", "spoof", "spoof"]
+    attacks = ["-", "-", "A01", "A01", "A02", "A02"]
+    trials = TrialTable.from_records({"utt_id": f"u{i}", "label": label, "attack": attack}
+                                     for i, (label, attack) in enumerate(zip(labels, attacks)))
+    assert hard_decision_problem(np.array([1.0, 0.9, 0.0, 0.5, 0.2, 0.3]), trials) is None
+    problem = hard_decision_problem(np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0]), trials)
+    assert problem.startswith("fewer than 3 distinct scores (2 on eval)")
+    problem = hard_decision_problem(np.array([1.0, 1.0, 0.5, 0.2, 0.0, 0.0]), trials)
+    assert problem.startswith("fewer than 3 distinct scores (2 among the bona fide and A02 trials on eval)")

@@ -28,6 +28,7 @@ from .fusion_stage import FusionRun, run_fusions
 from .log import Log, log_to_stderr
 from .planning import plan_systems, resolve_systems
 from .request import RunRequest, check_detector_names, check_fusion_names
+from .soft_scores import fail_hard_decision_fusions, fail_hard_decision_systems
 from .systems import SystemRun, collect_scores, run_system
 from .workspace import Manifest, RunLock, default_out_dir, prepare_out_dir
 
@@ -98,8 +99,13 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
             stage_times[f"system:{run.system}"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
+        tdcf = bool(corpus.asv_files.get("eval"))  # without ASV scores there are no t-DCF columns to refuse
+        if tdcf:
+            fail_hard_decision_systems(runs, corpus.tables["eval"], out, log=log)
         dev_scores, eval_scores = collect_scores(runs, corpus, seeds)
         fusions = run_fusions(fusion_methods, runs, corpus, seeds, dev_scores, eval_scores, out, log=log)
+        if tdcf:
+            fail_hard_decision_fusions(fusions, eval_scores, corpus.tables["eval"], log=log)
         stage_times["fusion"] = time.perf_counter() - t0
         outcome = RunOutcome(out, corpus, runs, fusions, seeds, stage_times, eval_scores, dev_scores)
         outcome.feature_cache = feature_cache_usage([r.params["cache_dir"] for r in runs
