@@ -22,9 +22,12 @@ def atomic_path(path: os.PathLike | str) -> Iterator[str]:
     try:
         yield tmp
         os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
+    except BaseException:
+        try:
             os.remove(tmp)
+        except OSError:
+            pass  # (absent, or the disk turned read-only): never hide why the write failed; the next run sweeps it
+        raise
 
 
 def write_text_atomic(path: os.PathLike | str, text: str) -> None:

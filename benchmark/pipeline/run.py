@@ -70,7 +70,7 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
         stage_times["demo_corpus"] = time.perf_counter() - t0
     out = Path(req.out) if req.out else default_out_dir(req, data_root)
     prepare_out_dir(out)
-    with RunLock(out):
+    with RunLock(out, req.command):
         manifest = Manifest(out / "manifest.json")
         t0 = time.perf_counter()
         corpus = load_corpus(data_root, req.protocol, asv_override=req.asv_scores, fraction=req.fraction,
