@@ -6,9 +6,14 @@ Every writer of the toolkit (score files, reports, models, features, audio, plot
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from contextlib import contextmanager
 from typing import Iterator
+
+
+#: The names :func:`atomic_path` gives its temporary files; one left behind was cut off by a kill or a crash.
+TEMPORARY_NAME = re.compile(r"^\..+\.tmp\d+\.[0-9a-f]{8}$")
 
 
 @contextmanager

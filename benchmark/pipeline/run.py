@@ -21,6 +21,7 @@ from spoofbench.protocols.errors import BenchError, ConfigError
 from .audio_scan import scan_audio
 from .corpus import Corpus, ensure_demo_corpus, load_corpus
 from .fusion_stage import FusionRun, run_fusions
+from .leftovers import remove_stale_fusion_scores, remove_temporary_files
 from .log import Log, log_to_stderr
 from .planning import plan_systems
 from .request import RunRequest, check_detector_names, check_fusion_names
@@ -71,6 +72,7 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
     out = Path(req.out) if req.out else default_out_dir(req, data_root)
     prepare_out_dir(out)
     with RunLock(out, req.command):
+        remove_temporary_files(out, log=log)
         manifest = Manifest(out / "manifest.json")
         t0 = time.perf_counter()
         corpus = load_corpus(data_root, req.protocol, asv_override=req.asv_scores, fraction=req.fraction,
@@ -91,6 +93,7 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
         t0 = time.perf_counter()
         dev_scores, eval_scores = collect_scores(runs, corpus, seeds)
         fusions = run_fusions(fusion_methods, runs, corpus, seeds, dev_scores, eval_scores, out, log=log)
+        remove_stale_fusion_scores(out, [f.score_file for f in fusions], log=log)
         stage_times["fusion"] = time.perf_counter() - t0
         outcome = RunOutcome(out, corpus, runs, fusions, seeds, stage_times, eval_scores, dev_scores)
         if finish is not None:
