@@ -82,3 +82,77 @@ def test_scores_of_fusions_no_longer_made_are_removed(corpus, tmp_path):
     assert "removed 2 score file(s) of fusions this run does not make" in r.stderr
     assert sorted(p.name for p in (out / "scores").iterdir()) == ["spectral-lr.dev.txt", "spectral-lr.eval.txt"]
     assert list(json.loads((out / "metrics.json").read_text())["systems"]) == ["spectral-lr"]
+
+
+# ---- integrity of what a run reuses --------------------------------------------------------------------
+
+def test_a_changed_score_file_is_recomputed_not_reused(corpus, tmp_path):
+    out = tmp_path / "run"
+    run_lr(corpus, out, "--fusion", "none")
+    path = out / "scores" / "spectral-lr.eval.txt"
+    clean = _scores(path)
+    change_a_score(path)
+    r = run_lr(corpus, out, "--fusion", "none")
+    assert "cached: spectral-lr" not in r.stderr and "scored eval" in r.stderr and "scored dev" not in r.stderr
+    np.testing.assert_allclose(_scores(path), clean, rtol=1e-12)
+
+
+def test_a_damaged_manifest_is_named_and_not_trusted(corpus, tmp_path):
+    """The score file is altered and its manifest record rewritten to vouch for it: the manifest's own checksum
+    no longer matches, so the run warns and recomputes instead of reusing the altered scores."""
+    out = tmp_path / "run"
+    run_lr(corpus, out, "--fusion", "none")
+    path = out / "scores" / "spectral-lr.eval.txt"
+    clean = _scores(path)
+    change_a_score(path)
+    manifest = out / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["systems"]["spectral-lr"]["scores"]["eval"] = {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                                                       "size": path.stat().st_size}
+    manifest.write_text(json.dumps(data, indent=1, sort_keys=True))
+    r = run_lr(corpus, out, "--fusion", "none")
+    assert f"warning: {manifest}: damaged" in r.stderr and "cached: spectral-lr" not in r.stderr
+    np.testing.assert_allclose(_scores(path), clean, rtol=1e-9)
+    again = run_lr(corpus, out, "--fusion", "none")  # the rewritten manifest is trusted again
+    assert "warning" not in again.stderr and "cached: spectral-lr" in again.stderr
+
+
+def test_an_unreadable_manifest_is_named(corpus, tmp_path):
+    out = tmp_path / "run"
+    run_lr(corpus, out, "--fusion", "none")
+    manifest = out / "manifest.json"
+    blob = bytearray(manifest.read_bytes())
+    blob[0] ^= 0xFF  # no longer JSON (nor UTF-8)
+    manifest.write_bytes(bytes(blob))
+    r = run_lr(corpus, out, "--fusion", "none")
+    assert f"warning: {manifest}: unreadable" in r.stderr and "fitted in" in r.stderr
+
+
+def test_a_damaged_model_file_is_refitted_with_a_warning(corpus, tmp_path):
+    out = tmp_path / "run"
+    run_lr(corpus, out, "--fusion", "none")
+    model, scores = out / "models" / "spectral-lr.det", out / "scores" / "spectral-lr.eval.txt"
+    clean = _scores(scores)
+    blob = bytearray(model.read_bytes())
+    blob[len(blob) // 2] ^= 0x01
+    model.write_bytes(bytes(blob))
+    scores.unlink()  # scoring eval again needs the model
+    r = run_lr(corpus, out, "--fusion", "none")
+    assert f"warning: {model}: not the model file this run saved (damaged or replaced); refitting" in r.stderr
+    assert "fitted in" in r.stderr and "loaded the fitted model" not in r.stderr
+    np.testing.assert_allclose(_scores(scores), clean, rtol=1e-9)
+
+
+def test_a_model_file_that_fails_its_own_check_is_refitted(corpus, tmp_path, monkeypatch):
+    """Detector.load raises BenchError on a file whose own checksum fails: the run refits, naming the file."""
+    out = tmp_path / "run"
+    run_lr(corpus, out, "--fusion", "none")
+    model = out / "models" / "spectral-lr.det"
+    (out / "scores" / "spectral-lr.eval.txt").unlink()
+
+    def damaged(cls, path):
+        raise BenchError(f"{path}: checksum mismatch (damaged file)")
+
+    monkeypatch.setattr(Detector, "load", classmethod(damaged))
+    r = run_lr(corpus, out, "--fusion", "none")
+    assert f"warning: {model}: cannot be loaded" in r.stderr and "fitted in" in r.stderr

@@ -73,7 +73,7 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
     prepare_out_dir(out)
     with RunLock(out, req.command):
         remove_temporary_files(out, log=log)
-        manifest = Manifest(out / "manifest.json")
+        manifest = Manifest(out / "manifest.json", log=log)
         t0 = time.perf_counter()
         corpus = load_corpus(data_root, req.protocol, asv_override=req.asv_scores, fraction=req.fraction,
                              max_trials=req.max_trials, subset_seed=req.subset_seed, log=log)

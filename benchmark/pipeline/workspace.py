@@ -23,10 +23,11 @@ from spoofbench.protocols.errors import BenchError
 from spoofbench.protocols.files import write_text_atomic
 
 from ..provenance import file_sha256, hash_json
+from .log import Log, log_to_stderr
 from .request import RunRequest
 
 CACHE_ENV = "SPOOFBENCH_CACHE"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: the manifest carries the sha256 of its records
 
 
 def cache_root() -> Path:
@@ -113,18 +114,28 @@ class Manifest:
 
     Every stage that costs time is recorded under a key hashed from all its inputs; a stage whose key is
     unchanged and whose output files are intact is not run again. The manifest is updated only after a
-    stage's files are in place, so a partial file never stands as a finished one."""
+    stage's files are in place, so a partial file never stands as a finished one. It carries the sha256 of its
+    own records: a damaged or hand-edited manifest is named in a warning and none of its records is trusted, so
+    the run recomputes what they vouched for instead of reusing files on the word of altered records."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, log: Log = log_to_stderr):
         self.path = path
         self.data = {"version": MANIFEST_VERSION, "systems": {}}
-        if path.exists():
-            try:
-                data = json.loads(path.read_text())
-                if data.get("version") == MANIFEST_VERSION:
-                    self.data = data
-            except (OSError, ValueError):
-                pass  # unreadable manifest: start afresh (atomic writes make this a hand-edited file)
+        if not path.exists():
+            return
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            log(f"warning: {path}: unreadable ({exc}); not trusting it, every stage is recomputed")
+            return
+        if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
+            return  # another format version: its keys mean other things, start afresh
+        if data.get("sha256") != _records_sha256(data):
+            log(f"warning: {path}: damaged (its checksum does not match its records); not trusting it, "
+                "every stage is recomputed")
+            return
+        if isinstance(data.get("systems"), dict):
+            self.data = {"version": MANIFEST_VERSION, "systems": data["systems"]}
 
     def get(self, system: str, key: str) -> dict:
         rec = self.data["systems"].get(system)
@@ -132,7 +143,12 @@ class Manifest:
 
     def put(self, system: str, record: dict) -> None:
         self.data["systems"][system] = record
-        write_text_atomic(self.path, json.dumps(self.data, indent=1, sort_keys=True))
+        data = dict(self.data, sha256=_records_sha256(self.data))
+        write_text_atomic(self.path, json.dumps(data, indent=1, sort_keys=True))
+
+
+def _records_sha256(data: dict) -> str:
+    return hash_json({"version": data.get("version"), "systems": data.get("systems")})
 
 
 def file_record(path: Path) -> dict:
