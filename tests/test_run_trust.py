@@ -156,3 +156,12 @@ def test_a_model_file_that_fails_its_own_check_is_refitted(corpus, tmp_path, mon
     monkeypatch.setattr(Detector, "load", classmethod(damaged))
     r = run_lr(corpus, out, "--fusion", "none")
     assert f"warning: {model}: cannot be loaded" in r.stderr and "fitted in" in r.stderr
+
+
+def test_a_manifest_of_another_format_version_is_named(corpus, tmp_path):
+    out = tmp_path / "run"
+    run_lr(corpus, out, "--fusion", "none")
+    manifest = out / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"version": 2', '"version": 1'))
+    r = run_lr(corpus, out, "--fusion", "none")
+    assert f"warning: {manifest}: manifest format 1, not 2" in r.stderr and "fitted in" in r.stderr

@@ -128,8 +128,11 @@ class Manifest:
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             log(f"warning: {path}: unreadable ({exc}); not trusting it, every stage is recomputed")
             return
-        if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
-            return  # another format version: its keys mean other things, start afresh
+        version = data.get("version") if isinstance(data, dict) else None
+        if version != MANIFEST_VERSION:  # its keys may mean other things (or the version itself was damaged)
+            log(f"warning: {path}: manifest format {version!r}, not {MANIFEST_VERSION}; its records are not used, "
+                "every stage is recomputed")
+            return
         if data.get("sha256") != _records_sha256(data):
             log(f"warning: {path}: damaged (its checksum does not match its records); not trusting it, "
                 "every stage is recomputed")
