@@ -6,9 +6,14 @@ Every writer of the toolkit (score files, reports, models, features, audio, plot
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from contextlib import contextmanager
 from typing import Iterator
+
+
+#: The names :func:`atomic_path` gives its temporary files; one left behind was cut off by a kill or a crash.
+TEMPORARY_NAME = re.compile(r"^\..+\.tmp\d+\.[0-9a-f]{8}$")
 
 
 @contextmanager
@@ -22,9 +27,12 @@ def atomic_path(path: os.PathLike | str) -> Iterator[str]:
     try:
         yield tmp
         os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
+    except BaseException:
+        try:
             os.remove(tmp)
+        except OSError:
+            pass  # (absent, or the disk turned read-only): never hide why the write failed; the next run sweeps it
+        raise
 
 
 def write_text_atomic(path: os.PathLike | str, text: str) -> None:

@@ -25,6 +25,7 @@ from .audio_scan import scan_audio
 from .cache_usage import feature_cache_usage
 from .corpus import Corpus, ensure_demo_corpus, load_corpus
 from .fusion_stage import FusionRun, run_fusions
+from .leftovers import remove_stale_fusion_scores, remove_temporary_files
 from .log import Log, log_to_stderr
 from .planning import plan_systems, resolve_systems
 from .request import RunRequest, check_detector_names, check_fusion_names
@@ -78,8 +79,9 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
         stage_times["demo_corpus"] = time.perf_counter() - t0
     out = Path(req.out) if req.out else default_out_dir(req, data_root)
     prepare_out_dir(out)
-    with RunLock(out):
-        manifest = Manifest(out / "manifest.json")
+    with RunLock(out, req.command):
+        remove_temporary_files(out, log=log)
+        manifest = Manifest(out / "manifest.json", log=log)
         t0 = time.perf_counter()
         corpus = load_corpus(data_root, req.protocol, asv_override=req.asv_scores, fraction=req.fraction,
                              max_trials=req.max_trials, subset_seed=req.subset_seed, log=log)
@@ -106,6 +108,7 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
         fusions = run_fusions(fusion_methods, runs, corpus, seeds, dev_scores, eval_scores, out, log=log)
         if tdcf:
             fail_hard_decision_fusions(fusions, eval_scores, corpus.tables["eval"], log=log)
+        remove_stale_fusion_scores(out, [f.score_file for f in fusions], log=log)
         stage_times["fusion"] = time.perf_counter() - t0
         outcome = RunOutcome(out, corpus, runs, fusions, seeds, stage_times, eval_scores, dev_scores)
         outcome.feature_cache = feature_cache_usage([r.params["cache_dir"] for r in runs

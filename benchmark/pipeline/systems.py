@@ -79,10 +79,7 @@ def run_system(run: SystemRun, corpus: Corpus, out: Path, manifest: Manifest, *,
     rec.setdefault("timings", {})
     rec.setdefault("scores", {})
     try:
-        detector = None
-        if rec.get("fitted") and file_matches(model_path, rec.get("model")):
-            detector = Detector.load(model_path)
-            log(f"  loaded the fitted model {model_path}")
+        detector = _load_fitted(model_path, rec.get("model"), log) if rec.get("fitted") else None
         if detector is None:
             detector = create_detector(run.spec, **run.params)
             t0 = time.perf_counter()
@@ -144,6 +141,22 @@ def _forget_stages_of_changed_audio(rec: dict, audio: dict[str, str], system: st
     elif seen.get("eval") != audio.get("eval"):
         rec.get("scores", {}).pop("eval", None)
     rec["audio"] = dict(audio)
+
+
+def _load_fitted(path: Path, record: dict | None, log: Log) -> Detector | None:
+    """The model an earlier run fitted and saved, or None when there is none to trust (then it is refitted)."""
+    if not path.is_file():
+        return None
+    if not file_matches(path, record):
+        log(f"warning: {path}: not the model file this run saved (damaged or replaced); refitting")
+        return None
+    try:
+        detector = Detector.load(path)
+    except BenchError as exc:  # e.g. the file's own checksum does not match
+        log(f"warning: {path}: cannot be loaded ({exc}); refitting")
+        return None
+    log(f"  loaded the fitted model {path}")
+    return detector
 
 
 def _save_model(detector, path: Path, log: Log) -> dict | None:

@@ -6,6 +6,7 @@ Output folder::
     DIR/models/<system>.det             fitted detectors (Detector.save; load with `bench score --checkpoint`)
     DIR/work/<system>-<key>/            detector working files (e.g. RawNet2's per-epoch checkpoints)
     DIR/logs/<system>.traceback.txt     the traceback of a failed detector
+    DIR/.lock, DIR/.lock.holder         the run lock (see RunLock)
     DIR/manifest.json                   the stage cache; DIR/metrics.json, report.*, run.json: see report.py
 """
 from __future__ import annotations
@@ -13,16 +14,20 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from spoofbench.protocols.errors import BenchError
 from spoofbench.protocols.files import write_text_atomic
 
 from ..provenance import file_sha256, hash_json
+from .log import Log, log_to_stderr
 from .request import RunRequest
 
 CACHE_ENV = "SPOOFBENCH_CACHE"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: the manifest carries the sha256 of its records
 
 
 def cache_root() -> Path:
@@ -57,43 +62,51 @@ def prepare_out_dir(out: Path) -> None:
 
 
 class RunLock:
-    """One ``bench run`` per output folder at a time (a second would interleave the manifest)."""
+    """One ``bench run`` per output folder at a time (a second would interleave the manifest).
 
-    def __init__(self, out: Path):
+    An OS lock (flock) on ``DIR/.lock``: the kernel drops it when its holder exits, however it ends, so a lock
+    left by a killed run or a reboot never blocks. The file itself stays (removing a locked file would let a
+    third process lock a new one while a second still waits on the old). Who holds it (pid and command line)
+    is written to ``DIR/.lock.holder`` once the lock is taken, for the message a second run gets."""
+
+    def __init__(self, out: Path, command: list[str] | None = None):
         self.path = out / ".lock"
+        self.holder_path = out / ".lock.holder"
+        self.command = command
+        self._lock = FileLock(self.path)
 
     def __enter__(self):
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-                os.write(fd, str(os.getpid()).encode())
-                os.close(fd)
-                return self
-            except FileExistsError:
-                if _pid_alive(self.path):
-                    raise BenchError(f"{self.path.parent}: another bench run (pid {self.path.read_text().strip()}) "
-                                     "is writing this folder") from None
-                self.path.unlink(missing_ok=True)  # left by a run that was killed
-        raise BenchError(f"{self.path}: cannot take the run lock")
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise BenchError(f"{self.path.parent}: another bench run ({self._holder()}) is writing this folder; "
+                             "wait for it to finish or stop it") from None
+        try:
+            command = " ".join(self.command) if self.command else " ".join(sys.argv)
+            write_text_atomic(self.holder_path, f"pid {os.getpid()}: {command}\n")
+        except BaseException:
+            self._lock.release()
+            raise
+        return self
 
-    def __exit__(self, *exc):
-        self.path.unlink(missing_ok=True)
+    def __exit__(self, exc_type, exc, tb):
+        # Never let the clean-up replace the error that ended the run (e.g. a disk turned read-only).
+        try:
+            self.holder_path.unlink(missing_ok=True)
+        except OSError:
+            pass  # a stale note is harmless: it is read only while a lock is held, and each holder rewrites it
+        try:
+            self._lock.release()
+        except OSError:
+            if exc is None:
+                raise
+        return False
 
-
-def _pid_alive(lock: Path) -> bool:
-    try:
-        pid = int(lock.read_text().strip())
-    except (OSError, ValueError):
-        return False
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    def _holder(self) -> str:
+        try:
+            return self.holder_path.read_text(encoding="utf-8").strip() or "pid unknown"
+        except (OSError, UnicodeDecodeError):
+            return "pid unknown"  # it took the lock and has not written its note yet
 
 
 class Manifest:
@@ -101,18 +114,31 @@ class Manifest:
 
     Every stage that costs time is recorded under a key hashed from all its inputs; a stage whose key is
     unchanged and whose output files are intact is not run again. The manifest is updated only after a
-    stage's files are in place, so a partial file never stands as a finished one."""
+    stage's files are in place, so a partial file never stands as a finished one. It carries the sha256 of its
+    own records: a damaged or hand-edited manifest is named in a warning and none of its records is trusted, so
+    the run recomputes what they vouched for instead of reusing files on the word of altered records."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, log: Log = log_to_stderr):
         self.path = path
         self.data = {"version": MANIFEST_VERSION, "systems": {}}
-        if path.exists():
-            try:
-                data = json.loads(path.read_text())
-                if data.get("version") == MANIFEST_VERSION:
-                    self.data = data
-            except (OSError, ValueError):
-                pass  # unreadable manifest: start afresh (atomic writes make this a hand-edited file)
+        if not path.exists():
+            return
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            log(f"warning: {path}: unreadable ({exc}); not trusting it, every stage is recomputed")
+            return
+        version = data.get("version") if isinstance(data, dict) else None
+        if version != MANIFEST_VERSION:  # its keys may mean other things (or the version itself was damaged)
+            log(f"warning: {path}: manifest format {version!r}, not {MANIFEST_VERSION}; its records are not used, "
+                "every stage is recomputed")
+            return
+        if data.get("sha256") != _records_sha256(data):
+            log(f"warning: {path}: damaged (its checksum does not match its records); not trusting it, "
+                "every stage is recomputed")
+            return
+        if isinstance(data.get("systems"), dict):
+            self.data = {"version": MANIFEST_VERSION, "systems": data["systems"]}
 
     def get(self, system: str, key: str) -> dict:
         rec = self.data["systems"].get(system)
@@ -120,7 +146,12 @@ class Manifest:
 
     def put(self, system: str, record: dict) -> None:
         self.data["systems"][system] = record
-        write_text_atomic(self.path, json.dumps(self.data, indent=1, sort_keys=True))
+        data = dict(self.data, sha256=_records_sha256(self.data))
+        write_text_atomic(self.path, json.dumps(data, indent=1, sort_keys=True))
+
+
+def _records_sha256(data: dict) -> str:
+    return hash_json({"version": data.get("version"), "systems": data.get("systems")})
 
 
 def file_record(path: Path) -> dict:
