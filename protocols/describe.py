@@ -129,16 +129,19 @@ def describe_corpus(root: os.PathLike | str, protocol: str | None = None, *, key
     durations = np.full(len(table), np.nan)
     if check != "none" and len(table):
         audio = check_audio_files(list(table["path"]), reader.sample_rate, check == "full", threads, progress)
-        for i, (path, result) in enumerate(zip(table["path"], audio)):
+        for i, (utt, path, result) in enumerate(zip(table["utt_id"], table["path"], audio)):
             if result.duration is not None:
                 durations[i] = result.duration
+            # audio problems name the protocol line that refers to the file (plugin readers may not say)
+            source, line = findings.origins.get(utt, (None, None))
             if result.problem:
-                problems.append({"file": path, "line": None, "problem": result.problem})
+                problems.append({"file": path, "line": line, "source": source, "problem": result.problem})
             if result.warning:
-                warnings.append({"file": path, "line": None, "problem": result.warning})
+                warnings.append({"file": path, "line": line, "source": source, "problem": result.warning})
     shared = [p for p, c in Counter(table["path"]).items() if c > 1]
     for path in shared:
-        warnings.append({"file": path, "line": None, "problem": "more than one trial points to this file"})
+        warnings.append({"file": path, "line": None, "source": None,
+                         "problem": "more than one trial points to this file"})
     return _summary(root, name, reader.sample_rate, table, n_read, durations, check, problems, warnings,
                     findings.sources)
 
@@ -168,8 +171,13 @@ def check_audio_files(paths: list[str], sample_rate: int | None, decode: bool, t
 
 
 def _problem(error: BenchError) -> dict:
-    return {"file": getattr(error, "path", None), "line": getattr(error, "line", None),
-            "problem": getattr(error, "problem", str(error))}
+    """A problem as JSON: ``file`` and ``line`` say where; ``source`` is the protocol file whose ``line`` refers
+    to an audio ``file`` (None for problems of the protocol file itself); ``text`` quotes a malformed line."""
+    problem = {"file": getattr(error, "path", None), "line": getattr(error, "line", None), "source": None,
+               "problem": getattr(error, "problem", str(error))}
+    if getattr(error, "text", None):
+        problem["text"] = error.text
+    return problem
 
 
 def _summary(root, name, sample_rate, table: TrialTable, n_read, durations, check, problems, warnings,

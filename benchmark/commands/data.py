@@ -199,16 +199,24 @@ def _describe_table(r: dict, max_problems: int) -> str:
         lines.append("")
         lines.append(f"{title} ({len(items)}):")
         for item in items[:limit]:
-            where = item["file"] or ""
-            if item["line"] is not None:
-                where += f":{item['line']}"
-            lines.append(f"  {where}: {item['problem']}")
+            lines.append(f"  {_problem_line(item)}")
         if len(items) > limit:
             lines.append(f"  ... and {len(items) - limit} more (--format json lists all)")
     if not r["problems"]:
         lines.append("")
         lines.append("no problems found")
     return "\n".join(lines)
+
+
+def _problem_line(item: dict) -> str:
+    """``file:line: problem`` for a protocol line (quoting it), ``audio: problem (protocol file:line)`` for audio."""
+    where = item["file"] or ""
+    if item.get("source"):
+        return f"{where}: {item['problem']} (referred to by {item['source']}:{item['line']})"
+    if item["line"] is not None:
+        where += f":{item['line']}"
+    quote = f' in "{item["text"]}"' if item.get("text") else ""
+    return f"{where}: {item['problem']}{quote}"
 
 
 # ---- bench perf demo ----------------------------------------------------------------------------------------------
