@@ -100,17 +100,19 @@ class DemoParams:
 
     def counts(self, split: str) -> tuple[int, int]:
         total = {"train": self.n_train, "dev": self.n_dev, "eval": self.n_eval}[split]
-        n_bona = int(round(total * self.bonafide_fraction))
+        n_bona = _bonafide_count(total, self.bonafide_fraction)
         return n_bona, total - n_bona
 
     def validate(self) -> None:
+        if not 0 < self.bonafide_fraction < 1:
+            raise ConfigError(f"demo corpus: bonafide_fraction must be in (0, 1), got {self.bonafide_fraction}")
         for split in SPLITS:
             n_bona, n_spoof = self.counts(split)
             if n_bona < 2 or n_spoof < len(SPLIT_ATTACKS[split]):
                 raise ConfigError(f"demo corpus: the {split} split needs at least 2 bona fide trials and one "
-                                  f"spoof per attack ({len(SPLIT_ATTACKS[split])}); got {n_bona} and {n_spoof}")
-        if not 0 < self.bonafide_fraction < 1:
-            raise ConfigError(f"demo corpus: bonafide_fraction must be in (0, 1), got {self.bonafide_fraction}")
+                                  f"spoof per attack ({len(SPLIT_ATTACKS[split])}); got {n_bona} and {n_spoof} "
+                                  f"(at least {minimum_trials(split, self.bonafide_fraction)} trials with "
+                                  f"bonafide_fraction {self.bonafide_fraction})")
         if not 0.5 <= self.min_duration <= self.max_duration <= 30:
             raise ConfigError(f"demo corpus: need 0.5 <= min_duration <= max_duration <= 30 s, got "
                               f"{self.min_duration}, {self.max_duration}")
@@ -119,6 +121,23 @@ class DemoParams:
             raise ConfigError("demo corpus: n_speakers = (train, dev, eval) with 2..900, 2..10, 2..68 speakers")
         if self.n_enrol < 1:
             raise ConfigError("demo corpus: n_enrol must be at least 1")
+
+
+def minimum_trials(split: str, bonafide_fraction: float) -> int:
+    """The fewest CM trials of ``split`` that give 2 bona fide trials and one spoof per attack of the split
+    (the split sizes :meth:`DemoParams.validate` accepts are exactly those from this number on)."""
+    n_attacks = len(SPLIT_ATTACKS[split])
+    # both counts grow with n; start just below the bounds round() allows: n*f >= 1.5, n*(1-f) >= attacks - 0.5
+    n = max(n_attacks + 2, int(1.5 / bonafide_fraction) - 1, int((n_attacks - 0.5) / (1 - bonafide_fraction)) - 1)
+    while True:
+        n_bona = _bonafide_count(n, bonafide_fraction)
+        if n_bona >= 2 and n - n_bona >= n_attacks:
+            return n
+        n += 1
+
+
+def _bonafide_count(total: int, bonafide_fraction: float) -> int:
+    return int(round(total * bonafide_fraction))
 
 
 # --------------------------------------------------------------------------------------------------------------

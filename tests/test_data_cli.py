@@ -11,6 +11,7 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from spoofbench.benchmark.cli import cli
+from spoofbench.protocols import ConfigError
 from spoofbench.protocols.audio import write_audio
 
 CM = "LA/ASVspoof2019_LA_cm_protocols"
@@ -174,6 +175,24 @@ def test_strict_reading_quotes_the_malformed_line(tmp_path):
         load_trials(tmp_path)
     assert str(caught.value) == f'{path}:2: expected 5 columns (SPEAKER UTT - SYSTEM KEY), found 6 in ' \
                                 '"S1 LA_T_2 - A01 spoof extra"'
+
+
+def test_demo_split_sizes_are_refused_by_the_option_check_with_the_minimum(tmp_path):
+    root = tmp_path / "demo"
+    for args, option, least in [(["--eval", "16"], "--eval", 17),  # 4 bona fide + 12 spoofs < 13 attacks
+                                (["--train", "8", "--bonafide-fraction", "0.1"], "--train", 15)]:
+        res = _run("data", "demo", root, *args)
+        assert res.exit_code == 2
+        assert f"Invalid value for '{option}'" in res.stderr and f"needs at least {least} trials" in res.stderr
+        assert not root.exists()  # refused before any work
+    from spoofbench.protocols.demo import DemoParams, minimum_trials
+
+    for fraction in (0.1, 0.25, 0.5, 0.9):  # the minimum is exactly where the generator starts accepting
+        for split, key in (("train", "n_train"), ("eval", "n_eval")):
+            least = minimum_trials(split, fraction)
+            DemoParams(bonafide_fraction=fraction, **{key: least}).validate()
+            with pytest.raises(ConfigError, match=f"at least {least} trials"):
+                DemoParams(bonafide_fraction=fraction, **{key: least - 1}).validate()
 
 
 def test_demo_then_describe(tmp_path):
