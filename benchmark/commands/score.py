@@ -17,8 +17,8 @@ import time
 
 import click
 
-from spoofbench.protocols.errors import AudioError, BenchError, ConfigError
 from spoofbench.protocols import quality
+from spoofbench.protocols.errors import AudioError, BenchError, ConfigError
 from spoofbench.protocols.files import write_text_atomic
 
 AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3", ".aiff", ".aif")
@@ -156,8 +156,8 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
 
 
 def _usable_audio(paths: list[str], on_bad_audio: str):
-    """Decode every file once: (usable paths, their checks, [(path, problem)] of the others). With ``fail`` the
-    first unusable file stops the command with one line naming it."""
+    """Decode every file before any scoring: (usable paths, their checks, [(path, problem)] of the others).
+    With ``fail`` the first unusable file stops the command with one line naming it."""
     from spoofbench.protocols.describe import check_audio_files
 
     checks = check_audio_files(paths, None, decode=True)
