@@ -9,6 +9,8 @@ format             one line per trial                          used by
                    bona fide)
 ``asvspoof2021``   ``TRIAL SCORE``                              2021 submissions
 ``asvspoof5``      TSV with header ``filename<TAB>cm-score``    ASVspoof 5 evaluation package
+``path-csv``       CSV with header ``path,score[,flags]``; the  ``bench score`` (read only)
+                   trial id is the file name without extension
 =================  =========================================  ==========================================
 
 ASV score files: 2019 ``CM_KEY ASV_KEY SCORE`` (``bonafide target 7.98``, ``A07 spoof -3.2``); 2021
@@ -34,6 +36,7 @@ from spoofbench.protocols.files import write_text_atomic
 CM_FORMATS = ("asvspoof2019", "asvspoof2021", "asvspoof5")
 ASV_KEYS = ("target", "nontarget", "spoof")
 _ASV5_HEADER = ("filename", "cm-score")
+_PATH_CSV_HEADER = "path,score"
 #: How many trial ids an error or warning lists before "and N more".
 _SHOW = 5
 
@@ -47,7 +50,8 @@ class ScoreWarning(UserWarning):
 
 
 def read_scores(path: os.PathLike | str) -> dict[str, float]:
-    """Trial id -> score from a CM score file in any of :data:`CM_FORMATS` (auto-detected).
+    """Trial id -> score from a CM score file in any of :data:`CM_FORMATS` or ``bench score``'s
+    ``path,score[,flags]`` CSV (auto-detected).
 
     Raises a one-line :class:`ProtocolError` naming ``file:line`` for a malformed line, a score that is not a
     finite number, or a trial listed twice.
@@ -57,6 +61,8 @@ def read_scores(path: os.PathLike | str) -> dict[str, float]:
     if not lines:
         raise ProtocolError(path, "score file is empty")
     first_no, first = lines[0]
+    if first.lower().replace(" ", "").startswith(_PATH_CSV_HEADER):
+        return _read_path_csv(path, lines)
     tokens = _split(first)
     if "cm-score" in tokens:  # ASVspoof 5 TSV with a header naming the columns
         return _read_columns(path, lines[1:], tokens.index(_ASV5_HEADER[0]) if _ASV5_HEADER[0] in tokens else 0,
@@ -104,6 +110,32 @@ def _read_columns(path: str, lines, id_col: int, score_col: int, n_cols: int, la
                                 number)
         scores[utt] = score
         first_line[utt] = number
+    if not scores:
+        raise ProtocolError(path, "score file has a header but no scores")
+    return scores
+
+
+def _read_path_csv(path: str, lines) -> dict[str, float]:
+    """``bench score`` output: one row per audio file; the utterance id is the file's stem, as every protocol
+    names its files ``<utt_id>.<ext>``."""
+    import csv
+
+    header = [c.strip().lower() for c in next(csv.reader([lines[0][1]]))]
+    path_col, score_col = header.index("path"), header.index("score")
+    scores: dict[str, float] = {}
+    first: dict[str, tuple[int, str]] = {}
+    for number, line in lines[1:]:
+        row = next(csv.reader([line]))
+        if len(row) != len(header):
+            raise ProtocolError(path, f"{len(row)} columns, expected {len(header)}: {','.join(header)}", number)
+        audio = row[path_col]
+        utt = os.path.splitext(os.path.basename(audio))[0]
+        if utt in first:
+            raise ProtocolError(path, f"trial {utt} is scored twice (lines {first[utt][0]} and {number}: "
+                                      f"{first[utt][1]} and {audio}); the file name without extension is the "
+                                      "trial id", number)
+        scores[utt] = _parse_score(path, number, row[score_col])
+        first[utt] = (number, audio)
     if not scores:
         raise ProtocolError(path, "score file has a header but no scores")
     return scores

@@ -17,12 +17,24 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile as sf
 
+from .audio import AudioInfo
 from .errors import AudioError, BenchError
 from .parsing import Findings
 from .registry import detect_protocol, get_protocol
 from .trials import TrialTable
 
 CHECKS = ("full", "header", "none")
+#: 16-bit full scale as float (libsndfile maps 32767 to 32767/32768): samples at or above it are clipped.
+FULL_SCALE = 32767 / 32768
+
+
+@dataclass(frozen=True)
+class AudioLevels:
+    """Sample statistics of a decoded file (all channels): what tells silence and clipping apart."""
+
+    peak: float               # largest |sample|
+    rms: float                # root mean square of the mono mixdown (what a detector hears)
+    full_scale_fraction: float  # share of samples at 16-bit full scale (|x| >= 32767/32768)
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,8 @@ class AudioCheck:
     duration: float | None
     problem: str | None = None
     warning: str | None = None
+    info: AudioInfo | None = None        # the header, when it could be read
+    levels: AudioLevels | None = None    # when the file was decoded without a problem
 
 
 def check_audio_file(path: str, sample_rate: int | None, decode: bool) -> AudioCheck:
@@ -41,27 +55,37 @@ def check_audio_file(path: str, sample_rate: int | None, decode: bool) -> AudioC
     except AudioError as exc:
         return AudioCheck(None, exc.problem)
     if info.frames == 0:
-        return AudioCheck(0.0, "audio file holds no samples")
+        return AudioCheck(0.0, "audio file holds no samples", info=info)
     if sample_rate is not None and info.sample_rate != sample_rate:
-        return AudioCheck(info.duration, f"sample rate is {info.sample_rate} Hz, the format fixes {sample_rate} Hz")
+        return AudioCheck(info.duration, f"sample rate is {info.sample_rate} Hz, the format fixes {sample_rate} Hz",
+                          info=info)
     truncated = _wav_truncation(info.extra)
     if truncated:
-        return AudioCheck(info.duration, truncated)
+        return AudioCheck(info.duration, truncated, info=info)
     warning = f"{info.channels} channels (mixed down to mono when loaded)" if info.channels > 1 else None
     if decode:
         try:
             data, _ = sf.read(path, dtype="float32", always_2d=True)
         except (RuntimeError, sf.LibsndfileError) as exc:
             return AudioCheck(info.duration,
-                              f"cannot decode audio, the file is corrupt or truncated ({_short(exc, 120)})")
+                              f"cannot decode audio, the file is corrupt or truncated ({_short(exc, 120)})", info=info)
         if data.shape[0] < info.frames:
             return AudioCheck(info.duration, f"truncated: the header announces {info.frames} samples, "
-                                             f"only {data.shape[0]} decode")
+                                             f"only {data.shape[0]} decode", info=info)
         if not np.all(np.isfinite(data)):
-            return AudioCheck(info.duration, "audio holds NaN or Inf samples")
+            return AudioCheck(info.duration, "audio holds NaN or Inf samples", info=info)
         if not np.any(data):
             warning = "digital silence (every sample is 0)"
-    return AudioCheck(info.duration, None, warning)
+        return AudioCheck(info.duration, None, warning, info, _levels(data))
+    return AudioCheck(info.duration, None, warning, info)
+
+
+def _levels(data: np.ndarray) -> AudioLevels:
+    mono = data.mean(axis=1, dtype=np.float64) if data.shape[1] > 1 else data[:, 0].astype(np.float64)
+    magnitude = np.abs(data)
+    return AudioLevels(peak=float(magnitude.max()), rms=float(np.sqrt(np.mean(mono * mono))),
+                       full_scale_fraction=float(np.mean(magnitude >= FULL_SCALE)))
+
 
 
 def _wav_truncation(extra: str) -> str | None:
@@ -104,17 +128,20 @@ def describe_corpus(root: os.PathLike | str, protocol: str | None = None, *, key
     warnings = [_problem(w) for w in findings.warnings]
     durations = np.full(len(table), np.nan)
     if check != "none" and len(table):
-        audio = _check_all(list(table["path"]), reader.sample_rate, check == "full", threads, progress)
-        for i, (path, result) in enumerate(zip(table["path"], audio)):
+        audio = check_audio_files(list(table["path"]), reader.sample_rate, check == "full", threads, progress)
+        for i, (utt, path, result) in enumerate(zip(table["utt_id"], table["path"], audio)):
             if result.duration is not None:
                 durations[i] = result.duration
+            # audio problems name the protocol line that refers to the file (plugin readers may not say)
+            source, line = findings.origins.get(utt, (None, None))
             if result.problem:
-                problems.append({"file": path, "line": None, "problem": result.problem})
+                problems.append({"file": path, "line": line, "source": source, "problem": result.problem})
             if result.warning:
-                warnings.append({"file": path, "line": None, "problem": result.warning})
+                warnings.append({"file": path, "line": line, "source": source, "problem": result.warning})
     shared = [p for p, c in Counter(table["path"]).items() if c > 1]
     for path in shared:
-        warnings.append({"file": path, "line": None, "problem": "more than one trial points to this file"})
+        warnings.append({"file": path, "line": None, "source": None,
+                         "problem": "more than one trial points to this file"})
     return _summary(root, name, reader.sample_rate, table, n_read, durations, check, problems, warnings,
                     findings.sources)
 
@@ -126,11 +153,13 @@ def find_audio_problems(trials: TrialTable, sample_rate: int | None = None, *, c
     fixes (``get_protocol(name).sample_rate``); ``check``: ``header`` (fast) or ``full`` (decodes)."""
     if check not in ("header", "full"):
         raise BenchError(f"check must be 'header' or 'full', got {check!r}")
-    results = _check_all(list(trials["path"]), sample_rate, check == "full", threads, progress=False)
+    results = check_audio_files(list(trials["path"]), sample_rate, check == "full", threads, progress=False)
     return [AudioError(path, r.problem) for path, r in zip(trials["path"], results) if r.problem]
 
 
-def _check_all(paths: list[str], sample_rate, decode: bool, threads, progress: bool) -> list[AudioCheck]:
+def check_audio_files(paths: list[str], sample_rate: int | None, decode: bool, threads: int | None = None,
+                      progress: bool = False) -> list[AudioCheck]:
+    """:func:`check_audio_file` of every path, in order, on a few threads."""
     from tqdm import tqdm
 
     # libsndfile decodes outside the GIL, so threads overlap decoding and disk reads.
@@ -142,8 +171,13 @@ def _check_all(paths: list[str], sample_rate, decode: bool, threads, progress: b
 
 
 def _problem(error: BenchError) -> dict:
-    return {"file": getattr(error, "path", None), "line": getattr(error, "line", None),
-            "problem": getattr(error, "problem", str(error))}
+    """A problem as JSON: ``file`` and ``line`` say where; ``source`` is the protocol file whose ``line`` refers
+    to an audio ``file`` (None for problems of the protocol file itself); ``text`` quotes a malformed line."""
+    problem = {"file": getattr(error, "path", None), "line": getattr(error, "line", None), "source": None,
+               "problem": getattr(error, "problem", str(error))}
+    if getattr(error, "text", None):
+        problem["text"] = error.text
+    return problem
 
 
 def _summary(root, name, sample_rate, table: TrialTable, n_read, durations, check, problems, warnings,

@@ -13,10 +13,12 @@ class BenchError(Exception):
 class ProtocolError(BenchError):
     """A protocol, key or manifest file is malformed."""
 
-    def __init__(self, path: os.PathLike | str, problem: str, line: int | None = None):
-        self.path, self.problem, self.line = str(path), problem, line
+    def __init__(self, path: os.PathLike | str, problem: str, line: int | None = None, *, text: str | None = None):
+        """``text``: the offending line as it reads, quoted at the end of the message."""
+        self.path, self.problem, self.line, self.text = str(path), problem, line, text
         where = f"{self.path}:{line}" if line is not None else self.path
-        super().__init__(f"{where}: {problem}")
+        quote = f' in "{text}"' if text else ""
+        super().__init__(f"{where}: {problem}{quote}")
 
 
 class AudioError(BenchError):

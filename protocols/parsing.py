@@ -10,6 +10,7 @@ another OS and carry no ambiguity); ``describe`` notes them as a warning, never 
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -26,13 +27,46 @@ class Findings:
     warnings: list[BenchError] = field(default_factory=list)
     #: Protocol / key / manifest files the reader used, in reading order.
     sources: list[str] = field(default_factory=list)
+    #: Utterance id -> (protocol file, line number) of the line that declared the trial, so that a problem
+    #: with its audio can name the line that refers to it.
+    origins: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 def report(findings: Findings | None, error: BenchError) -> None:
-    """Raise ``error`` in strict mode, record it in collecting mode."""
+    """Raise ``error`` in strict mode, record it in collecting mode. A problem of one protocol line quotes
+    that line, so the message shows what is wrong without opening the file."""
+    if isinstance(error, ProtocolError) and error.line is not None and error.text is None:
+        error = ProtocolError(error.path, error.problem, error.line, text=quoted_line(error.path, error.line))
     if findings is None:
         raise error
     findings.errors.append(error)
+
+
+def quoted_line(path: str, number: int, limit: int = 120) -> str | None:
+    """Line ``number`` (1-based) of a text file, stripped and cut to ``limit`` characters; None if unreadable."""
+    lines = _text_lines(path, *_stamp(path))
+    if lines is None or not 0 < number <= len(lines):
+        return None
+    text = lines[number - 1].strip()
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _text_lines(path: str, size: int, mtime_ns: int) -> list[str] | None:
+    # cached per file version: describe may quote thousands of lines of one protocol file
+    try:
+        with open(path, "rb") as fh:
+            return decode_text(path, fh.read()).split("\n")
+    except (OSError, BenchError):
+        return None
 
 
 def warn(findings: Findings | None, warning: BenchError) -> None:
@@ -142,6 +176,8 @@ def build_table(rows: list[Row], findings: Findings | None) -> TrialTable:
             continue
         seen[utt] = row
         kept.append(row.record)
+        if findings is not None:
+            findings.origins[utt] = (row.source, row.line)
     return TrialTable.from_records(kept)
 
 

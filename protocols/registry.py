@@ -1,4 +1,10 @@
-"""Registry of corpus formats ("protocols"): each turns a corpus root into a TrialTable."""
+"""Registry of corpus formats ("protocols"): each turns a corpus root into a TrialTable.
+
+Third-party packages add formats through the ``bench.protocols`` entry-point group, as detectors do through
+``bench.detectors``: each entry point names a module whose import calls :func:`register_protocol`. A plugin
+that fails to import is recorded (:func:`plugin_errors`) and named where a format is looked up; the others
+keep working.
+"""
 from __future__ import annotations
 
 import fnmatch
@@ -9,6 +15,8 @@ from typing import Callable
 
 from .errors import BenchError, ConfigError
 from .trials import TrialTable
+
+ENTRY_POINT_GROUP = "bench.protocols"
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,8 @@ class ProtocolReader:
 
 
 _PROTOCOLS: dict[str, ProtocolReader] = {}
+_PLUGIN_ERRORS: dict[str, str] = {}
+_loaded = False
 
 
 def register_protocol(name: str, *, detect: Callable[[str], bool], description: str = "", priority: int = 0,
@@ -63,7 +73,8 @@ def get_protocol(name: str) -> ProtocolReader:
 
         close = difflib.get_close_matches(name, _PROTOCOLS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"unknown protocol {name!r}{hint}; known: {', '.join(sorted(_PROTOCOLS))}")
+        raise ConfigError(f"unknown protocol {name!r}{hint}; known: {', '.join(sorted(_PROTOCOLS))}"
+                          f"{_broken_plugins()}")
     return _PROTOCOLS[name]
 
 
@@ -77,7 +88,7 @@ def detect_protocol(root: os.PathLike | str) -> str:
         if reader.detect(root):
             return reader.name
     raise BenchError(f"{root}: cannot tell the corpus format; pass --protocol with one of: "
-                     f"{', '.join(sorted(_PROTOCOLS))}")
+                     f"{', '.join(sorted(_PROTOCOLS))}{_broken_plugins()}")
 
 
 def load_trials(root: os.PathLike | str, protocol: str | None = None, *, keys: os.PathLike | str | None = None,
@@ -108,6 +119,33 @@ def asv_score_file(root: os.PathLike | str, split: str, protocol: str | None = N
     return path if path and os.path.isfile(path) else None
 
 
+def plugin_errors() -> dict[str, str]:
+    """Entry points of the ``bench.protocols`` group that failed to import, with their error."""
+    _ensure_builtin()
+    return dict(_PLUGIN_ERRORS)
+
+
+def _broken_plugins() -> str:
+    """A note for lookup errors: the format asked for may be one whose plugin did not load."""
+    if not _PLUGIN_ERRORS:
+        return ""
+    failed = "; ".join(f"{name}: {error}" for name, error in _PLUGIN_ERRORS.items())
+    return f" (protocol plugins that failed to load: {failed})"
+
+
 def _ensure_builtin() -> None:
-    # Importing the readers registers them; done lazily so `import protocols` stays cheap.
+    # Importing the readers registers them; done lazily so `import protocols` stays cheap. Plugins load once,
+    # after the built-ins (the flag is set first: a plugin may itself call list_protocols while importing).
+    global _loaded
     from . import readers  # noqa: F401
+
+    if _loaded:
+        return
+    _loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()
+        except Exception as exc:  # a broken plugin must not take the others down
+            _PLUGIN_ERRORS[ep.name] = f"{type(exc).__name__}: {exc}"

@@ -6,10 +6,12 @@ import json
 import os
 
 import numpy as np
+import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
 from spoofbench.benchmark.cli import cli
+from spoofbench.protocols import ConfigError
 from spoofbench.protocols.audio import write_audio
 
 CM = "LA/ASVspoof2019_LA_cm_protocols"
@@ -80,8 +82,8 @@ def test_describe_selection_options(tmp_path):
 
 def test_describe_reports_every_problem_in_one_pass(tmp_path):
     root = str(tmp_path)
-    _protocol(root, "train", "S1 LA_T_1 - - bonafide\nS1 LA_T_2 - A01 spoof\nS1 LA_T_3 - A01 spoof\n"
-                             "S1 LA_T_4 - A02 spoof\n")
+    train = _protocol(root, "train", "S1 LA_T_1 - - bonafide\nS1 LA_T_2 - A01 spoof\nS1 LA_T_3 - A01 spoof\n"
+                                     "S1 LA_T_4 - A02 spoof\n")
     dev = _protocol(root, "dev", "S2 LA_D_1 - - bonafide\nS2 LA_D_2 - A03 spoof\nS2 LA_D_3 - A03\n"
                                  "S2 LA_D_4 - A03 spooof\nS2 LA_D_1 - A04 spoof\n")
     _protocol(root, "eval", "S9 LA_E_1 - A07 spoof\nS9 LA_E_2 - - bonafide\n", newline="\r\n")
@@ -102,17 +104,22 @@ def test_describe_reports_every_problem_in_one_pass(tmp_path):
     res = _run("data", "describe", root, "--format", "json")
     assert res.exit_code == 2
     r = json.loads(res.stdout)
-    found = {(os.path.basename(p["file"]), p["line"], p["problem"].split(" (")[0]) for p in r["problems"]}
-    assert found == {
-        ("ASVspoof2019.LA.cm.dev.trl.txt", 3, "expected 5 columns"),
-        ("ASVspoof2019.LA.cm.dev.trl.txt", 4, "unknown label 'spooof'"),
-        ("ASVspoof2019.LA.cm.dev.trl.txt", 5, "duplicate utterance id 'LA_D_1'"),
-        ("LA_T_2.flac", None, "audio file not found"),
-        ("LA_T_3.flac", None, "audio file is empty"),
-        ("LA_T_4.flac", None, "cannot read audio header"),
-        ("LA_D_1.flac", None, "cannot decode audio, the file is corrupt or truncated"),
-        ("LA_D_2.flac", None, "sample rate is 8000 Hz, the format fixes 16000 Hz"),
+    found = {(os.path.basename(p["file"]), p["line"], p["source"] and os.path.basename(p["source"]),
+              p["problem"].split(" (")[0]) for p in r["problems"]}
+    dev_name, train_name = os.path.basename(dev), os.path.basename(train)
+    assert found == {  # audio problems name the protocol line that refers to the file
+        (dev_name, 3, None, "expected 5 columns"),
+        (dev_name, 4, None, "unknown label 'spooof'"),
+        (dev_name, 5, None, "duplicate utterance id 'LA_D_1'"),
+        ("LA_T_2.flac", 2, train_name, "audio file not found"),
+        ("LA_T_3.flac", 3, train_name, "audio file is empty"),
+        ("LA_T_4.flac", 4, train_name, "cannot read audio header"),
+        ("LA_D_1.flac", 1, dev_name, "cannot decode audio, the file is corrupt or truncated"),
+        ("LA_D_2.flac", 2, dev_name, "sample rate is 8000 Hz, the format fixes 16000 Hz"),
     }
+    # a malformed line is quoted as it reads
+    assert {p["line"]: p.get("text") for p in r["problems"] if p["source"] is None} == {
+        3: "S2 LA_D_3 - A03", 4: "S2 LA_D_4 - A03 spooof", 5: "S2 LA_D_1 - A04 spoof"}
     assert [(os.path.basename(w["file"]), w["problem"]) for w in r["warnings"]] == [
         ("ASVspoof2019.LA.cm.eval.trl.txt", "Windows (CRLF) line endings; accepted")]
     assert r["trials"] == 8  # the good lines, CRLF ones included
@@ -120,8 +127,9 @@ def test_describe_reports_every_problem_in_one_pass(tmp_path):
     res = _run("data", "describe", root)
     assert res.exit_code == 2
     assert "problems (8):" in res.stdout
-    assert f"{dev}:4: unknown label 'spooof' (expected one of: bonafide, spoof)" in res.stdout
-    assert f"{_audio(root, 'train', 'LA_T_2')}: audio file not found" in res.stdout
+    assert f"{dev}:4: unknown label 'spooof' (expected one of: bonafide, spoof) in \"S2 LA_D_4 - A03 spooof\"\n" \
+        in res.stdout
+    assert f"{_audio(root, 'train', 'LA_T_2')}: audio file not found (referred to by {train}:2)\n" in res.stdout
     # a header-only check is fast and cannot see the truncation
     r = json.loads(_run("data", "describe", root, "--format", "json", "--check", "header").stdout)
     assert len(r["problems"]) == 7
@@ -157,6 +165,34 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path):
     assert res.exit_code == 2
     assert "exists and is not a demo corpus; refusing to overwrite it" in res.stderr
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_strict_reading_quotes_the_malformed_line(tmp_path):
+    from spoofbench.protocols import ProtocolError, load_trials
+
+    path = _protocol(str(tmp_path), "train", "S1 LA_T_1 - - bonafide\nS1 LA_T_2 - A01 spoof extra\n")
+    with pytest.raises(ProtocolError) as caught:
+        load_trials(tmp_path)
+    assert str(caught.value) == f'{path}:2: expected 5 columns (SPEAKER UTT - SYSTEM KEY), found 6 in ' \
+                                '"S1 LA_T_2 - A01 spoof extra"'
+
+
+def test_demo_split_sizes_are_refused_by_the_option_check_with_the_minimum(tmp_path):
+    root = tmp_path / "demo"
+    for args, option, least in [(["--eval", "16"], "--eval", 17),  # 4 bona fide + 12 spoofs < 13 attacks
+                                (["--train", "8", "--bonafide-fraction", "0.1"], "--train", 15)]:
+        res = _run("data", "demo", root, *args)
+        assert res.exit_code == 2
+        assert f"Invalid value for '{option}'" in res.stderr and f"needs at least {least} trials" in res.stderr
+        assert not root.exists()  # refused before any work
+    from spoofbench.protocols.demo import DemoParams, minimum_trials
+
+    for fraction in (0.1, 0.25, 0.5, 0.9):  # the minimum is exactly where the generator starts accepting
+        for split, key in (("train", "n_train"), ("eval", "n_eval")):
+            least = minimum_trials(split, fraction)
+            DemoParams(bonafide_fraction=fraction, **{key: least}).validate()
+            with pytest.raises(ConfigError, match=f"at least {least} trials"):
+                DemoParams(bonafide_fraction=fraction, **{key: least - 1}).validate()
 
 
 def test_demo_then_describe(tmp_path):

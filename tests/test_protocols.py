@@ -1,6 +1,7 @@
 """Protocol readers: tiny fixtures of every supported format, checked exactly; every malformed input."""
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -301,3 +302,73 @@ def test_detection_and_forcing(tmp_path):
     # forcing a protocol whose files are not there names what it looked for
     with pytest.raises(ProtocolError, match="no ASVspoof 5 protocol found"):
         load_trials(root, protocol="asvspoof5")
+
+
+# ---- corpus format plugins (entry-point group bench.protocols) -----------------------------------------------------
+def _readme_protocol_plugin() -> str:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Writing a corpus format plugin", 1)[1].split("\n## ", 1)[0]
+    assert 'labels-tsv = "my_detectors.labels"' in re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+@pytest.fixture()
+def protocol_plugins(tmp_path, monkeypatch):
+    """The README's plugin and a broken one as `bench.protocols` entry points; the registry is reset around the
+    test so that no other test sees them."""
+    import importlib.metadata
+    import sys
+
+    from spoofbench.protocols import registry
+
+    package = tmp_path / "plugin_src" / "my_detectors"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "labels.py").write_text(_readme_protocol_plugin())
+    (package / "broken.py").write_text('raise ImportError("libtsv.so.1: cannot open shared object file")\n')
+    monkeypatch.syspath_prepend(str(package.parent))
+    registry._ensure_builtin()  # built-ins (and installed plugins) first, as in a fresh process
+    points = [importlib.metadata.EntryPoint("labels-tsv", "my_detectors.labels", registry.ENTRY_POINT_GROUP),
+              importlib.metadata.EntryPoint("broken-format", "my_detectors.broken", registry.ENTRY_POINT_GROUP)]
+    real = importlib.metadata.entry_points
+
+    def entry_points(**selection):
+        return points if selection.get("group") == registry.ENTRY_POINT_GROUP else real(**selection)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    monkeypatch.setattr(registry, "_loaded", False)
+    monkeypatch.setattr(registry, "_PLUGIN_ERRORS", {})
+    monkeypatch.setattr(registry, "_PROTOCOLS", dict(registry._PROTOCOLS))
+    yield
+    for name in [m for m in sys.modules if m == "my_detectors" or m.startswith("my_detectors.")]:
+        del sys.modules[name]
+
+
+def test_protocol_plugin_from_an_entry_point_and_a_broken_one_reported(protocol_plugins, tmp_path):
+    from click.testing import CliRunner
+
+    from spoofbench.benchmark.cli import cli
+    from spoofbench.protocols import list_protocols, plugin_errors
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "labels.tsv").write_text("a.flac\tbonafide\t-\nb.flac\tspoof\tA01\n")
+    assert "labels-tsv" in list_protocols() and "asvspoof2019-la" in list_protocols()
+    assert detect_protocol(corpus) == "labels-tsv"
+    trials = load_trials(corpus)
+    assert list(trials["utt_id"]) == ["a", "b"] and list(trials["label"]) == ["bonafide", "spoof"]
+    assert trials["path"][1] == str(corpus / "b.flac")
+    assert plugin_errors() == {"broken-format": "ImportError: libtsv.so.1: cannot open shared object file"}
+
+    listed = CliRunner().invoke(cli, ["list", "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    data = json.loads(listed.stdout)
+    assert "labels-tsv" in [p["protocol"] for p in data["protocols"]]
+    assert data["protocol_plugin_errors"] == plugin_errors()
+    with pytest.raises(BenchError, match="cannot tell the corpus format.*broken-format: ImportError: libtsv"):
+        detect_protocol(tmp_path)
+    with pytest.raises(ConfigError, match="unknown protocol 'broken'.*broken-format: ImportError"):
+        get_protocol("broken")

@@ -177,3 +177,23 @@ def test_2021_asv_metadata_columns_give_per_condition_operating_points(tmp_path)
     assert asv.where("vocoder", "x") is asv
     both = asv.where("subset", "eval").where("codec", "alaw")
     assert both.target.size == 25 and set(both.spoof_attack) == {"A07"}
+
+
+def test_bench_score_csv_is_read_by_file_stem(tmp_path):
+    path = tmp_path / "scores.csv"
+    path.write_text('path,score,flags\n/data/eval/LA_E_0000000.flac,1.5,\n'
+                    '"/data/a,b/LA_E_0000001.wav",-2.25,short;silent\n')
+    assert read_scores(path) == {"LA_E_0000000": 1.5, "LA_E_0000001": -2.25}
+    old = tmp_path / "old.csv"  # before flags were written
+    old.write_text("path,score\nx/LA_E_0000002.flac,0.5\n")
+    assert read_scores(old) == {"LA_E_0000002": 0.5}
+
+
+def test_bench_score_csv_errors_name_the_line(tmp_path):
+    path = tmp_path / "scores.csv"
+    path.write_text("path,score,flags\na/u1.flac,1.0,\nb/u1.wav,2.0,\n")
+    with pytest.raises(ProtocolError, match=r"scores.csv:3: trial u1 is scored twice .*a/u1.flac and b/u1.wav"):
+        read_scores(path)
+    path.write_text("path,score,flags\na/u1.flac,nan,\n")
+    with pytest.raises(ProtocolError, match=r"scores.csv:2: score is nan"):
+        read_scores(path)

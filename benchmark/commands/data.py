@@ -73,10 +73,12 @@ def _int_triple(ctx, param, value):
 @click.argument("root", type=click.Path(file_okay=False))
 @click.option("--seed", type=int, default=0, show_default=True, help="Generator seed (same seed, same bytes).")
 @click.option("--train", "n_train", type=click.IntRange(min=8), default=300, show_default=True,
-              help="CM trials in train.")
-@click.option("--dev", "n_dev", type=click.IntRange(min=8), default=200, show_default=True, help="CM trials in dev.")
-@click.option("--eval", "n_eval", type=click.IntRange(min=16), default=450, show_default=True,
-              help="CM trials in eval.")
+              help="CM trials in train (at least 2 bona fide and one spoof per attack: 8 at the default "
+                   "--bonafide-fraction).")
+@click.option("--dev", "n_dev", type=click.IntRange(min=8), default=200, show_default=True,
+              help="CM trials in dev (at least 8 at the default --bonafide-fraction).")
+@click.option("--eval", "n_eval", type=click.IntRange(min=15), default=450, show_default=True,
+              help="CM trials in eval (13 attacks: at least 17 at the default --bonafide-fraction).")
 @click.option("--bonafide-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.25,
               show_default=True, help="Share of bona fide trials in each split.")
 @click.option("--speakers", "n_speakers", default="8,6,8", show_default=True, callback=_int_triple,
@@ -96,8 +98,14 @@ def demo_command(root, seed, n_train, n_dev, n_eval, bonafide_fraction, n_speake
     train/dev, A07-A19 in eval; A16 = A04, A19 = A06). An existing demo corpus built with the same
     parameters and generator version is reused as it is.
     """
-    from spoofbench.protocols.demo import make_demo_corpus
+    from spoofbench.protocols.demo import make_demo_corpus, minimum_trials
 
+    for split, option, n in (("train", "--train", n_train), ("dev", "--dev", n_dev), ("eval", "--eval", n_eval)):
+        least = minimum_trials(split, bonafide_fraction)
+        if n < least:  # refused here, before any work, like the range checks of the options themselves
+            raise click.BadParameter(f"{n} is too small: with --bonafide-fraction {bonafide_fraction} the {split} "
+                                     f"split needs at least {least} trials (2 bona fide and one spoof per attack)",
+                                     param_hint=f"'{option}'")
     started = time.perf_counter()
     before = _marker_mtime(root)
     info = make_demo_corpus(root, seed=seed, n_train=n_train, n_dev=n_dev, n_eval=n_eval,
@@ -199,16 +207,24 @@ def _describe_table(r: dict, max_problems: int) -> str:
         lines.append("")
         lines.append(f"{title} ({len(items)}):")
         for item in items[:limit]:
-            where = item["file"] or ""
-            if item["line"] is not None:
-                where += f":{item['line']}"
-            lines.append(f"  {where}: {item['problem']}")
+            lines.append(f"  {_problem_line(item)}")
         if len(items) > limit:
             lines.append(f"  ... and {len(items) - limit} more (--format json lists all)")
     if not r["problems"]:
         lines.append("")
         lines.append("no problems found")
     return "\n".join(lines)
+
+
+def _problem_line(item: dict) -> str:
+    """``file:line: problem`` for a protocol line (quoting it), ``audio: problem (protocol file:line)`` for audio."""
+    where = item["file"] or ""
+    if item.get("source"):
+        return f"{where}: {item['problem']} (referred to by {item['source']}:{item['line']})"
+    if item["line"] is not None:
+        where += f":{item['line']}"
+    quote = f' in "{item["text"]}"' if item.get("text") else ""
+    return f"{where}: {item['problem']}{quote}"
 
 
 # ---- bench perf demo ----------------------------------------------------------------------------------------------

@@ -18,8 +18,9 @@ _EXTENSIONS = {"table": "txt", "github": "md", "latex": "tex", "csv": "csv"}
 
 @click.command("eval")
 @click.option("--scores", "score_files", multiple=True, required=True, metavar="[NAME=]FILE",
-              help="CM score file (2019 'UTT ATTACK KEY SCORE', 2021 'TRIAL SCORE' or ASVspoof 5 TSV; higher = "
-                   "bona fide). Repeat for several systems; NAME= sets the system's name (default: file name).")
+              help="CM score file (2019 'UTT ATTACK KEY SCORE', 2021 'TRIAL SCORE', ASVspoof 5 TSV or the "
+                   "'path,score' CSV of bench score; higher = bona fide). Repeat for several systems; NAME= sets the "
+                   "system's name (default: file name).")
 @click.option("--data", "data_root", required=True, metavar="ROOT", help="Corpus folder (holds the protocol/keys).")
 @click.option("--protocol", default=None, help="Corpus format (default: auto-detected; see `bench list`).")
 @click.option("--keys", default=None, metavar="DIR", help="Folder of separately distributed keys (ASVspoof 2021).")

@@ -22,9 +22,10 @@ def list_command(fmt: str) -> None:
               for n in protocols.list_protocols()]
     metrics = _metric_names()
     errors = detectors.plugin_errors()
+    protocol_errors = protocols.plugin_errors()
     if fmt == "json":
         click.echo(json.dumps({"detectors": rows, "protocols": protos, "metrics": metrics,
-                               "plugin_errors": errors}, indent=2))
+                               "plugin_errors": errors, "protocol_plugin_errors": protocol_errors}, indent=2))
         return
     click.echo(tabulate([[r["detector"], ", ".join(r["presets"]), r["default"] or "", r["source"],
                           r["description"]] for r in rows],
@@ -36,6 +37,8 @@ def list_command(fmt: str) -> None:
         click.echo("metrics: " + ", ".join(metrics))
     for name, err in errors.items():
         click.echo(f"warning: plugin {name!r} failed to load: {err}", err=True)
+    for name, err in protocol_errors.items():
+        click.echo(f"warning: protocol plugin {name!r} failed to load: {err}", err=True)
 
 
 def _metric_names() -> list[str]:

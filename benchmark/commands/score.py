@@ -4,7 +4,10 @@
     bench score --detector rawnet2 --official-checkpoint pre_trained_DF_RawNet2.pth --variant 2021 audio/
     torchrun --nproc_per_node=4 $(command -v bench) score --detector rawnet2 --checkpoint rawnet2.det audio/
 
-Writes ``path,score`` (higher = bona fide) as CSV, atomically, and a summary (printed and as JSON beside it).
+Writes ``path,score,flags`` (higher = bona fide) as CSV, atomically, and a summary (printed and as JSON beside
+it). ``flags`` names files whose score should not be trusted (``short;silent``, see
+:mod:`spoofbench.protocols.quality`). Unusable audio stops the command (``--on-bad-audio fail``, exit 2) or is
+left out and listed (``skip``, exit 3 when anything was left out, as ``bench run`` finishing with failures).
 """
 from __future__ import annotations
 
@@ -14,10 +17,14 @@ import time
 
 import click
 
-from spoofbench.protocols.errors import BenchError, ConfigError
+from spoofbench.protocols import quality
+from spoofbench.protocols.errors import AudioError, BenchError, ConfigError
 from spoofbench.protocols.files import write_text_atomic
 
 AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3", ".aiff", ".aif")
+#: Exit status when some files were left out as unusable (``--on-bad-audio skip``): the scores written are
+#: complete for the others, but not for everything asked for.
+EXIT_SKIPPED = 3
 
 
 def collect_audio(inputs) -> list[str]:
@@ -70,8 +77,11 @@ def _trials(paths):
 @click.option("--fast", type=click.Choice(["off", "bf16", "int8", "int8+bf16"]), default=None,
               help="RawNet2: reduced-precision inference (changes the scores slightly).")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Audio-loading worker processes.")
+@click.option("--on-bad-audio", type=click.Choice(["skip", "fail"]), default="fail", show_default=True,
+              help="Audio that cannot be decoded (missing, empty, corrupt, NaN/Inf): stop naming the file (fail, "
+                   "exit 2), or leave it out, list it and score the rest (skip, exit 3).")
 def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, mode, hop, batch_size, device, fast,
-                  workers):
+                  workers, on_bad_audio):
     """Score audio files and folders (any length) with a trained detector; higher score = bona fide."""
     from spoofbench.detectors import get_entry, load_detector, split_spec
     from spoofbench.detectors.rawnet2 import distributed as dist_utils
@@ -101,7 +111,9 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
             raise ConfigError(f"{name} has no option {key!r} (given by the command line)")
         det.set_params(**{key: value})
     paths = collect_audio(inputs)
-    duration = _total_duration(paths)
+    paths, checks, skipped = _usable_audio(paths, on_bad_audio)
+    duration = float(sum(c.duration for c in checks))
+    flags = _flags(det, checks)
     if dist_utils.launched_by_torchrun():  # under torchrun: join the group, so that only rank 0 writes
         dist_utils.init_from_env(str(det.get_params().get("device") or "cpu"))
     started = time.perf_counter()
@@ -109,13 +121,19 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
     elapsed = time.perf_counter() - started
     if dist_utils.rank() != 0:
         return
-    write_text_atomic(out, "path,score\n" + "".join(f"{_csv_field(p)},{s:.8f}\n" for p, s in zip(paths, scores)))
+    write_text_atomic(out, "path,score,flags\n" + "".join(f"{_csv_field(p)},{s:.8f},{';'.join(f)}\n"
+                                                          for p, s, f in zip(paths, scores, flags)))
+    flag_counts = {name: sum(name in f for f in flags) for name in quality.FLAGS}
+    n_flagged = sum(bool(f) for f in flags)
     summary = {"detector": det.name, "checkpoint": checkpoint or official_checkpoint, "files": len(paths),
                "audio_seconds": round(duration, 3), "seconds": round(elapsed, 3),
                "real_time_factor": round(elapsed / duration, 6) if duration else None,
                "score_mean": float(scores.mean()), "score_std": float(scores.std()),
                "score_min": float(scores.min()), "score_max": float(scores.max()),
-               "above_zero": int((scores > 0).sum()), "out": out}
+               "above_zero": int((scores > 0).sum()), "out": out,
+               "flagged": n_flagged, "flag_counts": {k: v for k, v in flag_counts.items() if v},
+               "flag_thresholds": quality.thresholds(quality.min_samples_of(det), det.sample_rate),
+               "skipped": [{"path": p, "problem": problem} for p, problem in skipped]}
     for key in ("score_mode", "fast_inference", "n_samples"):
         if key in valid:
             summary[key] = det.get_params()[key]
@@ -124,13 +142,39 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
     click.echo(f"scored {len(paths)} files ({duration:.1f} s of audio) in {elapsed:.1f} s "
                f"(real-time factor {summary['real_time_factor']}); scores: mean {summary['score_mean']:.3f}, "
                f"min {summary['score_min']:.3f}, max {summary['score_max']:.3f}, {summary['above_zero']} above 0")
+    if n_flagged:
+        counts = ", ".join(f"{v} {k}" for k, v in summary["flag_counts"].items())
+        click.echo(f"{n_flagged} of {len(paths)} files flagged: {counts} (their scores are unreliable; "
+                   f"see the flags column)")
     click.echo(f"wrote {out} and {summary_path}")
+    if skipped:
+        click.echo(f"warning: {len(skipped)} of {len(paths) + len(skipped)} files could not be used and were not "
+                   f"scored (listed in {summary_path}):", err=True)
+        for path, problem in skipped:
+            click.echo(f"  {path}: {problem}", err=True)
+        click.get_current_context().exit(EXIT_SKIPPED)
 
 
-def _total_duration(paths) -> float:
-    from spoofbench.protocols.audio import audio_info
+def _usable_audio(paths: list[str], on_bad_audio: str):
+    """Decode every file before any scoring: (usable paths, their checks, [(path, problem)] of the others).
+    With ``fail`` the first unusable file stops the command with one line naming it."""
+    from spoofbench.protocols.describe import check_audio_files
 
-    return float(sum(audio_info(p).duration for p in paths))  # also fails early, naming a broken file
+    checks = check_audio_files(paths, None, decode=True)
+    bad = [(p, c.problem) for p, c in zip(paths, checks) if c.problem]
+    if bad and on_bad_audio == "fail":
+        more = f" ({len(bad) - 1} more unusable files)" if len(bad) > 1 else ""
+        raise AudioError(bad[0][0], f"{bad[0][1]}{more}; --on-bad-audio skip scores the other files")
+    if len(bad) == len(paths):
+        raise AudioError(paths[0] if len(paths) == 1 else f"{len(paths)} files",
+                         "no file could be used: " + "; ".join(f"{p}: {problem}" for p, problem in bad[:3]))
+    good = [(p, c) for p, c in zip(paths, checks) if not c.problem]
+    return [p for p, _ in good], [c for _, c in good], bad
+
+
+def _flags(det, checks) -> list[list[str]]:
+    min_samples = quality.min_samples_of(det)
+    return [quality.quality_flags(c, sample_rate=det.sample_rate, min_samples=min_samples) for c in checks]
 
 
 def _csv_field(text: str) -> str:
