@@ -2,11 +2,13 @@
 
 DET plots follow the ASVspoof papers: miss probability (bona fide rejected) against false-alarm probability
 (spoof accepted), both on normal-deviate (probit) axes labelled in percent, several systems overlaid, EER
-(circle) and minimum-DCF (square) operating points marked, EER in the legend.
+(circle) and minimum-DCF (square) operating points marked, EER in the legend. The axes show the papers' 0.1 % ..
+40 %, widened (both axes alike, to round tick values) until every curve's EER and minimum-DCF points lie inside.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import ndtri  # = scipy.stats.norm.ppf, without importing all of scipy.stats (~1 s)
@@ -18,7 +20,15 @@ from .evaluation import natural_key
 from spoofbench.protocols.files import atomic_path
 
 #: DET tick labels in percent, most important first: a tick is kept when it is not too close to one kept before
-_TICKS = (1, 10, 0.1, 40, 0.01, 5, 2, 20, 0.5, 0.2, 0.05, 60, 80, 90)
+_TICKS = (1, 10, 0.1, 40, 0.01, 5, 2, 20, 50, 0.5, 0.2, 0.05, 0.001, 60, 80, 90, 95, 99, 0.02, 0.005, 30, 70, 98,
+          0.002, 99.5, 99.9)
+#: Values (percent) an axis may end at, so that its ends carry round tick labels
+_AXIS_ENDS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95,
+              98, 99, 99.5, 99.9)
+#: The range ASVspoof papers show (0.1 % .. 40 %); widened when a curve's EER or minDCF point lies outside it
+_DEFAULT_RANGE = (0.001, 0.4)
+#: Room (in normal deviates) between the outermost EER / minDCF point and the axis edge
+_MARGIN = 0.25
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
            "#bcbd22")
 _LINESTYLES = ("-", "--", "-.", ":")
@@ -31,9 +41,10 @@ def plot_det(systems: dict[str, tuple[np.ndarray, np.ndarray]], path_stem: str, 
 
     fig = Figure(figsize=(5.6, 5.6), layout="constrained")
     ax = fig.add_subplot()
-    limits = _limits(systems.values())
-    for i, (name, (bona, spoof)) in enumerate(systems.items()):
-        _draw_det(ax, bona, spoof, i, name, limits)
+    curves = {name: _det(bona, spoof) for name, (bona, spoof) in systems.items()}
+    limits = _limits(curves.values())
+    for i, (name, curve) in enumerate(curves.items()):
+        _draw_det(ax, curve, i, name, limits)
     _style_det_axes(ax, limits)
     _marker_legend(ax)
     if title:
@@ -48,14 +59,14 @@ def plot_det_grid(scores: dict[str, np.ndarray], trials: TrialTable, path_stem: 
     ncols = min(4, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig = _grid_figure(ncols, nrows, 3.0, 2.8, top=0.95, bottom=0.45)
-    sets = [(s[is_bona], s[mask]) for _, mask in panels for s in scores.values()]
-    limits = _limits(sets)
+    curves = [{name: _det(s[is_bona], s[mask]) for name, s in scores.items()} for _, mask in panels]
+    limits = _limits(c for panel in curves for c in panel.values())
     first_ax = None
     for k, (label, mask) in enumerate(panels):
         ax = fig.add_subplot(nrows, ncols, k + 1)
         first_ax = first_ax or ax
-        eers = ", ".join(f"{100 * _draw_det(ax, s[is_bona], s[mask], i, name, limits, small=True):.2f}"
-                         for i, (name, s) in enumerate(scores.items()))
+        eers = ", ".join(f"{100 * _draw_det(ax, curve, i, name, limits, small=True):.2f}"
+                         for i, (name, curve) in enumerate(curves[k].items()))
         _style_det_axes(ax, limits, small=True, xlabel=k // ncols == nrows - 1, ylabel=k % ncols == 0)
         ax.set_title(f"{label}  (EER {eers} %)", fontsize=8)
     handles, labels = first_ax.get_legend_handles_labels()
@@ -117,27 +128,58 @@ def _grid_figure(ncols: int, nrows: int, width: float, height: float, *, top: fl
     return fig
 
 
-def _limits(score_sets) -> tuple[float, float]:
-    """Axis range in probability: 0.1 % .. 40 % as in ASVspoof papers, down to 0.01 % when a system's EER is
-    below 0.5 % and up to 90 % when one is above 30 %."""
-    eers = [M.eer(b, s) for b, s in score_sets]
-    return (0.001 if min(eers) >= 0.005 else 0.0001), (0.4 if max(eers) <= 0.3 else 0.9)
+@dataclass
+class _Det:
+    """One DET curve and its two marked operating points (rates as fractions)."""
+
+    pmiss: np.ndarray
+    pfa: np.ndarray
+    eer: float
+    dcf_pfa: float      # the minimum-DCF point
+    dcf_pmiss: float
 
 
-def _draw_det(ax, bona, spoof, i: int, name: str, limits, small: bool = False) -> float:
-    """Draw one system's DET curve with its EER (circle) and minimum-DCF (square) points; returns the EER.
-    The curve is computed once and both points are read off it."""
+def _det(bona, spoof) -> _Det:
+    """The curve is computed once; both points are read off it."""
     pmiss, pfa, _ = M.det_curve(bona, spoof)
-    x, y = _thin(_probit(pfa, limits), _probit(pmiss, limits))
+    best = int(np.argmin(M._dcf_of_curve(pmiss, pfa)))
+    return _Det(pmiss, pfa, M._eer_of_curve(pmiss, pfa), float(pfa[best]), float(pmiss[best]))
+
+
+def _limits(curves) -> tuple[float, float]:
+    """Axis range in probability, the same on both axes: the ASVspoof papers' 0.1 % .. 40 %, widened until every
+    curve's EER and minimum-DCF points lie inside with a margin, and ending at round tick values."""
+    rates = np.array([p for c in curves for p in (c.eer, c.dcf_pfa, c.dcf_pmiss)])
+    rates = rates[(rates > 0) & (rates < 1)]  # 0 and 1 have no normal deviate: drawn on the edge
+    low, high = (100 * p for p in _DEFAULT_RANGE)
+    if rates.size:
+        low = min(low, 100 * _normal_cdf(ndtri(rates.min()) - _MARGIN))
+        high = max(high, 100 * _normal_cdf(ndtri(rates.max()) + _MARGIN))
+    ends = np.array(_AXIS_ENDS)
+    low_end = ends[ends <= low].max(initial=ends[0])
+    high_end = ends[ends >= high].min(initial=ends[-1])
+    return low_end / 100, high_end / 100
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * math.erfc(-x / math.sqrt(2))
+
+
+def _draw_det(ax, curve: _Det, i: int, name: str, limits, small: bool = False) -> float:
+    """Draw one system's DET curve with its EER (circle) and minimum-DCF (square) points; returns the EER."""
+    x, y = _thin(_probit(curve.pfa, limits), _probit(curve.pmiss, limits))
     color, style = _COLORS[i % len(_COLORS)], _LINESTYLES[(i // len(_COLORS)) % len(_LINESTYLES)]
-    eer = M._eer_of_curve(pmiss, pfa)
-    ax.plot(x, y, color=color, ls=style, lw=1.3 if small else 1.7, label=f"{name} (EER {100 * eer:.2f} %)")
-    e = _probit(np.array([eer]), limits)[0]
-    ax.plot([e], [e], "o", ms=4 if small else 6, mfc="none", mec=color, mew=1.4)
-    best = int(np.argmin(M._dcf_of_curve(pmiss, pfa)))  # the minimum-DCF point
-    ax.plot(_probit(pfa[best:best + 1], limits), _probit(pmiss[best:best + 1], limits), "s",
-            ms=3.5 if small else 5, mfc=color, mec=color)
-    return eer
+    ax.plot(x, y, color=color, ls=style, lw=1.3 if small else 1.7, label=f"{name} (EER {100 * curve.eer:.2f} %)")
+    e = _on_axes(curve.eer, limits)
+    ax.plot([e], [e], "o", ms=4 if small else 6, mfc="none", mec=color, mew=1.4, clip_on=False)
+    ax.plot([_on_axes(curve.dcf_pfa, limits)], [_on_axes(curve.dcf_pmiss, limits)], "s", ms=3.5 if small else 5,
+            mfc=color, mec=color, clip_on=False)
+    return curve.eer
+
+
+def _on_axes(p: float, limits) -> float:
+    """A marked point's normal deviate; a rate of 0 or 1 (no deviate) sits on the edge of the axes."""
+    return float(ndtri(np.clip(p, *limits)))
 
 
 def _probit(p: np.ndarray, limits) -> np.ndarray:
@@ -160,7 +202,8 @@ def _style_det_axes(ax, limits, small: bool = False, xlabel: bool = True, ylabel
     low, high = limits
     span = ndtri(high) - ndtri(low)
     kept: list[float] = []
-    for tick in (t for t in _TICKS if low * 100 <= t <= high * 100 + 1e-9):
+    ends = (round(low * 100, 6), round(high * 100, 6))  # the axis ends are labelled, so the ticks cover the range
+    for tick in (t for t in (*ends, *_TICKS) if ends[0] <= t <= ends[1]):
         if all(abs(ndtri(tick / 100) - ndtri(k / 100)) >= (0.085 if small else 0.055) * span for k in kept):
             kept.append(tick)
     ticks = sorted(kept)
