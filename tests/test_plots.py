@@ -79,3 +79,72 @@ def test_det_grid_panels_hold_every_point(figures):
     plots.plot_det_grid({"a": base, "b": other}, trials, "unused")
     for ax in figures[0].axes:
         _assert_markers_inside(ax)
+
+
+def _attack_corpus(seed=1):
+    """Three attacks, 23-26 % and 1 % EER; bona fide scores narrow (std 0.3), spoof scores wide (std 6)."""
+    rng = np.random.default_rng(seed)
+    attacks = np.repeat(["A07", "A08", "A09"], 400)
+    trials = _trials(300, attacks)
+    scores = np.concatenate([rng.normal(3, 0.3, 300), rng.normal(-15, 6, attacks.size)])
+    return trials, scores, attacks
+
+
+def test_det_grid_has_a_legend_with_system_names_and_labelled_axes(figures):
+    trials, scores, _ = _attack_corpus()
+    systems = {"rawnet2.small": scores, "lfcc-gmm.small": scores * 0.5 + 1}
+    plots.plot_det_grid(systems, trials, "unused")
+    fig = figures[0]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [*systems, "EER", "minDCF"]
+    assert len(fig.axes) == 4  # pooled + 3 attacks
+    for ax in fig.axes:
+        assert ax.get_xlabel() and ax.get_ylabel()
+        assert "EER" not in ax.get_title()  # EERs are named in the panel's legend, not listed in the title
+        texts = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert len(texts) == 2 and all(t.startswith(n) and "EER" in t for t, n in zip(texts, systems))
+        assert min(t.get_fontsize() for t in ax.get_xticklabels()) >= 8
+        assert ax.title.get_fontsize() >= 9
+
+
+def _filled_bins(patch) -> int:
+    """Bins of positive height in a histogram's step outline (horizontal steps above zero)."""
+    xy = patch.get_xy()
+    return int(np.sum((xy[1:, 1] == xy[:-1, 1]) & (xy[:-1, 1] > 0) & (xy[1:, 0] > xy[:-1, 0])))
+
+
+def test_histogram_bins_resolve_a_narrow_and_a_wide_class(figures):
+    trials, scores, _ = _attack_corpus()
+    plots.plot_score_histograms(scores, trials, "unused", title="narrow bona fide")
+    fig = figures[0]
+    assert [t.get_text() for t in fig.legends[0].get_texts()][:2] == ["bona fide", "spoof"]
+    for ax in fig.axes:
+        assert ax.get_xlabel() and ax.get_ylabel()
+        by_class = {p.get_label(): p for p in ax.patches if p.get_label() in ("bona fide", "spoof")}
+        assert set(by_class) == {"bona fide", "spoof"}
+        assert _filled_bins(by_class["bona fide"]) >= 10 and _filled_bins(by_class["spoof"]) >= 10
+
+
+def test_class_bin_edges():
+    wide = np.random.default_rng(0).normal(0, 50, 10_000)
+    edges = plots.class_bin_edges(wide)
+    assert edges.size == 61 and edges[0] > wide.min() and edges[-1] < wide.max()  # outliers left out
+    assert plots.class_bin_edges(np.full(5, 2.0)).tolist()[::10] == [1.5, 2.5]  # constant scores: one unit wide
+
+
+def test_pdfs_embed_truetype_fonts_without_changing_global_settings(tmp_path):
+    import matplotlib
+
+    before = matplotlib.rcParams["pdf.fonttype"]
+    trials, scores, _ = _attack_corpus()
+    written = plots.plot_det({"a": (scores[:300], scores[300:])}, str(tmp_path / "det"))
+    written += plots.plot_det_grid({"a": scores}, trials, str(tmp_path / "grid"))
+    written += plots.plot_score_histograms(scores, trials, str(tmp_path / "hist"))
+    pdfs = [p for p in written if p.endswith(".pdf")]
+    assert len(pdfs) == 3
+    for path in pdfs:
+        data = open(path, "rb").read()
+        # TrueType glyph data, as a simple TrueType font or (matplotlib >= 3.10) a CID-keyed one
+        assert b"/FontFile2" in data, path
+        assert b"/Subtype /TrueType" in data or b"/Subtype /CIDFontType2" in data, path
+        assert b"/Subtype /Type3" not in data, path
+    assert matplotlib.rcParams["pdf.fonttype"] == before
