@@ -7,7 +7,7 @@ The result is one JSON-ready object whose structure scripts can rely on::
 
 where each ``M`` holds ``eer`` (percent), ``eer_ci`` ([low, high] percent), ``min_tdcf_2019`` (+ ``_ci``),
 ``min_tdcf_2021`` (+ ``_ci``; both null without ASV scores), ``min_dcf`` (+ ``_ci``), ``act_dcf``, ``cllr``,
-``min_cllr``, ``n_bonafide``, ``n_spoof``. A metric the official code would refuse (e.g. t-DCF of hard
+``min_cllr`` (one key per metric that :mod:`.metric_specs` marks evaluated), ``n_bonafide``, ``n_spoof``. A metric the official code would refuse (e.g. t-DCF of hard
 decisions) is null.
 
 Breakdowns: each attack's spoof trials against *all* bona fide trials; for a metadata column (codec,
@@ -32,6 +32,7 @@ import numpy as np
 from spoofbench.protocols.errors import BenchError
 from spoofbench.protocols.trials import TrialTable
 
+from . import metric_specs
 from . import metrics as M
 from .scorefiles import AsvScores
 
@@ -78,7 +79,7 @@ def evaluate_systems(scores: dict[str, np.ndarray], trials: TrialTable, *, asv: 
             m = _point_metrics(values[group.index], is_bona[group.index], group.asv)
             if boot is not None:
                 for metric, reps in boot[name][gi].items():
-                    scale = 100.0 if metric == "eer" else 1.0
+                    scale = metric_specs.scale(metric_specs.get(metric))
                     ok = reps[np.isfinite(reps)]
                     m[f"{metric}_ci"] = ([float(v) * scale for v in np.percentile(ok, [tail, 100 - tail])]
                                          if ok.size and m.get(metric) is not None else None)
@@ -137,13 +138,14 @@ def _place(result: dict, group: _Group, m: dict) -> None:
 
 def _point_metrics(scores: np.ndarray, is_bona: np.ndarray, asv_point) -> dict:
     bona, spoof = scores[is_bona], scores[~is_bona]
-    m = M.cm_summary(bona, spoof, asv_point)
-    return {"eer": 100.0 * m["eer"], "eer_ci": None,
-            "min_tdcf_2019": m["min_tdcf_2019"], "min_tdcf_2019_ci": None,
-            "min_tdcf_2021": m["min_tdcf_2021"], "min_tdcf_2021_ci": None,
-            "min_dcf": m["min_dcf"], "min_dcf_ci": None,
-            "act_dcf": m["act_dcf"], "cllr": m["cllr"], "min_cllr": m["min_cllr"],
-            "n_bonafide": int(bona.size), "n_spoof": int(spoof.size)}
+    summary = M.cm_summary(bona, spoof, asv_point)
+    m: dict = {}
+    for spec in metric_specs.evaluated():  # result order = the metric table's order
+        value = summary[spec.key]
+        m[spec.key] = None if value is None else metric_specs.scale(spec) * value
+        if spec.ci:
+            m[f"{spec.key}_ci"] = None  # filled in by the bootstrap
+    return {**m, "n_bonafide": int(bona.size), "n_spoof": int(spoof.size)}
 
 
 def _costs(asv, pooled_asv, groups, n_bootstrap, seed, confidence, columns) -> dict:

@@ -35,14 +35,9 @@ from spoofbench.detectors.base import jsonable
 
 from spoofbench.protocols.files import write_text_atomic
 
+from . import metric_specs
 from .runner import RunOutcome, RunRequest, environment, git_revision
 
-#: Metrics of the one-row-per-system summary: (key in metrics.json, column title, is a percentage).
-SUMMARY_METRICS = (("eer", "EER %", True), ("min_tdcf_2019", "min t-DCF 2019", False),
-                   ("min_tdcf_2021", "min t-DCF 2021", False), ("min_dcf", "minDCF", False),
-                   ("act_dcf", "actDCF", False), ("cllr", "Cllr", False))
-#: Metrics shown per attack in the compact tables (one column per system).
-PIVOT_METRICS = (("eer", "EER % per attack (eval)", True), ("min_tdcf_2021", "min t-DCF (2021) per attack (eval)", False))
 TABLE_FORMATS = {"md": "github", "tex": "latex", "csv": "csv", "txt": "table"}
 
 Log = Callable[[str], None]
@@ -188,10 +183,10 @@ def write_tables(out: Path, metrics: dict, outcome: RunOutcome) -> dict:
     write_text_atomic(out / "tables" / "summary.md", tabulate(rows, headers, tablefmt="github", disable_numparse=True) + "\n")
     write_text_atomic(out / "tables" / "summary.csv", _csv(headers, rows))
     pivots = []
-    for key, title, percent in PIVOT_METRICS:
-        pivot = pivot_rows(metrics, outcome, key, percent)
+    for spec in metric_specs.shown_in("pivot"):  # one metric per attack (rows) and system (columns)
+        pivot = pivot_rows(metrics, outcome, spec)
         if pivot is not None:
-            pivots.append((title, *pivot))
+            pivots.append((spec.pivot_title or f"{spec.title} per attack (eval)", *pivot))
     terminal = [tabulate(rows, headers, tablefmt="simple", disable_numparse=True)]
     terminal += [f"{title}\n" + tabulate(r, h, tablefmt="simple", disable_numparse=True) for title, h, r in pivots]
     per_system_md = {name: format_metrics({"systems": {name: result}, "costs": metrics.get("costs", {})}, "github")
@@ -201,13 +196,13 @@ def write_tables(out: Path, metrics: dict, outcome: RunOutcome) -> dict:
             "pivots": pivots, "terminal": "\n\n".join(terminal)}
 
 
-def pivot_rows(metrics: dict, outcome: RunOutcome, key: str, percent: bool):
+def pivot_rows(metrics: dict, outcome: RunOutcome, spec: metric_specs.MetricSpec):
     """One metric per attack (rows: pooled, then attacks) and system (columns): the compact per-attack view."""
     names = [n for n in system_order(outcome) if n in metrics["systems"]]
     if not names:
         return None
     first = metrics["systems"][names[0]]
-    if all(m.get(key) is None for n in names for m in [metrics["systems"][n]["pooled"]]):
+    if all(metrics["systems"][n]["pooled"].get(spec.key) is None for n in names):
         return None
     multi = len(outcome.seeds) > 1
     headers = ["attack", "bona/spoof"] + names
@@ -218,7 +213,7 @@ def pivot_rows(metrics: dict, outcome: RunOutcome, key: str, percent: bool):
         for n in names:
             sys_result = metrics["systems"][n]
             m = sys_result["pooled"] if attack == "pooled" else sys_result.get("per_attack", {}).get(attack, {})
-            row.append(_cell(m, key, percent, multi, with_ci=False) if m else "—")
+            row.append(_cell(m, spec, multi, with_ci=False) if m else "—")
         rows.append(row)
     return headers, rows
 
@@ -226,29 +221,30 @@ def pivot_rows(metrics: dict, outcome: RunOutcome, key: str, percent: bool):
 def summary_rows(metrics: dict, outcome: RunOutcome) -> tuple[list[str], list[list[str]]]:
     """One row per system: pooled eval metrics (mean ± std over seeds when there are several), then status."""
     multi = len(outcome.seeds) > 1
-    headers = ["system"] + [title for _, title, _ in SUMMARY_METRICS] + ["status"]
+    columns = metric_specs.shown_in("summary")
+    headers = ["system"] + [spec.title for spec in columns] + ["status"]
     status = _status_by_system(outcome)
     rows = []
     for name in system_order(outcome):
         pooled = metrics["systems"].get(name, {}).get("pooled")
         cells = [name]
-        for key, _, percent in SUMMARY_METRICS:
-            cells.append(_cell(pooled, key, percent, multi) if pooled else "—")
+        for spec in columns:
+            cells.append(_cell(pooled, spec, multi, with_ci="summary" in spec.ci_shown) if pooled else "—")
         cells.append(status.get(name, "done"))
         rows.append(cells)
     return headers, rows
 
 
-def _cell(m: dict, key: str, percent: bool, multi: bool, with_ci: bool = True) -> str:
+def _cell(m: dict, spec: metric_specs.MetricSpec, multi: bool, with_ci: bool) -> str:
+    key, digits = spec.key, spec.digits
     value = m.get(key)
     if value is None:
         return "—"
-    digits = 2 if percent else 4
     text = f"{value:.{digits}f}"
     if multi and m.get(f"{key}_std") is not None:
         return f"{text} ± {m[f'{key}_std']:.{digits}f}"
     ci = m.get(f"{key}_ci")
-    if with_ci and key == "eer" and ci:
+    if with_ci and ci:
         text += f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
     return text
 

@@ -220,3 +220,31 @@ def test_condition_rows_use_the_conditions_own_asv_operating_point():
     m = result["systems"]["s"]["per_codec"]["alaw"]
     assert m["min_tdcf_2021"] == M.min_tdcf_2021(scores[is_bona & alaw], scores[~is_bona & alaw], point)
     assert result["costs"]["asv"]["per_condition"]["codec"]["alaw"] == point.as_dict()
+
+
+def test_a_new_metric_is_one_entry_of_the_metric_table(monkeypatch):
+    """An entry in metric_specs (plus its function) reaches the result, JSON, CSV and the human tables."""
+    from spoofbench.benchmark import metric_specs
+
+    gap = metric_specs.MetricSpec("median_gap", "median gap", "median bona fide minus median spoof score",
+                                  digits=3, lower_is_better=False, shown=("table", "summary"),
+                                  function="median_gap")
+    monkeypatch.setattr(metric_specs, "METRIC_SPECS", (*metric_specs.METRIC_SPECS, gap))
+    monkeypatch.setattr(M, "median_gap", lambda b, s: float(np.median(b) - np.median(s)), raising=False)
+    trials, scores = _corpus()
+    result = E.evaluate_systems({"s": scores}, trials, asv=_asv(), n_bootstrap=0)
+    expected = float(np.median(scores[trials.is_bonafide]) - np.median(scores[~trials.is_bonafide]))
+    assert result["systems"]["s"]["pooled"]["median_gap"] == expected
+    assert "median_gap" in result["systems"]["s"]["per_attack"]["A2"]
+    assert json.loads(format_metrics(result, "json"))["systems"]["s"]["pooled"]["median_gap"] == expected
+    header, pooled = (line.split(",") for line in format_metrics(result, "csv").splitlines()[:2])
+    assert float(dict(zip(header, pooled))["median_gap"]) == expected
+    table = format_metrics(result, "github")
+    assert "median gap" in table.splitlines()[0] and f"{expected:.3f}" in table.splitlines()[2]
+    from types import SimpleNamespace
+
+    from spoofbench.benchmark import report
+
+    outcome = SimpleNamespace(systems=[SimpleNamespace(label="s", ok=True, cached=False)], fusions=[], seeds=[None])
+    headers, rows = report.summary_rows(result, outcome)
+    assert headers[-2:] == ["median gap", "status"] and rows[0][-2] == f"{expected:.3f}"
