@@ -283,7 +283,8 @@ def _one_line(text: str | None, limit: int = 160) -> str:
 # ---- plots ----------------------------------------------------------------------------------------------
 def write_plots(out: Path, outcome: RunOutcome, log: Log) -> list[tuple[str, Path]]:
     """DET curves (overlaid, per attack) and each system's score histograms, from the first seed's eval
-    scores; returns (title, PNG path) pairs. A failing plot costs a warning, never the computed numbers."""
+    scores; returns (title, PNG path) pairs. A plot that fails to draw costs a warning, never the computed
+    numbers; a file that cannot be written (OSError) stops the report."""
     from . import plots
 
     seed = outcome.seeds[0]
@@ -305,7 +306,9 @@ def write_plots(out: Path, outcome: RunOutcome, log: Log) -> list[tuple[str, Pat
     for title, stem, draw in jobs:
         try:
             written = draw(str(out / "plots" / stem))
-        except Exception as exc:
+        except OSError:
+            raise  # full disk, read-only folder: the report stops with one line naming the file
+        except Exception as exc:  # a plotting error costs that figure only
             log(f"warning: plot {stem} failed: {type(exc).__name__}: {exc}")
             continue
         png = [Path(p) for p in written if str(p).endswith(".png")]

@@ -22,6 +22,10 @@ def atomic_path(path: os.PathLike | str) -> Iterator[str]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename in (None, tmp):  # name the file being written, not its temporary name
+            raise OSError(exc.errno, exc.strerror or str(exc), path) from exc
+        raise
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
