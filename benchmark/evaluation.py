@@ -7,8 +7,10 @@ The result is one JSON-ready object whose structure scripts can rely on::
 
 where each ``M`` holds ``eer`` (percent), ``eer_ci`` ([low, high] percent), ``min_tdcf_2019`` (+ ``_ci``),
 ``min_tdcf_2021`` (+ ``_ci``; both null without ASV scores), ``min_dcf`` (+ ``_ci``), ``act_dcf``, ``cllr``,
-``min_cllr`` (one key per metric that :mod:`.metric_specs` marks evaluated), ``n_bonafide``, ``n_spoof``. A metric the official code would refuse (e.g. t-DCF of hard
-decisions) is null.
+``min_cllr`` (one key per metric that :mod:`.metric_specs` marks evaluated), ``n_bonafide``, ``n_spoof``. With ASV
+scores, a system with fewer than 3 distinct scores (hard decisions) is refused with an error, as the official
+t-DCF code refuses it; a row where the official code would refuse a metric otherwise (e.g. an ASV operating
+point that accepts no spoof of that attack, or a row of < 3 distinct scores) has it null.
 
 Breakdowns: each attack's spoof trials against *all* bona fide trials; for a metadata column (codec,
 transmission, vocoder...) each value's spoof trials against the bona fide trials with the same value, or all
@@ -66,6 +68,10 @@ def evaluate_systems(scores: dict[str, np.ndarray], trials: TrialTable, *, asv: 
             raise BenchError(f"system {name}: {values.size} scores for {len(trials)} trials")
         if not np.isfinite(values).all():
             raise BenchError(f"system {name}: {int((~np.isfinite(values)).sum())} scores are NaN or Inf")
+        distinct = np.unique(values).size
+        if asv is not None and distinct < 3:  # as the official t-DCF code: refused, not a silently empty column
+            raise BenchError(f"system {name}: only {distinct} distinct score(s); the t-DCF needs soft scores, "
+                             "not hard decisions (evaluate without ASV scores for the EER alone)")
         arrays[name] = values
     columns = [c for c in breakdowns if c in trials.columns and len(set(trials[c])) > 1]
     pooled_asv = asv.operating_point() if asv is not None else None

@@ -248,3 +248,17 @@ def test_a_new_metric_is_one_entry_of_the_metric_table(monkeypatch):
     outcome = SimpleNamespace(systems=[SimpleNamespace(label="s", ok=True, cached=False)], fusions=[], seeds=[None])
     headers, rows = report.summary_rows(result, outcome)
     assert headers[-2:] == ["median gap", "status"] and rows[0][-2] == f"{expected:.3f}"
+
+
+def test_hard_decisions_are_refused_by_name_when_the_t_dcf_is_computed():
+    from spoofbench.protocols import BenchError
+
+    trials, scores = _corpus()
+    hard = np.where(scores > 0.5, 1.0, 0.0)
+    with pytest.raises(BenchError, match=r"^system decisions: only 2 distinct score\(s\); the t-DCF needs soft"):
+        E.evaluate_systems({"soft": scores, "decisions": hard}, trials, asv=_asv(), n_bootstrap=0)
+    # without ASV scores there is no t-DCF to refuse: the EER of hard decisions is still defined
+    pooled = E.evaluate_systems({"decisions": hard}, trials, n_bootstrap=0)["systems"]["decisions"]["pooled"]
+    bona, spoof = hard[trials.is_bonafide], hard[~trials.is_bonafide]
+    assert pooled["eer"] == pytest.approx(100 * M.eer(bona, spoof), abs=1e-12)
+    assert pooled["min_tdcf_2019"] is None
