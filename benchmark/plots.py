@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtri  # = scipy.stats.norm.ppf, without importing all of scipy.stats (~1 s)
+from scipy.special import ndtr, ndtri  # = norm.cdf, norm.ppf, without importing all of scipy.stats (~1 s)
 
 from spoofbench.protocols.trials import TrialTable
 
@@ -169,20 +169,16 @@ def _limits(curves) -> tuple[float, float]:
     rates = rates[(rates > 0) & (rates < 1)]  # 0 and 1 have no normal deviate: drawn on the edge
     low, high = (100 * p for p in _DEFAULT_RANGE)
     if rates.size:
-        low = min(low, 100 * _normal_cdf(ndtri(rates.min()) - _MARGIN))
-        high = max(high, 100 * _normal_cdf(ndtri(rates.max()) + _MARGIN))
+        low = min(low, 100 * float(ndtr(ndtri(rates.min()) - _MARGIN)))
+        high = max(high, 100 * float(ndtr(ndtri(rates.max()) + _MARGIN)))
     ends = np.array(_AXIS_ENDS)
     low_end = ends[ends <= low].max(initial=ends[0])
     high_end = ends[ends >= high].min(initial=ends[-1])
     return low_end / 100, high_end / 100
 
 
-def _normal_cdf(x: float) -> float:
-    return 0.5 * math.erfc(-x / math.sqrt(2))
-
-
-def _draw_det(ax, curve: _Det, i: int, name: str, limits, small: bool = False) -> float:
-    """Draw one system's DET curve with its EER (circle) and minimum-DCF (square) points; returns the EER."""
+def _draw_det(ax, curve: _Det, i: int, name: str, limits, small: bool = False) -> None:
+    """Draw one system's DET curve with its EER (circle) and minimum-DCF (square) points."""
     x, y = _thin(_probit(curve.pfa, limits), _probit(curve.pmiss, limits))
     color, style = _COLORS[i % len(_COLORS)], _LINESTYLES[(i // len(_COLORS)) % len(_LINESTYLES)]
     ax.plot(x, y, color=color, ls=style, lw=1.3 if small else 1.7, label=f"{name} (EER {100 * curve.eer:.2f} %)")
@@ -190,7 +186,6 @@ def _draw_det(ax, curve: _Det, i: int, name: str, limits, small: bool = False) -
     ax.plot([e], [e], "o", ms=4 if small else 6, mfc="none", mec=color, mew=1.4, clip_on=False)
     ax.plot([_on_axes(curve.dcf_pfa, limits)], [_on_axes(curve.dcf_pmiss, limits)], "s", ms=3.5 if small else 5,
             mfc=color, mec=color, clip_on=False)
-    return curve.eer
 
 
 def _empty_corner(curves, limits) -> str:
