@@ -186,9 +186,9 @@ def write_tables(out: Path, metrics: dict, outcome: RunOutcome) -> dict:
     for spec in metric_specs.shown_in("pivot"):  # one metric per attack (rows) and system (columns)
         pivot = pivot_rows(metrics, outcome, spec)
         if pivot is not None:
-            pivots.append((spec.pivot_title or f"{spec.title} per attack (eval)", *pivot))
+            pivots.append((spec.pivot_title or f"{spec.title} per attack (eval)", *pivot, spec.lower_is_better))
     terminal = [tabulate(rows, headers, tablefmt="simple", disable_numparse=True)]
-    terminal += [f"{title}\n" + tabulate(r, h, tablefmt="simple", disable_numparse=True) for title, h, r in pivots]
+    terminal += [f"{title}\n" + tabulate(r, h, tablefmt="simple", disable_numparse=True) for title, h, r, _ in pivots]
     per_system_md = {name: format_metrics({"systems": {name: result}, "costs": metrics.get("costs", {})}, "github")
                      for name, result in metrics["systems"].items()}
     return {"per_attack_md": texts["github"], "per_system_md": per_system_md,
@@ -350,9 +350,9 @@ def report_blocks(outcome: RunOutcome, req: RunRequest, metrics: dict, tables: d
         b.append(("p", "EER in percent with its 95 % bootstrap confidence interval."))
     b.append(("table", tables["summary_headers"], tables["summary_rows"]))
     b += _failure_blocks(outcome)
-    for title, headers, rows in tables["pivots"]:
+    for title, headers, rows, lower_is_better in tables["pivots"]:
         b.append(("h2", title))
-        b.append(("table", headers, _bold_best(rows)))
+        b.append(("table", headers, _bold_best(rows, lower_is_better)))
     b.append(("p", "Each attack's spoof trials against all bona fide eval trials; `pooled` = all trials; the best "
                    "value of each row in bold; — = not computable (no ASV scores, or an ASV operating point that "
                    "accepts no spoof of that attack, where the t-DCF is undefined). "
@@ -390,13 +390,13 @@ def _image_blocks(outcome: RunOutcome, images) -> list:
     return blocks
 
 
-def _bold_best(rows: list[list[str]]) -> list[list[str]]:
-    """Bold the lowest value of each row (columns after the first two; ties all bold)."""
+def _bold_best(rows: list[list[str]], lower_is_better: bool = True) -> list[list[str]]:
+    """Bold the best value of each row (columns after the first two; ties all bold)."""
     out = []
     for row in rows:
         values = [_leading_number(c) for c in row[2:]]
         finite = [v for v in values if v is not None]
-        best = min(finite) if len(finite) > 1 else None
+        best = (min(finite) if lower_is_better else max(finite)) if len(finite) > 1 else None
         out.append(row[:2] + [f"**{c}**" if best is not None and v == best else c for c, v in zip(row[2:], values)])
     return out
 

@@ -262,3 +262,28 @@ def test_hard_decisions_are_refused_by_name_when_the_t_dcf_is_computed():
     bona, spoof = hard[trials.is_bonafide], hard[~trials.is_bonafide]
     assert pooled["eer"] == pytest.approx(100 * M.eer(bona, spoof), abs=1e-12)
     assert pooled["min_tdcf_2019"] is None
+
+
+def test_report_pivot_tables_bold_the_best_value_in_the_metrics_direction(monkeypatch):
+    """The metric table's lower_is_better decides which value of a per-attack row the report's pivot bolds."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from spoofbench.benchmark import metric_specs, report
+
+    gap = metric_specs.MetricSpec("median_gap", "median gap", "median bona fide minus median spoof score",
+                                  lower_is_better=False, shown=("pivot",), function="median_gap")
+    monkeypatch.setattr(metric_specs, "METRIC_SPECS", (*metric_specs.METRIC_SPECS, gap))
+    monkeypatch.setattr(M, "median_gap", lambda b, s: float(np.median(b) - np.median(s)), raising=False)
+    monkeypatch.setattr(report, "write_text_atomic", lambda path, text: None)  # the tables only, no files
+    trials, scores = _corpus()
+    result = E.evaluate_systems({"a": scores, "b": scores * 2}, trials, n_bootstrap=0)  # b: twice a's gap
+    outcome = SimpleNamespace(systems=[SimpleNamespace(label=n, ok=True, cached=False) for n in "ab"], fusions=[],
+                              seeds=[None])
+    pivots = {title: (rows, lower) for title, _, rows, lower in report.write_tables(Path("unused"), result,
+                                                                                     outcome)["pivots"]}
+    rows, lower = pivots["median gap per attack (eval)"]
+    bold = report._bold_best(rows, lower)
+    assert bold[0][3].startswith("**") and not bold[0][2].startswith("**")  # pooled row: b's larger gap is best
+    eer_rows, eer_lower = pivots["EER % per attack (eval)"]
+    assert eer_lower and all(c.startswith("**") for c in report._bold_best(eer_rows, eer_lower)[0][2:])  # a tie
