@@ -7,8 +7,10 @@ The result is one JSON-ready object whose structure scripts can rely on::
 
 where each ``M`` holds ``eer`` (percent), ``eer_ci`` ([low, high] percent), ``min_tdcf_2019`` (+ ``_ci``),
 ``min_tdcf_2021`` (+ ``_ci``; both null without ASV scores), ``min_dcf`` (+ ``_ci``), ``act_dcf``, ``cllr``,
-``min_cllr``, ``n_bonafide``, ``n_spoof``. A metric the official code would refuse (e.g. t-DCF of hard
-decisions) is null.
+``min_cllr`` (one key per metric that :mod:`.metric_specs` marks evaluated), ``n_bonafide``, ``n_spoof``. With ASV
+scores, a system with fewer than 3 distinct scores (hard decisions) is refused with an error, as the official
+t-DCF code refuses it; a row where the official code would refuse a metric otherwise (e.g. an ASV operating
+point that accepts no spoof of that attack, or a row of < 3 distinct scores) has it null.
 
 Breakdowns: each attack's spoof trials against *all* bona fide trials; for a metadata column (codec,
 transmission, vocoder...) each value's spoof trials against the bona fide trials with the same value, or all
@@ -32,6 +34,7 @@ import numpy as np
 from spoofbench.protocols.errors import BenchError
 from spoofbench.protocols.trials import TrialTable
 
+from . import metric_specs
 from . import metrics as M
 from .scorefiles import AsvScores
 
@@ -65,6 +68,10 @@ def evaluate_systems(scores: dict[str, np.ndarray], trials: TrialTable, *, asv: 
             raise BenchError(f"system {name}: {values.size} scores for {len(trials)} trials")
         if not np.isfinite(values).all():
             raise BenchError(f"system {name}: {int((~np.isfinite(values)).sum())} scores are NaN or Inf")
+        distinct = np.unique(values).size
+        if asv is not None and distinct < 3:  # as the official t-DCF code: refused, not a silently empty column
+            raise BenchError(f"system {name}: only {distinct} distinct score(s); the t-DCF needs soft scores, "
+                             "not hard decisions (evaluate without ASV scores for the EER alone)")
         arrays[name] = values
     columns = [c for c in breakdowns if c in trials.columns and len(set(trials[c])) > 1]
     pooled_asv = asv.operating_point() if asv is not None else None
@@ -78,7 +85,7 @@ def evaluate_systems(scores: dict[str, np.ndarray], trials: TrialTable, *, asv: 
             m = _point_metrics(values[group.index], is_bona[group.index], group.asv)
             if boot is not None:
                 for metric, reps in boot[name][gi].items():
-                    scale = 100.0 if metric == "eer" else 1.0
+                    scale = metric_specs.scale(metric_specs.get(metric))
                     ok = reps[np.isfinite(reps)]
                     m[f"{metric}_ci"] = ([float(v) * scale for v in np.percentile(ok, [tail, 100 - tail])]
                                          if ok.size and m.get(metric) is not None else None)
@@ -137,13 +144,14 @@ def _place(result: dict, group: _Group, m: dict) -> None:
 
 def _point_metrics(scores: np.ndarray, is_bona: np.ndarray, asv_point) -> dict:
     bona, spoof = scores[is_bona], scores[~is_bona]
-    m = M.cm_summary(bona, spoof, asv_point)
-    return {"eer": 100.0 * m["eer"], "eer_ci": None,
-            "min_tdcf_2019": m["min_tdcf_2019"], "min_tdcf_2019_ci": None,
-            "min_tdcf_2021": m["min_tdcf_2021"], "min_tdcf_2021_ci": None,
-            "min_dcf": m["min_dcf"], "min_dcf_ci": None,
-            "act_dcf": m["act_dcf"], "cllr": m["cllr"], "min_cllr": m["min_cllr"],
-            "n_bonafide": int(bona.size), "n_spoof": int(spoof.size)}
+    summary = M.cm_summary(bona, spoof, asv_point)
+    m: dict = {}
+    for spec in metric_specs.evaluated():  # result order = the metric table's order
+        value = summary[spec.key]
+        m[spec.key] = None if value is None else metric_specs.scale(spec) * value
+        if spec.ci:
+            m[f"{spec.key}_ci"] = None  # filled in by the bootstrap
+    return {**m, "n_bonafide": int(bona.size), "n_spoof": int(spoof.size)}
 
 
 def _costs(asv, pooled_asv, groups, n_bootstrap, seed, confidence, columns) -> dict:

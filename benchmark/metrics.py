@@ -15,18 +15,10 @@ import numpy as np
 
 from spoofbench.protocols.errors import BenchError
 
-#: Metric name -> one-line description (shown by ``bench list``).
-METRICS: dict[str, str] = {
-    "eer": "equal error rate of bona fide vs spoof, official DET tie handling (percent in tables)",
-    "min_tdcf_2019": "minimum normalised tandem DCF, ASVspoof 2019 (legacy) form, needs ASV scores",
-    "min_tdcf_2021": "minimum normalised tandem DCF, ASVspoof 2021 revision (C0/C1/C2), needs ASV scores",
-    "min_dcf": "minimum normalised DCF of ASVspoof 5 (Pspoof 0.05, Cmiss 1, Cfa 10)",
-    "act_dcf": "actual DCF of ASVspoof 5: scores read as natural-log LLRs, threshold -ln(1.9)",
-    "cllr": "log-likelihood-ratio cost in bits (scores read as natural-log LLRs)",
-    "min_cllr": "Cllr after optimal monotone calibration (PAV): the discrimination part of Cllr",
-    "a_dcf": "architecture-agnostic DCF of spoofing-aware speaker verification scores (ASVspoof 5)",
-    "t_eer": "concurrent tandem EER of CM + ASV scores (ASVspoof 5)",
-}
+from . import metric_specs
+
+#: Metric name -> one-line description (shown by ``bench list``), from the one metric table
+METRICS: dict[str, str] = {spec.key: spec.description for spec in metric_specs.METRIC_SPECS}
 
 
 #: The ASVspoof 5 DCF cost model (minDCF, actDCF): spoof prior, cost of a miss, cost of a false alarm.
@@ -351,13 +343,16 @@ def cllr_from_llr(bona_llr: np.ndarray, spoof_llr: np.ndarray) -> float:
 
 def cm_summary(bona, spoof, asv_point: AsvOperatingPoint | None = None, *,
                costs_2019: TdcfCosts2019 = TdcfCosts2019(), costs_2021: TdcfCosts2021 = TdcfCosts2021()) -> dict:
-    """EER, min t-DCF (both forms; None without an ASV point or where the official code refuses), minDCF,
-    actDCF, Cllr and minCllr of one bona fide / spoof score set, sorting the scores once."""
+    """EER, min t-DCF (both forms; None without an ASV point or where the official code refuses) and minDCF of
+    one bona fide / spoof score set from one DET curve (the scores sorted once), plus every other metric of
+    :data:`metric_specs.METRIC_SPECS` that bench eval computes (actDCF, Cllr, minCllr, ...) by its function."""
     bona, spoof = _pair(bona, spoof)
     pmiss, pfa, thresholds = det_curve(bona, spoof)
     out = {"eer": _eer_of_curve(pmiss, pfa), "min_tdcf_2019": None, "min_tdcf_2021": None,
-           "min_dcf": float(np.min(_dcf_of_curve(pmiss, pfa))), "act_dcf": act_dcf(bona, spoof),
-           "cllr": cllr(bona, spoof), "min_cllr": min_cllr(bona, spoof)}
+           "min_dcf": float(np.min(_dcf_of_curve(pmiss, pfa)))}
+    for spec in metric_specs.evaluated():  # the others: a function of (bona fide, spoof) scores each
+        if spec.function:
+            out[spec.key] = globals()[spec.function](bona, spoof)
     n_distinct = 1 + int(np.count_nonzero(np.diff(thresholds[1:])))
     if asv_point is not None and n_distinct >= 3:
         try:

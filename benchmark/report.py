@@ -35,17 +35,12 @@ from spoofbench.detectors.base import jsonable
 
 from spoofbench.protocols.files import write_text_atomic
 
+from . import metric_specs
 from .provenance import run_record
 
 if TYPE_CHECKING:  # the report reads what the pipeline produced; it does not import the pipeline
     from .pipeline import RunOutcome, RunRequest
 
-#: Metrics of the one-row-per-system summary: (key in metrics.json, column title, is a percentage).
-SUMMARY_METRICS = (("eer", "EER %", True), ("min_tdcf_2019", "min t-DCF 2019", False),
-                   ("min_tdcf_2021", "min t-DCF 2021", False), ("min_dcf", "minDCF", False),
-                   ("act_dcf", "actDCF", False), ("cllr", "Cllr", False))
-#: Metrics shown per attack in the compact tables (one column per system).
-PIVOT_METRICS = (("eer", "EER % per attack (eval)", True), ("min_tdcf_2021", "min t-DCF (2021) per attack (eval)", False))
 TABLE_FORMATS = {"md": "github", "tex": "latex", "csv": "csv", "txt": "table"}
 
 Log = Callable[[str], None]
@@ -191,12 +186,12 @@ def write_tables(out: Path, metrics: dict, outcome: RunOutcome) -> dict:
     write_text_atomic(out / "tables" / "summary.md", tabulate(rows, headers, tablefmt="github", disable_numparse=True) + "\n")
     write_text_atomic(out / "tables" / "summary.csv", _csv(headers, rows))
     pivots = []
-    for key, title, percent in PIVOT_METRICS:
-        pivot = pivot_rows(metrics, outcome, key, percent)
+    for spec in metric_specs.shown_in("pivot"):  # one metric per attack (rows) and system (columns)
+        pivot = pivot_rows(metrics, outcome, spec)
         if pivot is not None:
-            pivots.append((title, *pivot))
+            pivots.append((spec.pivot_title or f"{spec.title} per attack (eval)", *pivot, spec.lower_is_better))
     terminal = [tabulate(rows, headers, tablefmt="simple", disable_numparse=True)]
-    terminal += [f"{title}\n" + tabulate(r, h, tablefmt="simple", disable_numparse=True) for title, h, r in pivots]
+    terminal += [f"{title}\n" + tabulate(r, h, tablefmt="simple", disable_numparse=True) for title, h, r, _ in pivots]
     per_system_md = {name: format_metrics({"systems": {name: result}, "costs": metrics.get("costs", {})}, "github")
                      for name, result in metrics["systems"].items()}
     return {"per_attack_md": texts["github"], "per_system_md": per_system_md,
@@ -204,13 +199,13 @@ def write_tables(out: Path, metrics: dict, outcome: RunOutcome) -> dict:
             "pivots": pivots, "terminal": "\n\n".join(terminal)}
 
 
-def pivot_rows(metrics: dict, outcome: RunOutcome, key: str, percent: bool):
+def pivot_rows(metrics: dict, outcome: RunOutcome, spec: metric_specs.MetricSpec):
     """One metric per attack (rows: pooled, then attacks) and system (columns): the compact per-attack view."""
     names = [n for n in system_order(outcome) if n in metrics["systems"]]
     if not names:
         return None
     first = metrics["systems"][names[0]]
-    if all(m.get(key) is None for n in names for m in [metrics["systems"][n]["pooled"]]):
+    if all(metrics["systems"][n]["pooled"].get(spec.key) is None for n in names):
         return None
     multi = len(outcome.seeds) > 1
     headers = ["attack", "bona/spoof"] + names
@@ -221,7 +216,7 @@ def pivot_rows(metrics: dict, outcome: RunOutcome, key: str, percent: bool):
         for n in names:
             sys_result = metrics["systems"][n]
             m = sys_result["pooled"] if attack == "pooled" else sys_result.get("per_attack", {}).get(attack, {})
-            row.append(_cell(m, key, percent, multi, with_ci=False) if m else "—")
+            row.append(_cell(m, spec, multi, with_ci=False) if m else "—")
         rows.append(row)
     return headers, rows
 
@@ -229,29 +224,30 @@ def pivot_rows(metrics: dict, outcome: RunOutcome, key: str, percent: bool):
 def summary_rows(metrics: dict, outcome: RunOutcome) -> tuple[list[str], list[list[str]]]:
     """One row per system: pooled eval metrics (mean ± std over seeds when there are several), then status."""
     multi = len(outcome.seeds) > 1
-    headers = ["system"] + [title for _, title, _ in SUMMARY_METRICS] + ["status"]
+    columns = metric_specs.shown_in("summary")
+    headers = ["system"] + [spec.title for spec in columns] + ["status"]
     status = _status_by_system(outcome)
     rows = []
     for name in system_order(outcome):
         pooled = metrics["systems"].get(name, {}).get("pooled")
         cells = [name]
-        for key, _, percent in SUMMARY_METRICS:
-            cells.append(_cell(pooled, key, percent, multi) if pooled else "—")
+        for spec in columns:
+            cells.append(_cell(pooled, spec, multi, with_ci="summary" in spec.ci_shown) if pooled else "—")
         cells.append(status.get(name, "done"))
         rows.append(cells)
     return headers, rows
 
 
-def _cell(m: dict, key: str, percent: bool, multi: bool, with_ci: bool = True) -> str:
+def _cell(m: dict, spec: metric_specs.MetricSpec, multi: bool, with_ci: bool) -> str:
+    key, digits = spec.key, spec.digits
     value = m.get(key)
     if value is None:
         return "—"
-    digits = 2 if percent else 4
     text = f"{value:.{digits}f}"
     if multi and m.get(f"{key}_std") is not None:
         return f"{text} ± {m[f'{key}_std']:.{digits}f}"
     ci = m.get(f"{key}_ci")
-    if with_ci and key == "eer" and ci:
+    if with_ci and ci:
         text += f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
     return text
 
@@ -290,7 +286,8 @@ def _one_line(text: str | None, limit: int = 160) -> str:
 # ---- plots ----------------------------------------------------------------------------------------------
 def write_plots(out: Path, outcome: RunOutcome, log: Log) -> list[tuple[str, Path]]:
     """DET curves (overlaid, per attack) and each system's score histograms, from the first seed's eval
-    scores; returns (title, PNG path) pairs. A failing plot costs a warning, never the computed numbers."""
+    scores; returns (title, PNG path) pairs. A plot that fails to draw costs a warning, never the computed
+    numbers; a file that cannot be written (OSError) stops the report."""
     from . import plots
 
     seed = outcome.seeds[0]
@@ -312,7 +309,9 @@ def write_plots(out: Path, outcome: RunOutcome, log: Log) -> list[tuple[str, Pat
     for title, stem, draw in jobs:
         try:
             written = draw(str(out / "plots" / stem))
-        except Exception as exc:
+        except OSError:
+            raise  # full disk, read-only folder: the report stops with one line naming the file
+        except Exception as exc:  # a plotting error costs that figure only
             log(f"warning: plot {stem} failed: {type(exc).__name__}: {exc}")
             continue
         png = [Path(p) for p in written if str(p).endswith(".png")]
@@ -354,9 +353,9 @@ def report_blocks(outcome: RunOutcome, req: RunRequest, metrics: dict, tables: d
         b.append(("p", "EER in percent with its 95 % bootstrap confidence interval."))
     b.append(("table", tables["summary_headers"], tables["summary_rows"]))
     b += _failure_blocks(outcome)
-    for title, headers, rows in tables["pivots"]:
+    for title, headers, rows, lower_is_better in tables["pivots"]:
         b.append(("h2", title))
-        b.append(("table", headers, _bold_best(rows)))
+        b.append(("table", headers, _bold_best(rows, lower_is_better)))
     b.append(("p", "Each attack's spoof trials against all bona fide eval trials; `pooled` = all trials; the best "
                    "value of each row in bold; — = not computable (no ASV scores, or an ASV operating point that "
                    "accepts no spoof of that attack, where the t-DCF is undefined). "
@@ -394,13 +393,13 @@ def _image_blocks(outcome: RunOutcome, images) -> list:
     return blocks
 
 
-def _bold_best(rows: list[list[str]]) -> list[list[str]]:
-    """Bold the lowest value of each row (columns after the first two; ties all bold)."""
+def _bold_best(rows: list[list[str]], lower_is_better: bool = True) -> list[list[str]]:
+    """Bold the best value of each row (columns after the first two; ties all bold)."""
     out = []
     for row in rows:
         values = [_leading_number(c) for c in row[2:]]
         finite = [v for v in values if v is not None]
-        best = min(finite) if len(finite) > 1 else None
+        best = (min(finite) if lower_is_better else max(finite)) if len(finite) > 1 else None
         out.append(row[:2] + [f"**{c}**" if best is not None and v == best else c for c, v in zip(row[2:], values)])
     return out
 

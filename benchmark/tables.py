@@ -2,7 +2,8 @@
 
 Human formats (``table``, ``github``, ``latex``) show one row per attack plus the pooled row, one column group per
 system, values with their bootstrap interval as ``4.12 [3.80, 4.47]``; each further breakdown (codec, ...) is
-a table of its own. ``csv`` is tidy (one line per system and row, every number in its own column) and
+a table of its own. The columns, their decimals and which show the interval come from :mod:`.metric_specs`
+(the "table" view). ``csv`` is tidy (one line per system and row, every number in its own column) and
 ``json`` is the result object itself.
 """
 from __future__ import annotations
@@ -15,19 +16,10 @@ from tabulate import tabulate
 
 from spoofbench.protocols.errors import BenchError
 
+from . import metric_specs
+
 FORMATS = ("table", "github", "latex", "csv", "json")
 _TABULATE = {"table": "simple", "github": "github", "latex": "latex_booktabs"}
-#: (result key, column title, decimals, show the CI); minDCF's CI is in the JSON/CSV, left out here for width
-_COLUMNS = (
-    ("eer", "EER %", 2, True),
-    ("min_tdcf_2019", "min t-DCF 2019", 4, True),
-    ("min_tdcf_2021", "min t-DCF 2021", 4, True),
-    ("min_dcf", "minDCF", 4, False),
-    ("act_dcf", "actDCF", 4, False),
-    ("cllr", "Cllr", 3, False),
-)
-_CSV_FIELDS = ("eer", "min_tdcf_2019", "min_tdcf_2021", "min_dcf", "act_dcf", "cllr", "min_cllr")
-_CSV_WITH_CI = ("eer", "min_tdcf_2019", "min_tdcf_2021", "min_dcf")
 
 
 def format_metrics(result: dict, fmt: str = "table") -> str:
@@ -39,12 +31,13 @@ def format_metrics(result: dict, fmt: str = "table") -> str:
     if fmt not in _TABULATE:
         raise BenchError(f"unknown table format {fmt!r}; choose one of {', '.join(FORMATS)}")
     systems = result["systems"]
-    columns = [c for c in _COLUMNS if any(_has(sys_result, c[0]) for sys_result in systems.values())]
+    columns = [(s.key, s.title, s.digits, "table" in s.ci_shown) for s in metric_specs.shown_in("table")
+               if any(_has(sys_result, s.key) for sys_result in systems.values())]
     blocks = [_block(systems, columns, "per_attack", "attack", fmt)]
     first = next(iter(systems.values()))
     for section in (k for k in first if k.startswith("per_") and k != "per_attack"):
         blocks.append(_block(systems, columns, section, section[len("per_"):], fmt, with_pooled=False))
-    if not any(c[0].startswith("min_tdcf") for c in columns):
+    if not any(metric_specs.get(c[0]).needs_asv for c in columns):
         blocks.append("t-DCF not computed: no ASV scores (pass --asv-scores)")
     return "\n\n".join(blocks) + "\n"
 
@@ -92,11 +85,12 @@ def _cell(value, ci, digits: int) -> str:
 def _csv(result: dict) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
+    specs = metric_specs.evaluated()
     header = ["system", "breakdown", "group", "n_bonafide", "n_spoof"]
-    for key in _CSV_FIELDS:
-        header.append(key)
-        if key in _CSV_WITH_CI:
-            header += [f"{key}_ci_low", f"{key}_ci_high"]
+    for spec in specs:
+        header.append(spec.key)
+        if spec.ci:
+            header += [f"{spec.key}_ci_low", f"{spec.key}_ci_high"]
     writer.writerow(header)
     for name, sys_result in result["systems"].items():
         rows = [("pooled", "pooled", sys_result["pooled"])]
@@ -104,10 +98,10 @@ def _csv(result: dict) -> str:
                  for key, m in sec.items()]
         for breakdown, group, m in rows:
             line = [name, breakdown, group, m["n_bonafide"], m["n_spoof"]]
-            for key in _CSV_FIELDS:
-                line.append(_num(m.get(key)))
-                if key in _CSV_WITH_CI:
-                    ci = m.get(f"{key}_ci") or (None, None)
+            for spec in specs:
+                line.append(_num(m.get(spec.key)))
+                if spec.ci:
+                    ci = m.get(f"{spec.key}_ci") or (None, None)
                     line += [_num(ci[0]), _num(ci[1])]
             writer.writerow(line)
     return buf.getvalue()

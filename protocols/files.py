@@ -27,11 +27,13 @@ def atomic_path(path: os.PathLike | str) -> Iterator[str]:
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.remove(tmp)
         except OSError:
             pass  # (absent, or the disk turned read-only): never hide why the write failed; the next run sweeps it
+        if isinstance(exc, OSError) and exc.filename in (None, tmp):  # name the file, not its temporary name
+            raise OSError(exc.errno, exc.strerror or str(exc), path) from exc
         raise
 
 

@@ -220,3 +220,70 @@ def test_condition_rows_use_the_conditions_own_asv_operating_point():
     m = result["systems"]["s"]["per_codec"]["alaw"]
     assert m["min_tdcf_2021"] == M.min_tdcf_2021(scores[is_bona & alaw], scores[~is_bona & alaw], point)
     assert result["costs"]["asv"]["per_condition"]["codec"]["alaw"] == point.as_dict()
+
+
+def test_a_new_metric_is_one_entry_of_the_metric_table(monkeypatch):
+    """An entry in metric_specs (plus its function) reaches the result, JSON, CSV and the human tables."""
+    from spoofbench.benchmark import metric_specs
+
+    gap = metric_specs.MetricSpec("median_gap", "median gap", "median bona fide minus median spoof score",
+                                  digits=3, lower_is_better=False, shown=("table", "summary"),
+                                  function="median_gap")
+    monkeypatch.setattr(metric_specs, "METRIC_SPECS", (*metric_specs.METRIC_SPECS, gap))
+    monkeypatch.setattr(M, "median_gap", lambda b, s: float(np.median(b) - np.median(s)), raising=False)
+    trials, scores = _corpus()
+    result = E.evaluate_systems({"s": scores}, trials, asv=_asv(), n_bootstrap=0)
+    expected = float(np.median(scores[trials.is_bonafide]) - np.median(scores[~trials.is_bonafide]))
+    assert result["systems"]["s"]["pooled"]["median_gap"] == expected
+    assert "median_gap" in result["systems"]["s"]["per_attack"]["A2"]
+    assert json.loads(format_metrics(result, "json"))["systems"]["s"]["pooled"]["median_gap"] == expected
+    header, pooled = (line.split(",") for line in format_metrics(result, "csv").splitlines()[:2])
+    assert float(dict(zip(header, pooled))["median_gap"]) == expected
+    table = format_metrics(result, "github")
+    assert "median gap" in table.splitlines()[0] and f"{expected:.3f}" in table.splitlines()[2]
+    from types import SimpleNamespace
+
+    from spoofbench.benchmark import report
+
+    outcome = SimpleNamespace(systems=[SimpleNamespace(label="s", ok=True, cached=False)], fusions=[], seeds=[None])
+    headers, rows = report.summary_rows(result, outcome)
+    assert headers[-2:] == ["median gap", "status"] and rows[0][-2] == f"{expected:.3f}"
+
+
+def test_hard_decisions_are_refused_by_name_when_the_t_dcf_is_computed():
+    from spoofbench.protocols import BenchError
+
+    trials, scores = _corpus()
+    hard = np.where(scores > 0.5, 1.0, 0.0)
+    with pytest.raises(BenchError, match=r"^system decisions: only 2 distinct score\(s\); the t-DCF needs soft"):
+        E.evaluate_systems({"soft": scores, "decisions": hard}, trials, asv=_asv(), n_bootstrap=0)
+    # without ASV scores there is no t-DCF to refuse: the EER of hard decisions is still defined
+    pooled = E.evaluate_systems({"decisions": hard}, trials, n_bootstrap=0)["systems"]["decisions"]["pooled"]
+    bona, spoof = hard[trials.is_bonafide], hard[~trials.is_bonafide]
+    assert pooled["eer"] == pytest.approx(100 * M.eer(bona, spoof), abs=1e-12)
+    assert pooled["min_tdcf_2019"] is None
+
+
+def test_report_pivot_tables_bold_the_best_value_in_the_metrics_direction(monkeypatch):
+    """The metric table's lower_is_better decides which value of a per-attack row the report's pivot bolds."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from spoofbench.benchmark import metric_specs, report
+
+    gap = metric_specs.MetricSpec("median_gap", "median gap", "median bona fide minus median spoof score",
+                                  lower_is_better=False, shown=("pivot",), function="median_gap")
+    monkeypatch.setattr(metric_specs, "METRIC_SPECS", (*metric_specs.METRIC_SPECS, gap))
+    monkeypatch.setattr(M, "median_gap", lambda b, s: float(np.median(b) - np.median(s)), raising=False)
+    monkeypatch.setattr(report, "write_text_atomic", lambda path, text: None)  # the tables only, no files
+    trials, scores = _corpus()
+    result = E.evaluate_systems({"a": scores, "b": scores * 2}, trials, n_bootstrap=0)  # b: twice a's gap
+    outcome = SimpleNamespace(systems=[SimpleNamespace(label=n, ok=True, cached=False) for n in "ab"], fusions=[],
+                              seeds=[None])
+    pivots = {title: (rows, lower) for title, _, rows, lower in report.write_tables(Path("unused"), result,
+                                                                                     outcome)["pivots"]}
+    rows, lower = pivots["median gap per attack (eval)"]
+    bold = report._bold_best(rows, lower)
+    assert bold[0][3].startswith("**") and not bold[0][2].startswith("**")  # pooled row: b's larger gap is best
+    eer_rows, eer_lower = pivots["EER % per attack (eval)"]
+    assert eer_lower and all(c.startswith("**") for c in report._bold_best(eer_rows, eer_lower)[0][2:])  # a tie
