@@ -342,3 +342,12 @@ def test_hard_decisions_within_one_attack_are_found():
     assert problem.startswith("fewer than 3 distinct scores (2 on eval)")
     problem = hard_decision_problem(np.array([1.0, 1.0, 0.5, 0.2, 0.0, 0.0]), trials)
     assert problem.startswith("fewer than 3 distinct scores (2 among the bona fide and A02 trials on eval)")
+
+
+def test_config_on_bad_audio_is_checked_before_the_corpus_is_read(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    config = tmp_path / "run.toml"
+    config.write_text('[run]\non_bad_audio = "skpi"\n')
+    r = bench("run", "--config", config, "--detectors", "spectral-lr", "--data", empty, "--out", tmp_path / "o")
+    assert _one_error_line(r) == "error: on_bad_audio must be skip or fail, got 'skpi'"
