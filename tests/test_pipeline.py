@@ -265,7 +265,8 @@ def test_changed_audio_is_scored_again(corpus, tmp_path):
     assert "eval audio changed" in r.stderr
     after = read_scores(scores)
     assert after[target] == pytest.approx(before[donor], rel=1e-9)  # its new content scores as the donor did
-    assert {u: s for u, s in after.items() if u != target} == {u: s for u, s in before.items() if u != target}
+    unchanged = [u for u in before if u != target]
+    assert [after[u] for u in unchanged] == pytest.approx([before[u] for u in unchanged], rel=1e-12)
     assert (out / "scores" / "spectral-lr.dev.txt").stat().st_mtime_ns == dev_stamp
 
     train = sorted((root / "LA" / "ASVspoof2019_LA_train" / "flac").glob("*.flac"))
@@ -341,3 +342,12 @@ def test_hard_decisions_within_one_attack_are_found():
     assert problem.startswith("fewer than 3 distinct scores (2 on eval)")
     problem = hard_decision_problem(np.array([1.0, 1.0, 0.5, 0.2, 0.0, 0.0]), trials)
     assert problem.startswith("fewer than 3 distinct scores (2 among the bona fide and A02 trials on eval)")
+
+
+def test_config_on_bad_audio_is_checked_before_the_corpus_is_read(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    config = tmp_path / "run.toml"
+    config.write_text('[run]\non_bad_audio = "skpi"\n')
+    r = bench("run", "--config", config, "--detectors", "spectral-lr", "--data", empty, "--out", tmp_path / "o")
+    assert _one_error_line(r) == "error: on_bad_audio must be skip or fail, got 'skpi'"

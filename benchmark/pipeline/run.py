@@ -48,13 +48,11 @@ class RunOutcome:
     feature_cache: dict = field(default_factory=dict)    # cache folder -> bytes and entries (per front end)
 
 
-def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
-                  finish: Callable[[RunOutcome], object] | None = None) -> RunOutcome:
-    """Run (or resume) the benchmark the request describes; returns everything the report needs.
-    ``finish`` (the report) runs while the output folder is still locked; its result is ``outcome.report``."""
-    for plugin, error in plugin_errors().items():  # a broken plugin is named, the others still run
-        log(f"warning: detector plugin {plugin!r} failed to load: {error}")
-    # Everything the user gave is checked before any work (corpus, training): each problem is one line.
+def check_request(req: RunRequest) -> tuple[list[str], list[int | None], list, list[str]]:
+    """Everything the user gave, checked before any work (corpus, training), each problem one line:
+    detector, preset and fusion names, hyperparameter names and values (each detector's validate_params),
+    seeds, the corpus folder, --on-bad-audio, the device, the ASV score file. Returns the specs, seeds, planned systems
+    and fusion methods."""
     specs = check_detector_names(req.detectors)
     req.config.check_names(specs)
     seeds: list[int | None] = check_seeds(req.seeds, "seeds") if req.seeds else [None]
@@ -62,6 +60,8 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
     fusion_methods = check_fusion_names(req.fusion)
     if req.data is not None and not os.path.isdir(req.data):
         raise BenchError(f"{req.data}: corpus folder not found")
+    if req.on_bad_audio not in ("skip", "fail"):  # [run] on_bad_audio in a config file is not a click choice
+        raise ConfigError(f"on_bad_audio must be skip or fail, got {req.on_bad_audio!r}")
     if req.device == "cuda":
         import torch
 
@@ -71,6 +71,16 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
         if not os.path.isfile(req.asv_scores):
             raise BenchError(f"{req.asv_scores}: ASV score file not found")
         check_asv_file(req.asv_scores)
+    return specs, seeds, planned, fusion_methods
+
+
+def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
+                  finish: Callable[[RunOutcome], object] | None = None) -> RunOutcome:
+    """Run (or resume) the benchmark the request describes; returns everything the report needs.
+    ``finish`` (the report) runs while the output folder is still locked; its result is ``outcome.report``."""
+    for plugin, error in plugin_errors().items():  # a broken plugin is named, the others still run
+        log(f"warning: detector plugin {plugin!r} failed to load: {error}")
+    specs, seeds, planned, fusion_methods = check_request(req)
     stage_times: dict[str, float] = {}
 
     t0 = time.perf_counter()
