@@ -8,7 +8,8 @@ recomputed and rewritten. Entries are written to a temporary name and renamed in
 share a cache: readers never see a half-written entry, and the last of two identical writes wins.
 
 ``cache_dir`` None means ``$BENCH_CACHE_DIR/features`` (else ``$SPOOFBENCH_CACHE/features``, else
-``~/.cache/spoofbench/features``); ``False`` (or "") disables caching.
+``~/.cache/spoofbench/features``); ``False`` (or "") disables caching. :func:`cache_usage` and
+:func:`clear_cache` measure and free a cache folder (``bench cache info|clear``).
 """
 from __future__ import annotations
 
@@ -250,3 +251,76 @@ def _extract_job(kind: str, params: dict[str, Any], job: tuple[str, str | None])
         except OSError as exc:
             cache_error = f"{exc.strerror or exc}"
     return feats, None, cache_error
+
+
+# ---- usage and clean-up (bench cache) ------------------------------------------------------------------
+def _parameter_sets(root: Path) -> list[tuple[str, Path]]:
+    """``(front end, folder)`` for each parameter-set folder under ``root`` (``<kind>-<digest>``)."""
+    if not root.is_dir():
+        return []
+    return sorted((d.name.rsplit("-", 1)[0], d) for d in root.iterdir()
+                  if d.is_dir() and "-" in d.name)
+
+
+def _entry_files(folder: Path) -> list[tuple[Path, os.stat_result]]:
+    found = []
+    for path in folder.iterdir():
+        if path.name.endswith(".feat") and not path.name.startswith("."):  # ".x.feat.tmp…": unfinished writes
+            try:
+                found.append((path, path.stat()))
+            except FileNotFoundError:  # removed meanwhile by another process
+                pass
+    return found
+
+
+def cache_usage(root) -> dict[str, dict[str, Any]]:
+    """Per front end: ``entries``, ``bytes``, ``parameter_sets`` and the ``oldest``/``newest`` entry's write
+    time (POSIX seconds, None when empty). Entries that vanish while being counted (another process clearing
+    the cache) are skipped."""
+    usage: dict[str, dict[str, Any]] = {}
+    for kind, folder in _parameter_sets(Path(root)):
+        row = usage.setdefault(kind, {"entries": 0, "bytes": 0, "parameter_sets": 0, "oldest": None,
+                                      "newest": None})
+        row["parameter_sets"] += 1
+        try:
+            files = _entry_files(folder)
+        except OSError:
+            continue
+        for _, st in files:
+            row["entries"] += 1
+            row["bytes"] += st.st_size
+            row["oldest"] = st.st_mtime if row["oldest"] is None else min(row["oldest"], st.st_mtime)
+            row["newest"] = st.st_mtime if row["newest"] is None else max(row["newest"], st.st_mtime)
+    return usage
+
+
+def clear_cache(root, frontend: str | None = None, older_than: float | None = None) -> dict[str, int]:
+    """Delete the entries under ``root`` (only front end ``frontend`` when given, only entries written more
+    than ``older_than`` seconds ago when given); a parameter-set folder left without entries goes too.
+    Returns ``{"entries": removed, "bytes": freed}``."""
+    import shutil
+    import time
+
+    now = time.time()
+    removed = freed = 0
+    for kind, folder in _parameter_sets(Path(root)):
+        if frontend is not None and frontend not in (kind, folder.name):
+            continue
+        try:
+            files = _entry_files(folder)
+        except OSError:
+            continue
+        kept = 0
+        for path, st in files:
+            if older_than is not None and now - st.st_mtime <= older_than:
+                kept += 1
+                continue
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            removed += 1
+            freed += st.st_size
+        if not kept:  # params.json and temporary files of interrupted writes go with the last entry
+            shutil.rmtree(folder, ignore_errors=True)
+    return {"entries": removed, "bytes": freed}
