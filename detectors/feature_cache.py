@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import struct
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -29,6 +27,7 @@ from spoofbench.protocols.audio import load_audio
 from spoofbench.protocols.errors import AudioError, BenchError
 
 from . import frontends
+from .workers import worker_pool
 from spoofbench.protocols.files import write_bytes_atomic
 
 #: Bump when the meaning of a parameter set changes (a fix in a front end), to orphan old entries.
@@ -183,8 +182,7 @@ class FeatureExtractor:
             with _single_blas_thread():  # small matrix products: threads only contend
                 self._collect((_extract_job(self.kind, self.params, job) for job in jobs), missing, out, bar)
         else:
-            ctx = multiprocessing.get_context(_start_method())
-            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+            with worker_pool(workers, initializer=_worker_init) as pool:
                 chunk = max(1, min(16, len(jobs) // (4 * workers)))
                 results = pool.map(_extract_job, [self.kind] * len(jobs), [self.params] * len(jobs), jobs,
                                    chunksize=chunk)
@@ -212,15 +210,6 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
-
-
-def _start_method() -> str:
-    # fork on Linux: workers start instantly and scripts need no ``if __name__ == "__main__"`` guard; they only
-    # run numpy/scipy/soundfile, never torch's OpenMP, so inheriting a torch-initialised parent is safe.
-    # Elsewhere fork is unsafe (macOS) or absent (Windows): spawn.
-    import sys
-
-    return "fork" if sys.platform.startswith("linux") else "spawn"
 
 
 def _single_blas_thread():
