@@ -2,9 +2,9 @@
 
 Layout: ``<cache_dir>/<kind>-<hash of the full parameter set>/<hash of the file identity>.feat`` (plus a
 ``params.json`` per parameter set, for humans). The file identity is (real path, size, mtime in ns): editing
-or replacing an audio file gives it a new entry. An entry is a small header (magic, shape, BLAKE2b digest of
-the payload) followed by float32 frames; an entry whose size or digest does not match is treated as missing,
-recomputed and rewritten. Entries are written to a temporary name and renamed into place, so two runs can
+or replacing an audio file gives it a new entry. An entry holds the exact float32 frames in about half their
+size (:mod:`spoofbench.detectors.feature_entries`) with a BLAKE2b digest; an entry whose size or digest does
+not match is treated as missing, recomputed and rewritten. Entries are written to a temporary name and renamed into place, so two runs can
 share a cache: readers never see a half-written entry, and the last of two identical writes wins.
 
 ``cache_dir`` None means ``$BENCH_CACHE_DIR/features`` (else ``$SPOOFBENCH_CACHE/features``, else
@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import struct
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -27,13 +26,12 @@ from spoofbench.protocols.audio import load_audio
 from spoofbench.protocols.errors import AudioError, BenchError
 
 from . import frontends
+from .feature_entries import decode_entry, encode_entry
 from .workers import worker_pool
 from spoofbench.protocols.files import write_bytes_atomic
 
 #: Bump when the meaning of a parameter set changes (a fix in a front end), to orphan old entries.
 FEATURE_VERSION = 1
-_MAGIC = b"SBFEAT01"
-_HEADER = struct.Struct("<8sqq32s")  # magic, frames, dims, blake2b-256 of the payload
 
 
 def default_cache_dir() -> Path:
@@ -70,26 +68,6 @@ def file_identity(path: str) -> str:
         raise AudioError(path, f"cannot stat audio file ({exc.strerror})") from None
     key = f"{os.path.realpath(path)}\0{st.st_size}\0{st.st_mtime_ns}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def encode_entry(features: np.ndarray) -> bytes:
-    data = np.ascontiguousarray(features, dtype="<f4")
-    payload = data.tobytes()
-    digest = hashlib.blake2b(payload, digest_size=32).digest()
-    return _HEADER.pack(_MAGIC, data.shape[0], data.shape[1], digest) + payload
-
-
-def decode_entry(blob: bytes) -> np.ndarray | None:
-    """The frames of an entry, or None when it is truncated, corrupted or not an entry."""
-    if len(blob) < _HEADER.size:
-        return None
-    magic, rows, cols, digest = _HEADER.unpack_from(blob)
-    payload = blob[_HEADER.size:]
-    if magic != _MAGIC or rows < 0 or cols < 0 or len(payload) != rows * cols * 4:
-        return None
-    if hashlib.blake2b(payload, digest_size=32).digest() != digest:
-        return None
-    return np.frombuffer(payload, dtype="<f4").reshape(rows, cols).astype(np.float32)
 
 
 class FeatureExtractor:
@@ -236,7 +214,7 @@ def _extract_job(kind: str, params: dict[str, Any], job: tuple[str, str | None])
     cache_error = None
     if entry is not None:
         try:
-            write_bytes_atomic(entry, encode_entry(feats))
+            write_bytes_atomic(entry, encode_entry(feats, params))
         except OSError as exc:
             cache_error = f"{exc.strerror or exc}"
     return feats, None, cache_error

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from spoofbench.benchmark.cli import cli
 from spoofbench.detectors import frontends
 from spoofbench.detectors.feature_cache import FeatureExtractor, cache_usage, clear_cache
+from spoofbench.detectors.feature_entries import decode_entry, encode_entry
 from spoofbench.protocols.audio import write_audio
 
 FS = 16000
@@ -101,3 +102,68 @@ def test_clear_keeps_recent_entries_and_their_folder(audio, tmp_path):
     root = filled_cache(tmp_path / "features", audio[:2])
     assert clear_cache(root, older_than=3600) == {"entries": 0, "bytes": 0}
     assert len(entry_files(root)) == 6 and all((d / "params.json").exists() for d in root.iterdir())
+
+
+# ---- entry format ------------------------------------------------------------------------------------------
+FRONT_ENDS = [("lfcc", "asvspoof2019"), ("lfcc", "asvspoof2021"), ("cqcc", "asvspoof2019"), ("cqcc", "asvspoof2021")]
+
+
+@pytest.mark.parametrize("kind, preset", FRONT_ENDS)
+def test_entries_hold_the_exact_frames_in_about_half_the_size(audio, kind, preset):
+    params = frontends.frontend_params(kind, preset)
+    from spoofbench.protocols.audio import load_audio
+
+    feats = frontends.extract(kind, load_audio(audio[0], FS), params)
+    blob = encode_entry(feats, params)
+    assert len(blob) < 0.6 * feats.nbytes, (len(blob), feats.nbytes)
+    decoded = decode_entry(blob)
+    assert decoded.dtype == np.float32 and decoded.shape == feats.shape
+    np.testing.assert_array_equal(decoded.view(np.uint32), feats.view(np.uint32))  # bit for bit
+
+
+def test_entries_without_delta_columns_round_trip():
+    rng = np.random.default_rng(1)
+    for feats in (rng.normal(size=(50, 7)).astype(np.float32), np.zeros((0, 60), np.float32)):
+        np.testing.assert_array_equal(decode_entry(encode_entry(feats)), feats)
+        np.testing.assert_array_equal(decode_entry(encode_entry(feats, {"deltas": 2, "delta_halfwidth": 1,
+                                                                       "delta_normalize": True})), feats)
+
+
+def test_format_1_entries_are_still_read():
+    import hashlib
+    import struct
+
+    feats = np.random.default_rng(2).normal(size=(30, 60)).astype(np.float32)
+    payload = feats.astype("<f4").tobytes()
+    old = struct.pack("<8sqq32s", b"SBFEAT01", 30, 60, hashlib.blake2b(payload, digest_size=32).digest()) + payload
+    np.testing.assert_array_equal(decode_entry(old), feats)
+    assert decode_entry(old[:-4]) is None
+
+
+@pytest.mark.parametrize("where", ["static", "residual", "dims"])
+def test_damaged_entries_read_as_missing(audio, where):
+    params = frontends.frontend_params("lfcc")
+    from spoofbench.protocols.audio import load_audio
+
+    feats = frontends.extract("lfcc", load_audio(audio[1], FS), params)
+    blob = bytearray(encode_entry(feats, params))
+    header = 8 + 7 * 8 + 32
+    if where == "static":
+        blob[header + 100] ^= 0x01  # one bit of one static coefficient
+    elif where == "residual":
+        blob[-3] ^= 0xFF
+    else:
+        blob[8 + 5 * 8] ^= 0x01  # the delta half-width: deltas decoded another way
+    assert decode_entry(bytes(blob)) is None
+
+
+def test_cached_features_equal_fresh_ones_and_take_about_half_the_space(audio, tmp_path):
+    params = frontends.frontend_params("cqcc", "asvspoof2021")
+    fresh = FeatureExtractor("cqcc", params, cache_dir=False, n_jobs=1, progress=False).features(audio)
+    cached = FeatureExtractor("cqcc", params, cache_dir=tmp_path, n_jobs=1, progress=False)
+    cached.features(audio)
+    again = cached.features(audio)
+    assert cached.last_hits == len(audio)
+    for a, b in zip(fresh, again):
+        np.testing.assert_array_equal(a, b)
+    assert cache_usage(tmp_path)["cqcc"]["bytes"] < 0.6 * sum(f.nbytes for f in fresh)
