@@ -50,7 +50,7 @@ def test_cpu_flags_reads_the_first_flags_line(tmp_path):
 def test_every_perf_command_loads_from_the_perf_package():
     ctx = click.Context(perf)
     names = perf.list_commands(ctx)
-    assert set(names) == {"baselines", "demo", "eval", "rawnet2"}
+    assert set(names) == {"baselines", "cache", "demo", "eval", "rawnet2"}
     for name in names:
         command = perf.get_command(ctx, name)
         assert command is not None and command.callback.__module__ == f"spoofbench.benchmark.perf.{name}"
@@ -64,3 +64,18 @@ def test_bench_perf_prints_the_isa_class_first(monkeypatch, tmp_path):
     lines = result.output.splitlines()
     assert lines[0].startswith("CPU ISA: AVX2, bfloat16 emulated"), result.output
     assert result.exit_code == 2 and lines[1].startswith("error: ") and len(lines) == 2
+
+
+def test_bench_perf_cache_compares_the_entry_formats(tmp_path):
+    import numpy as np
+
+    from spoofbench.protocols.audio import write_audio
+
+    for i in range(2):
+        write_audio(tmp_path / f"a{i}.flac", 0.1 * np.random.default_rng(i).normal(size=8000), 16000)
+    result = CliRunner().invoke(cli, ["perf", "cache", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.output.splitlines() if line.startswith(("lfcc", "cqcc"))]
+    assert len(rows) == 4 and all(row[-1] == "yes" for row in rows)  # every format decodes exactly
+    compact = [float(row[4]) for row in rows if row[1] == "2"]
+    assert len(compact) == 2 and max(compact) < 0.6

@@ -1,5 +1,5 @@
 """``bench perf``: speed and memory benchmarks (measured by scripts, never by timed unit tests), one module each:
-``rawnet2``, ``baselines`` (front ends and GMM), ``eval`` (``bench eval``), ``demo`` (demo corpus build);
+``rawnet2``, ``baselines`` (front ends and GMM), ``cache`` (feature-cache entries), ``eval`` (``bench eval``), ``demo`` (demo corpus build);
 ``cpu`` tells which vector instructions the numbers were measured with."""
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class _LazyGroup(click.Group):
 
 
 @click.group(cls=_LazyGroup, lazy={"rawnet2": ".rawnet2:perf_rawnet2", "baselines": ".baselines:baselines",
-                                   "demo": ".demo:perf_demo", "eval": ".eval:perf_eval"})
+                                   "demo": ".demo:perf_demo", "eval": ".eval:perf_eval", "cache": ".cache:perf_cache"})
 @click.pass_context
 def perf(ctx) -> None:
     """Speed benchmarks of the front ends, the GMM back end, RawNet2, `bench eval` and the demo corpus build
