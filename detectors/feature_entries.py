@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from .frontends import deltas
+
 _V1_MAGIC, _V2_MAGIC = b"SBFEAT01", b"SBFEAT02"
 _V1_HEADER = struct.Struct("<8sqq32s")  # magic, frames, dims, blake2b-256 of the payload
 _V2_HEADER = struct.Struct("<8sqqqqqq32s")  # magic, frames, dims, static dims, deltas, half-width, normalise, digest
@@ -33,8 +35,6 @@ def _digest(data: bytes) -> bytes:
 
 def _delta_columns(static: np.ndarray, n_deltas: int, halfwidth: int, normalize: bool) -> np.ndarray:
     """The float32 delta columns as the front ends would compute them from ``static`` (float64 arithmetic)."""
-    from .frontends import deltas
-
     parts = [static.astype(np.float64)]
     for _ in range(n_deltas):
         parts.append(deltas(parts[-1], halfwidth, normalize))
