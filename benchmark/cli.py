@@ -36,6 +36,8 @@ def _register_commands() -> None:
     from .commands import score as score_cmd
 
     cli.add_command(data.data)
+    from .commands.cache import cache as cache_cmd  # bench cache info|clear
+    cli.add_command(cache_cmd)
     cli.add_command(listing.list_command)
     cli.add_command(perf.perf)
     cli.add_command(evaluate_cmd.evaluate)

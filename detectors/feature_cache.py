@@ -2,23 +2,21 @@
 
 Layout: ``<cache_dir>/<kind>-<hash of the full parameter set>/<hash of the file identity>.feat`` (plus a
 ``params.json`` per parameter set, for humans). The file identity is (real path, size, mtime in ns): editing
-or replacing an audio file gives it a new entry. An entry is a small header (magic, shape, BLAKE2b digest of
-the payload) followed by float32 frames; an entry whose size or digest does not match is treated as missing,
-recomputed and rewritten. Entries are written to a temporary name and renamed into place, so two runs can
+or replacing an audio file gives it a new entry. An entry holds the exact float32 frames in about half their
+size (:mod:`spoofbench.detectors.feature_entries`) with a BLAKE2b digest; an entry whose size or digest does
+not match is treated as missing, recomputed and rewritten. Entries are written to a temporary name and renamed into place, so two runs can
 share a cache: readers never see a half-written entry, and the last of two identical writes wins.
 
 ``cache_dir`` None means ``$BENCH_CACHE_DIR/features`` (else ``$SPOOFBENCH_CACHE/features``, else
-``~/.cache/spoofbench/features``); ``False`` (or "") disables caching.
+``~/.cache/spoofbench/features``); ``False`` (or "") disables caching. :func:`cache_usage` and
+:func:`clear_cache` measure and free a cache folder (``bench cache info|clear``).
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
-import struct
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,12 +26,12 @@ from spoofbench.protocols.audio import load_audio
 from spoofbench.protocols.errors import AudioError, BenchError
 
 from . import frontends
+from .feature_entries import decode_entry, encode_entry
+from .workers import worker_pool
 from spoofbench.protocols.files import write_bytes_atomic
 
 #: Bump when the meaning of a parameter set changes (a fix in a front end), to orphan old entries.
 FEATURE_VERSION = 1
-_MAGIC = b"SBFEAT01"
-_HEADER = struct.Struct("<8sqq32s")  # magic, frames, dims, blake2b-256 of the payload
 
 
 def default_cache_dir() -> Path:
@@ -70,26 +68,6 @@ def file_identity(path: str) -> str:
         raise AudioError(path, f"cannot stat audio file ({exc.strerror})") from None
     key = f"{os.path.realpath(path)}\0{st.st_size}\0{st.st_mtime_ns}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def encode_entry(features: np.ndarray) -> bytes:
-    data = np.ascontiguousarray(features, dtype="<f4")
-    payload = data.tobytes()
-    digest = hashlib.blake2b(payload, digest_size=32).digest()
-    return _HEADER.pack(_MAGIC, data.shape[0], data.shape[1], digest) + payload
-
-
-def decode_entry(blob: bytes) -> np.ndarray | None:
-    """The frames of an entry, or None when it is truncated, corrupted or not an entry."""
-    if len(blob) < _HEADER.size:
-        return None
-    magic, rows, cols, digest = _HEADER.unpack_from(blob)
-    payload = blob[_HEADER.size:]
-    if magic != _MAGIC or rows < 0 or cols < 0 or len(payload) != rows * cols * 4:
-        return None
-    if hashlib.blake2b(payload, digest_size=32).digest() != digest:
-        return None
-    return np.frombuffer(payload, dtype="<f4").reshape(rows, cols).astype(np.float32)
 
 
 class FeatureExtractor:
@@ -182,8 +160,7 @@ class FeatureExtractor:
             with _single_blas_thread():  # small matrix products: threads only contend
                 self._collect((_extract_job(self.kind, self.params, job) for job in jobs), missing, out, bar)
         else:
-            ctx = multiprocessing.get_context(_start_method())
-            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
+            with worker_pool(workers, initializer=_worker_init) as pool:
                 chunk = max(1, min(16, len(jobs) // (4 * workers)))
                 results = pool.map(_extract_job, [self.kind] * len(jobs), [self.params] * len(jobs), jobs,
                                    chunksize=chunk)
@@ -213,15 +190,6 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _start_method() -> str:
-    # fork on Linux: workers start instantly and scripts need no ``if __name__ == "__main__"`` guard; they only
-    # run numpy/scipy/soundfile, never torch's OpenMP, so inheriting a torch-initialised parent is safe.
-    # Elsewhere fork is unsafe (macOS) or absent (Windows): spawn.
-    import sys
-
-    return "fork" if sys.platform.startswith("linux") else "spawn"
-
-
 def _single_blas_thread():
     from threadpoolctl import threadpool_limits
 
@@ -246,7 +214,80 @@ def _extract_job(kind: str, params: dict[str, Any], job: tuple[str, str | None])
     cache_error = None
     if entry is not None:
         try:
-            write_bytes_atomic(entry, encode_entry(feats))
+            write_bytes_atomic(entry, encode_entry(feats, params))
         except OSError as exc:
             cache_error = f"{exc.strerror or exc}"
     return feats, None, cache_error
+
+
+# ---- usage and clean-up (bench cache) ------------------------------------------------------------------
+def _parameter_sets(root: Path) -> list[tuple[str, Path]]:
+    """``(front end, folder)`` for each parameter-set folder under ``root`` (``<kind>-<digest>``)."""
+    if not root.is_dir():
+        return []
+    return sorted((d.name.rsplit("-", 1)[0], d) for d in root.iterdir()
+                  if d.is_dir() and "-" in d.name)
+
+
+def _entry_files(folder: Path) -> list[tuple[Path, os.stat_result]]:
+    found = []
+    for path in folder.iterdir():
+        if path.name.endswith(".feat") and not path.name.startswith("."):  # ".x.feat.tmp…": unfinished writes
+            try:
+                found.append((path, path.stat()))
+            except FileNotFoundError:  # removed meanwhile by another process
+                pass
+    return found
+
+
+def cache_usage(root) -> dict[str, dict[str, Any]]:
+    """Per front end: ``entries``, ``bytes``, ``parameter_sets`` and the ``oldest``/``newest`` entry's write
+    time (POSIX seconds, None when empty). Entries that vanish while being counted (another process clearing
+    the cache) are skipped."""
+    usage: dict[str, dict[str, Any]] = {}
+    for kind, folder in _parameter_sets(Path(root)):
+        row = usage.setdefault(kind, {"entries": 0, "bytes": 0, "parameter_sets": 0, "oldest": None,
+                                      "newest": None})
+        row["parameter_sets"] += 1
+        try:
+            files = _entry_files(folder)
+        except OSError:
+            continue
+        for _, st in files:
+            row["entries"] += 1
+            row["bytes"] += st.st_size
+            row["oldest"] = st.st_mtime if row["oldest"] is None else min(row["oldest"], st.st_mtime)
+            row["newest"] = st.st_mtime if row["newest"] is None else max(row["newest"], st.st_mtime)
+    return usage
+
+
+def clear_cache(root, frontend: str | None = None, older_than: float | None = None) -> dict[str, int]:
+    """Delete the entries under ``root`` (only front end ``frontend`` when given, only entries written more
+    than ``older_than`` seconds ago when given); a parameter-set folder left without entries goes too.
+    Returns ``{"entries": removed, "bytes": freed}``."""
+    import shutil
+    import time
+
+    now = time.time()
+    removed = freed = 0
+    for kind, folder in _parameter_sets(Path(root)):
+        if frontend is not None and frontend not in (kind, folder.name):
+            continue
+        try:
+            files = _entry_files(folder)
+        except OSError:
+            continue
+        kept = 0
+        for path, st in files:
+            if older_than is not None and now - st.st_mtime <= older_than:
+                kept += 1
+                continue
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            removed += 1
+            freed += st.st_size
+        if not kept:  # params.json and temporary files of interrupted writes go with the last entry
+            shutil.rmtree(folder, ignore_errors=True)
+    return {"entries": removed, "bytes": freed}

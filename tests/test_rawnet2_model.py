@@ -232,7 +232,7 @@ def test_eval_in_chunks_of_utterances_equals_one_chunk(monkeypatch):
 
 
 def test_benchmark_reference_is_the_same_function():
-    from spoofbench.benchmark.perf_rawnet2 import ReferenceRawNet2
+    from spoofbench.benchmark.perf.rawnet2 import ReferenceRawNet2
 
     config = VARIANTS["2021"]
     sd = official_fixture(config, seed=5)
@@ -243,7 +243,7 @@ def test_benchmark_reference_is_the_same_function():
         assert rel_diff(literal_forward(sd, x, 20, 1025, "2021", True), ref(x)) < 1e-5
 
 def test_benchmark_repetitions_take_turns_and_use_self_reported_times():
-    from spoofbench.benchmark.perf_rawnet2 import _interleaved
+    from spoofbench.benchmark.perf.rawnet2 import _interleaved
 
     calls = []
     result = _interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b") or 0.5}, reps=3)
@@ -255,7 +255,7 @@ def test_benchmark_repetitions_take_turns_and_use_self_reported_times():
 def test_benchmark_reference_process_computes_the_in_process_reference():
     """The child process (glibc's default allocator) builds the same weights and batch from the seed, takes
     the same training step, and gives eval-mode logits whatever it ran last."""
-    from spoofbench.benchmark.perf_rawnet2 import ReferenceProcess, _inference_fn, _models, _reference_step_fn
+    from spoofbench.benchmark.perf.rawnet2 import ReferenceProcess, _inference_fn, _models, _reference_step_fn
 
     _, ref, x, y = _models("2021", 2, seed=3)
     child = ReferenceProcess("2021", 2, seed=3)
@@ -273,7 +273,7 @@ def test_benchmark_reference_process_computes_the_in_process_reference():
 
 
 def test_benchmark_report_shows_both_real_time_factors_and_ratios():
-    from spoofbench.benchmark.perf_rawnet2 import format_report
+    from spoofbench.benchmark.perf.rawnet2 import format_report
 
     row = {"variant": "2021", "batch": 8, "audio_s": 32.3, "ref_train_s": 0.9, "ours_train_s": 0.45,
            "ref_heap_train_s": 0.675, "ref_infer_s": 0.323, "ours_infer_s": 0.1292, "ref_heap_infer_s": 0.2584,

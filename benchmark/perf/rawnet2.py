@@ -30,6 +30,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from spoofbench.protocols.files import write_text_atomic
 
+from .cpu import cpu_isa
+
 
 # ---- the literal reference ----------------------------------------------------------------------------
 class _ReferenceSinc(nn.Module):
@@ -237,7 +239,7 @@ class ReferenceProcess:
         clock = next(name for name, fn in CLOCKS.items() if fn is CLOCK[0])
         spec = {"variant": variant, "batch": batch, "seed": seed, "threads": torch.get_num_threads(), "clock": clock}
         env = {**os.environ, "SPOOFBENCH_MALLOPT": "0"}
-        self._proc = subprocess.Popen([sys.executable, "-m", "spoofbench.benchmark.perf_rawnet2", json.dumps(spec)],
+        self._proc = subprocess.Popen([sys.executable, "-m", "spoofbench.benchmark.perf.rawnet2", json.dumps(spec)],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
 
     def ask(self, command: str):
@@ -347,6 +349,7 @@ def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 2, fast_mode
             echo(f"measuring {variant} at batch {batch} ...")
             rows.append(benchmark_variant(variant, batch, reps, fast_modes))
     return {"rows": rows, "limits": limits, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+            "cpu_isa": cpu_isa(),
             "load_before": load_before, "load_after": os.getloadavg(), "reps": reps, "torch": torch.__version__,
             "clock": clock, "allocator": allocator}
 
