@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spoofbench.detectors import Detector, create_detector
+from spoofbench.detectors.feature_cache import default_cache_dir
 from spoofbench.detectors.registry import get_entry, split_spec
 from spoofbench.protocols.errors import BenchError, ConfigError
 
@@ -13,7 +14,6 @@ from .audio_scan import audio_hash
 from .corpus import Corpus
 from .request import RunRequest
 from .systems import SystemRun
-from .workspace import cache_root
 
 #: For factories that are not Detector subclasses (they declare no ``runtime_params``): the usual names of
 #: hyperparameters that say where files go or how fast work runs, never what the numbers are.
@@ -89,7 +89,7 @@ def plan_systems(planned: list[PlannedSystem], corpus: Corpus, out: Path) -> lis
                          "trials": corpus.trials_hash, "skipped": corpus.skipped})
         params = dict(p.params)
         if "cache_dir" in p.param_names and "cache_dir" not in params:
-            params["cache_dir"] = str(cache_root() / "features")
+            params["cache_dir"] = str(default_cache_dir())  # $BENCH_CACHE_DIR, as bench cache and the detectors
         if "checkpoint_dir" in p.param_names and params.get("checkpoint_dir") in (None, ""):
             # training checkpoints belong to one training set: changed audio must not resume from them
             params["checkpoint_dir"] = str(out / "work" / f"{p.system}-{hash_json([key, audio['fit']])[:10]}")
