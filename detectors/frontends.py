@@ -1,8 +1,9 @@
 """LFCC and CQCC front ends of the ASVspoof LFCC-GMM / CQCC-GMM baselines, as pure functions over waveforms.
 
 Both return a float32 array of shape ``(frames, dims)`` (time first): static cepstra, then deltas, then
-delta-deltas. Each has presets that reproduce the official MATLAB definitions (read from the official code,
-see ``shared/reference/asvspoof-reference.md`` §2); every parameter can be overridden by keyword::
+delta-deltas. Each has presets that reproduce the official MATLAB definitions (read from the official code:
+github.com/asvspoof-challenge/2021 ``LA/Baseline-LFCC-GMM`` and ``LA/Baseline-CQCC-GMM``, and the ASVspoof 2019
+MATLAB baseline's ``extract_lfcc.m`` / ``cqcc.m``); every parameter can be overridden by keyword::
 
     lfcc(wave)                                   # ASVspoof 2019 definition, 60 dims
     lfcc(wave, preset="asvspoof2021")            # ASVspoof 2021 LA/DF definition, 57 dims
