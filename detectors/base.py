@@ -20,6 +20,8 @@ from spoofbench.protocols.errors import BenchError, ConfigError
 from spoofbench.protocols.trials import TrialTable
 from spoofbench.protocols.files import atomic_path
 
+from .param_checks import check_types
+
 FORMAT_VERSION = 1
 
 
@@ -55,7 +57,15 @@ class Detector:
 
     def validate_params(self) -> None:
         """Raise :class:`ConfigError` (one line naming the parameter, its value and what is allowed) when a
-        hyperparameter is out of range. Called before any work, e.g. before ``bench run`` loads a corpus."""
+        hyperparameter is out of range. Called before any work, e.g. before ``bench run`` loads a corpus.
+        Write it with the helpers of :mod:`spoofbench.detectors.param_checks`."""
+
+    def check_params(self) -> "Detector":
+        """Types (from the ``__init__`` annotations or defaults) and ranges (:meth:`validate_params`) of every
+        hyperparameter; run by :func:`create_detector` and :meth:`load`."""
+        check_types(self)
+        self.validate_params()
+        return self
 
     def get_params(self) -> dict[str, Any]:
         return {n: getattr(self, n) for n in self.param_names()}

@@ -128,6 +128,8 @@ def create_detector(spec: str, **overrides):
     det = factory(**params)
     if not getattr(det, "name", ""):
         det.name = name
+    if hasattr(det, "check_params"):  # a bad value fails here, in one line, before any work
+        det.check_params()
     return det
 
 

@@ -210,5 +210,5 @@ def test_bad_input_errors(corpus, tmp_path):
         det.fit(TrialTable.concat([train, missing]))
     with pytest.raises(ConfigError, match="training frames"):
         create_detector("lfcc-gmm.small", cache_dir=False, **{**TINY, "n_components": 100000}).fit(train)
-    with pytest.raises(ConfigError, match="file steps"):
+    with pytest.raises(ConfigError, match="spoof_file_step=0 is not allowed"):
         create_detector("lfcc-gmm.small", cache_dir=False, spoof_file_step=0, **TINY).fit(train)

@@ -43,3 +43,47 @@ def test_detector_file_refuses_non_detector(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(Exception, match="not a detector file"):
         detectors.load_detector(bad)
+
+
+@pytest.mark.parametrize("spec, params, message", [
+    ("rawnet2", {"epochs": -1}, "rawnet2: epochs=-1 is not allowed; expected an integer >= 1"),
+    ("rawnet2", {"epochs": 0}, "rawnet2: epochs=0 is not allowed"),
+    ("rawnet2", {"batch_size": 0}, "rawnet2: batch_size=0 is not allowed"),
+    ("rawnet2", {"lr": -1}, "rawnet2: lr=-1 is not allowed; expected a finite number > 0"),
+    ("rawnet2", {"lr_schedule": "step"}, "rawnet2: lr_schedule='step' is not allowed; expected one of 'none'"),
+    ("rawnet2", {"epochs": "ten"}, "rawnet2: epochs='ten' is not allowed; expected int, got str"),
+    ("rawnet2", {"block_channels": [0, 4]}, "rawnet2: block_channels=\\[0, 4\\] is not allowed"),
+    ("lfcc-gmm", {"n_components": 0}, "lfcc-gmm: n_components=0 is not allowed; expected an integer >= 1"),
+    ("cqcc-gmm", {"n_iter": -3}, "cqcc-gmm: n_iter=-3 is not allowed; expected an integer >= 0"),
+    ("lfcc-gmm", {"frontend": "asvspoof2077"}, "lfcc-gmm: frontend='asvspoof2077' is not allowed; expected one "
+                                               "of 'asvspoof2019', 'asvspoof2021'"),
+    ("lfcc-gmm", {"frontend_options": {"bogus": 1}}, "lfcc-gmm: frontend_options: lfcc: unknown parameter 'bogus'"),
+    ("lfcc-gmm", {"n_components": True}, "lfcc-gmm: n_components=True is not allowed"),
+    ("spectral-lr", {"C": 0}, "spectral-lr: C=0 is not allowed; expected a finite number > 0"),
+    ("spectral-lr", {"n_bands": 0}, "spectral-lr: n_bands=0 is not allowed"),
+])
+def test_out_of_range_hyperparameters_fail_in_one_line(spec, params, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        create_detector(spec, **params)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("spec", list_detectors(presets=True))
+def test_runtime_params_are_declared_hyperparameters_and_presets_validate(spec):
+    det = create_detector(spec)  # create_detector runs check_params on the preset's own values
+    assert det.runtime_params <= set(det.param_names())
+    assert set(det.result_param_names()) == set(det.param_names()) - det.runtime_params
+
+
+def test_runtime_params_of_the_builtin_families():
+    assert {"cache_dir", "n_jobs", "device", "progress"} == create_detector("lfcc-gmm").runtime_params
+    rawnet2 = create_detector("rawnet2")
+    assert {"checkpoint_dir", "num_workers", "threads", "device", "progress"} <= rawnet2.runtime_params
+    assert not {"epochs", "lr", "seed", "fast_inference", "amp", "score_mode"} & rawnet2.runtime_params
+    assert create_detector("spectral-lr").runtime_params == frozenset()
+
+
+def test_set_params_then_fit_rechecks(tmp_path):
+    det = create_detector("spectral-lr").set_params(n_fft=1)
+    with pytest.raises(ConfigError, match="n_fft=1 is not allowed"):
+        det.fit(_table())
