@@ -11,8 +11,8 @@ from typing import Any, Iterable
 from spoofbench.protocols.errors import ConfigError
 
 #: Annotation words understood by :func:`check_types` (annotations are read as text, never evaluated).
-_TYPE_WORDS = {"int": (numbers.Integral,), "float": (numbers.Real,), "str": (str,), "bool": (bool,), "None": (type(None),),
-               "dict": (dict,), "list": (list, tuple), "tuple": (list, tuple)}
+_TYPE_WORDS = {"int": (numbers.Integral,), "float": (numbers.Real,), "str": (str,), "bool": (bool,),
+               "None": (type(None),), "dict": (dict,), "list": (list, tuple), "tuple": (list, tuple)}
 
 
 def fail(det, name: str, allowed: str) -> None:
