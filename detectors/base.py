@@ -11,18 +11,21 @@ import inspect
 import io
 import json
 import os
+import tempfile
 import zipfile
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from spoofbench.protocols.errors import BenchError, ConfigError
+from spoofbench.protocols.errors import AudioError, BenchError, ConfigError
 from spoofbench.protocols.trials import TrialTable
 from spoofbench.protocols.files import atomic_path
 
 from .param_checks import check_types
 
 FORMAT_VERSION = 1
+#: Waves written to disk at once by :meth:`Detector.score_waves` (bounds its temporary disk use).
+WAVES_PER_BATCH = 256
 
 
 class NotFittedError(BenchError):
@@ -110,6 +113,46 @@ class Detector:
         if not self.is_fitted:
             raise NotFittedError(f"{self.name or type(self).__name__} is not fitted: call fit() or load() first")
 
+    # ---- scoring without a protocol ------------------------------------------------------------
+    def score_files(self, paths: Sequence[os.PathLike | str], *, batch_size: int | None = None) -> np.ndarray:
+        """Scores of audio files (one float each, in order, higher = bona fide): the numbers ``score`` gives
+        for a trial table of these paths. ``batch_size``: files per ``score`` call (default: all at once)."""
+        if isinstance(paths, (str, os.PathLike)):
+            raise TypeError("score_files takes a list of paths; for one file use score_files([path])")
+        paths = [os.fspath(p) for p in paths]
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                       or batch_size < 1):
+            raise ConfigError(f"score_files: batch_size={batch_size!r} is not allowed; expected an integer >= 1")
+        step = batch_size or max(1, len(paths))
+        parts = [np.asarray(self.score(TrialTable.from_paths(paths[i:i + step])), dtype=np.float64)
+                 for i in range(0, len(paths), step)]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float64)
+
+    def score_waves(self, waves: Sequence[np.ndarray], sample_rate: int) -> np.ndarray:
+        """Scores of in-memory mono waveforms at ``sample_rate`` Hz (resampled to the detector's rate as
+        ``load_audio`` resamples files). Detectors read audio through paths, so the waves go through a
+        temporary folder as 32-bit float WAV (lossless), ``WAVES_PER_BATCH`` at a time: the scores are those
+        of ``score_files`` on the same samples."""
+        import soundfile as sf
+
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate < 1:
+            raise ConfigError(f"score_waves: sample_rate={sample_rate!r} is not allowed; expected a positive "
+                              "integer (Hz)")
+        if isinstance(waves, np.ndarray) and waves.ndim == 1:
+            raise TypeError("score_waves takes a list of waveforms (or a 2-D batch); for one use [wave]")
+        waves = [_checked_wave(w, i) for i, w in enumerate(waves)]
+        scores = []
+        with tempfile.TemporaryDirectory(prefix="spoofbench-waves-") as folder:
+            for first in range(0, len(waves), WAVES_PER_BATCH):
+                paths = [os.path.join(folder, f"wave{i:08d}.wav")
+                         for i in range(first, min(first + WAVES_PER_BATCH, len(waves)))]
+                for path, wave in zip(paths, waves[first:]):
+                    sf.write(path, wave, int(sample_rate), subtype="FLOAT", format="WAV")
+                scores.append(self.score_files(paths))
+                for path in paths:
+                    os.remove(path)
+        return np.concatenate(scores) if scores else np.zeros(0, dtype=np.float64)
+
     # ---- persistence --------------------------------------------------------------------------
     def save(self, path: os.PathLike | str) -> None:
         """Write ``path`` atomically: a zip holding ``meta.json`` (name, hyperparameters) and ``state.npz``
@@ -136,6 +179,21 @@ class Detector:
             raise BenchError(f"{path}: holds a {meta['detector']!r} detector, not {cls.name or cls.__name__}")
         det.set_state(state)
         return det
+
+
+def _checked_wave(wave, index: int) -> np.ndarray:
+    where = f"waves[{index}]"
+    try:
+        arr = np.asarray(wave, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise AudioError(where, "not an array of samples") from None
+    if arr.ndim != 1:
+        raise AudioError(where, f"expected a mono waveform (1-D array), got shape {arr.shape}")
+    if arr.size == 0:
+        raise AudioError(where, "holds no samples")
+    if not np.all(np.isfinite(arr)):
+        raise AudioError(where, "holds NaN or Inf samples")
+    return arr
 
 
 def read_detector_file(path: os.PathLike | str) -> tuple[dict, dict[str, np.ndarray]]:

@@ -7,7 +7,7 @@ It checks that hyperparameters round-trip (``get_params``/``set_params``/``creat
 ``__init__`` stores hyperparameters only, that the preset's own values pass :meth:`Detector.check_params`,
 that ``fit`` returns ``self`` and leaves its learned state in attributes ending in ``_`` (hyperparameters
 untouched), that ``score`` gives one finite float per trial, higher for bona fide (give it an easy corpus: the
-classes must separate), and that ``save``/``load`` gives the same scores.
+classes must separate), that ``score_files`` gives the same numbers, and that ``save``/``load`` gives them too.
 
 Big presets (RawNet2's full networks, 512-component GMMs) would take minutes to fit, so the check first applies
 :data:`QUICK_OVERRIDES`, a per-family table that shrinks size and time hyperparameters (epochs, components,
@@ -75,6 +75,7 @@ def check_detector(spec: str, train: TrialTable, test: TrialTable, dev: TrialTab
     auc = pairwise_auc(scores, test.y)
     _expect(auc >= min_auc, spec, f"bona fide trials must score higher: only {auc:.2f} of (bona fide, spoof) "
             f"pairs are ordered so (need {min_auc})")
+    _expect_close(det.score_files(list(test["path"])), scores, spec, "score_files() differs from score()")
 
     with tempfile.TemporaryDirectory(prefix="spoofbench-check-") as folder:
         path = os.path.join(folder, "model.det")

@@ -1,8 +1,11 @@
+import numpy as np
 import pytest
 
 from spoofbench import detectors
 from spoofbench.detectors import Detector, create_detector, list_detectors, register_detector
-from spoofbench.protocols import ConfigError, TrialTable
+from spoofbench.protocols import AudioError, BenchError, ConfigError, TrialTable
+
+from _easy_corpus import easy_split
 
 
 def _table(n=6):
@@ -87,3 +90,101 @@ def test_set_params_then_fit_rechecks(tmp_path):
     det = create_detector("spectral-lr").set_params(n_fft=1)
     with pytest.raises(ConfigError, match="n_fft=1 is not allowed"):
         det.fit(_table())
+
+
+# ---- trial tables -----------------------------------------------------------------------------------------
+def test_missing_column_is_named():
+    with pytest.raises(KeyError, match="no column 'vocoder'; columns: utt_id, path, label") as info:
+        _table()["vocoder"]
+    assert isinstance(info.value, BenchError) and str(info.value).startswith("trial table has no column")
+
+
+def test_trial_table_rows_by_slice_mask_and_index_array():
+    t = _table()
+    assert t[1:4]["utt_id"].tolist() == ["u1", "u2", "u3"]
+    assert t[::-2]["utt_id"].tolist() == ["u5", "u3", "u1"]
+    assert t[t.y == 1]["utt_id"].tolist() == ["u0", "u2", "u4"]
+    assert t[np.array([4, 0])]["utt_id"].tolist() == ["u4", "u0"]
+    assert t[[5, -6]]["utt_id"].tolist() == ["u5", "u0"]
+    assert len(t[[]]) == 0 and list(t[[]].columns) == list(t.columns)
+    assert t[2:3]["codec"].tolist() == ["none"]
+
+
+@pytest.mark.parametrize("key, error, message", [
+    (2, TypeError, r"use table\[2:3\] for one row"),
+    (np.array([0.5, 1.0]), TypeError, "cannot select trials"),
+    (np.array([[0, 1]]), TypeError, "cannot select trials"),
+    (np.array([True, False]), IndexError, "boolean mask of length 2 for a table of 6 trials"),
+    ([0, 6], IndexError, "row 6 is out of range for a table of 6 trials"),
+])
+def test_trial_table_refuses_other_keys_clearly(key, error, message):
+    with pytest.raises(error, match=message):
+        _table()[key]
+
+
+def test_trial_table_from_paths():
+    t = TrialTable.from_paths(["/a/x.flac", "b/y.wav"])
+    assert t["utt_id"].tolist() == ["x", "y"] and t["path"].tolist() == ["/a/x.flac", "b/y.wav"]
+    assert t.y.tolist() == [0, 0] and set(t["label"]) == {"unknown"}
+
+
+# ---- scoring files and waveforms from Python --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def easy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("easy")
+    return easy_split(root / "train", "train", 8, 0), easy_split(root / "eval", "eval", 4, 1)
+
+
+@pytest.mark.parametrize("spec, params", [("spectral-lr", {}),
+                                          ("lfcc-gmm.small", dict(n_components=2, n_iter=2, cache_dir=False,
+                                                                  n_jobs=1, progress=False))])
+def test_score_files_and_waves_give_the_scores_of_score(spec, params, easy):
+    from spoofbench.protocols import load_audio
+
+    train, test = easy
+    det = create_detector(spec, **params).fit(train)
+    expected = det.score(test)
+    paths = list(test["path"])
+    # same samples; only the batch shapes may change the rounding of the products
+    np.testing.assert_allclose(det.score_files(paths), expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(det.score_files(paths, batch_size=3), expected, rtol=1e-9, atol=1e-12)
+    waves = [load_audio(p, None) for p in paths]
+    np.testing.assert_allclose(det.score_waves(waves, 16000), expected, rtol=1e-9, atol=1e-12)
+
+
+@register_detector("toy-length")
+class _LengthDetector(Detector):
+    """Scores each file by its length in samples at the detector's rate (shows what the detector was given)."""
+
+    def __init__(self, sample_rate: int = 16000):
+        self.sample_rate = sample_rate
+
+    def fit(self, train, dev=None):
+        self.fitted_ = True
+        return self
+
+    def score(self, trials):
+        from spoofbench.protocols import load_audio
+
+        return np.array([float(len(load_audio(p, self.sample_rate))) for p in trials["path"]])
+
+
+def test_score_waves_resamples_to_the_detector_rate():
+    det = create_detector("toy-length").fit(None)
+    scores = det.score_waves([np.full(8000, 0.1), np.full(4000, -0.1)], sample_rate=8000)
+    assert scores.tolist() == [16000.0, 8000.0]
+    assert det.score_waves(np.zeros((3, 160)) + 0.01, 16000).tolist() == [160.0] * 3  # a 2-D batch
+    assert det.score_waves([], 16000).shape == (0,) and det.score_files([]).shape == (0,)
+
+
+@pytest.mark.parametrize("waves, rate, error, message", [
+    ([np.zeros(10), np.array([0.0, np.nan])], 16000, AudioError, r"waves\[1\]: holds NaN or Inf samples"),
+    ([np.zeros((10, 2))], 16000, AudioError, r"waves\[0\]: expected a mono waveform"),
+    ([np.zeros(0)], 16000, AudioError, r"waves\[0\]: holds no samples"),
+    ([np.zeros(10)], 0, ConfigError, "sample_rate=0 is not allowed"),
+    (np.zeros(10), 16000, TypeError, "for one use \\[wave\\]"),
+])
+def test_score_waves_refuses_bad_waves_clearly(waves, rate, error, message):
+    det = create_detector("toy-length").fit(None)
+    with pytest.raises(error, match=message):
+        det.score_waves(waves, rate)
