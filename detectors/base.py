@@ -8,22 +8,19 @@
 from __future__ import annotations
 
 import inspect
-import io
-import json
 import os
 import tempfile
-import zipfile
+import warnings
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
 from spoofbench.protocols.errors import AudioError, BenchError, ConfigError
 from spoofbench.protocols.trials import TrialTable
-from spoofbench.protocols.files import atomic_path
 
+from .model_file import jsonable, read_detector_file, write_detector_file
 from .param_checks import check_types
 
-FORMAT_VERSION = 1
 #: Waves written to disk at once by :meth:`Detector.score_waves` (bounds its temporary disk use).
 WAVES_PER_BATCH = 256
 
@@ -155,29 +152,55 @@ class Detector:
 
     # ---- persistence --------------------------------------------------------------------------
     def save(self, path: os.PathLike | str) -> None:
-        """Write ``path`` atomically: a zip holding ``meta.json`` (name, hyperparameters) and ``state.npz``
-        (numpy arrays, no pickle), so a file can be inspected and loaded without executing anything."""
+        """Write ``path`` atomically (see :mod:`spoofbench.detectors.model_file`). Runtime parameters (cache and
+        checkpoint folders, devices, workers) are not written: they belong to the machine that loads it."""
         self.check_fitted()
-        meta = {"format": FORMAT_VERSION, "detector": self.name, "class": type(self).__name__,
-                "params": jsonable(self.get_params())}
-        buf = io.BytesIO()
-        state = {k: np.asarray(v) for k, v in self.get_state().items()}
-        np.savez(buf, **state)
-        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-            zf.writestr("meta.json", json.dumps(meta, indent=1, sort_keys=True))
-            zf.writestr("state.npz", buf.getvalue())
+        params = {k: v for k, v in self.get_params().items() if k not in self.runtime_params}
+        meta = {"detector": self.name, "class": type(self).__name__, "params": jsonable(params)}
+        write_detector_file(path, meta, {k: np.asarray(v) for k, v in self.get_state().items()})
 
     @classmethod
-    def load(cls, path: os.PathLike | str) -> "Detector":
+    def load(cls, path: os.PathLike | str, **runtime_overrides) -> "Detector":
         """Load a file written by :meth:`save`. Called on the base class, it builds whichever detector the
-        file names (through the registry); on a subclass it also checks the file is of that detector."""
-        meta, state = read_detector_file(path)
-        from .registry import create_detector
+        file names (through the registry); on a subclass it also checks the file is of that detector.
 
-        det = create_detector(meta["detector"], **meta["params"])
+        Every setting read from the file is checked (type and range); runtime parameters come from
+        ``runtime_overrides`` (else the detector's defaults), never from the file: one found there is
+        ignored with a warning."""
+        from .registry import create_detector, get_entry
+
+        meta, state = read_detector_file(path)
+        name = meta["detector"]
+        try:
+            factory = get_entry(name).factory
+        except ConfigError as exc:
+            raise BenchError(f"{path}: {exc}") from None
+        runtime = getattr(factory, "runtime_params", frozenset())
+        wrong = sorted(set(runtime_overrides) - runtime)
+        if wrong:
+            raise ConfigError(f"{name}: {wrong[0]!r} is not a runtime parameter, the model file sets it; "
+                              f"runtime parameters: {', '.join(sorted(runtime)) or '(none)'}")
+        params = dict(meta["params"])
+        ignored = sorted(set(params) & runtime)
+        if ignored:
+            warnings.warn(f"{path}: ignoring machine-specific settings stored in the file ({', '.join(ignored)})",
+                          stacklevel=2)
+        for key in ignored:
+            del params[key]
+        try:
+            det = create_detector(name, **params, **runtime_overrides)
+        except ConfigError as exc:
+            raise BenchError(f"{path}: {exc}") from None
         if cls is not Detector and not isinstance(det, cls):
-            raise BenchError(f"{path}: holds a {meta['detector']!r} detector, not {cls.name or cls.__name__}")
-        det.set_state(state)
+            raise BenchError(f"{path}: holds a {name!r} detector, not {cls.name or cls.__name__}")
+        try:
+            det.set_state(state)
+        except BenchError as exc:
+            raise BenchError(f"{path}: {exc}") from None
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise BenchError(f"{path}: the saved state does not fit the {name} settings ({first}); delete the "
+                             "file and fit the detector again") from None
         return det
 
 
@@ -194,32 +217,3 @@ def _checked_wave(wave, index: int) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise AudioError(where, "holds NaN or Inf samples")
     return arr
-
-
-def read_detector_file(path: os.PathLike | str) -> tuple[dict, dict[str, np.ndarray]]:
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise BenchError(f"{path}: detector file not found")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            meta = json.loads(zf.read("meta.json"))
-            with np.load(io.BytesIO(zf.read("state.npz")), allow_pickle=False) as npz:
-                state = {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, KeyError, ValueError, json.JSONDecodeError) as exc:
-        raise BenchError(f"{path}: not a detector file written by Detector.save ({exc})") from None
-    if meta.get("format") != FORMAT_VERSION or "detector" not in meta:
-        raise BenchError(f"{path}: unsupported detector file format {meta.get('format')!r}")
-    return meta, state
-
-
-def jsonable(value):
-    """``value`` with numpy scalars and arrays turned into plain Python, for json.dumps."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value

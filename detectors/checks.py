@@ -77,10 +77,11 @@ def check_detector(spec: str, train: TrialTable, test: TrialTable, dev: TrialTab
             f"pairs are ordered so (need {min_auc})")
     _expect_close(det.score_files(list(test["path"])), scores, spec, "score_files() differs from score()")
 
+    runtime = {k: v for k, v in det.get_params().items() if k in det.runtime_params}
     with tempfile.TemporaryDirectory(prefix="spoofbench-check-") as folder:
         path = os.path.join(folder, "model.det")
         det.save(path)
-        loaded = Detector.load(path)
+        loaded = Detector.load(path, **runtime)
     _expect(type(loaded) is type(det) and _same(loaded.get_params(), det.get_params()), spec,
             "load() did not restore the hyperparameters")
     _expect_close(loaded.score(test), scores, spec, "scores after save()/load() differ")

@@ -168,6 +168,12 @@ class _LengthDetector(Detector):
 
         return np.array([float(len(load_audio(p, self.sample_rate))) for p in trials["path"]])
 
+    def get_state(self):
+        return {"fitted": np.array(True)}
+
+    def set_state(self, state):
+        self.fitted_ = bool(state["fitted"])
+
 
 def test_score_waves_resamples_to_the_detector_rate():
     det = create_detector("toy-length").fit(None)
@@ -188,3 +194,104 @@ def test_score_waves_refuses_bad_waves_clearly(waves, rate, error, message):
     det = create_detector("toy-length").fit(None)
     with pytest.raises(error, match=message):
         det.score_waves(waves, rate)
+
+
+# ---- model files are data, not instructions -----------------------------------------------------------------
+TINY_GMM = dict(n_components=2, n_iter=2, n_jobs=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def gmm_file(easy, tmp_path_factory):
+    det = create_detector("lfcc-gmm.small", cache_dir=False, **TINY_GMM).fit(easy[0])
+    path = tmp_path_factory.mktemp("model") / "lfcc.det"
+    det.save(path)
+    return det, path
+
+
+def test_a_flipped_byte_anywhere_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "toy.det"
+    create_detector("toy-length").fit(None).save(path)
+    assert Detector.load(path).is_fitted
+    blob = path.read_bytes()
+    bad = tmp_path / "bad.det"
+    for position in range(len(blob)):
+        damaged = bytearray(blob)
+        damaged[position] ^= 0x01
+        bad.write_bytes(bytes(damaged))
+        with pytest.raises(BenchError) as info:
+            Detector.load(bad)
+        message = str(info.value)
+        assert message.startswith(f"{bad}: ") and "\n" not in message, position
+        assert "delete it and fit the detector again" in message, (position, message)
+
+
+def _craft(path, params, detector="lfcc-gmm", state=None):
+    from spoofbench.detectors.model_file import write_detector_file
+
+    write_detector_file(path, {"detector": detector, "params": params}, state or {"x": np.zeros(1)})
+    return path
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"n_components": "ten"}, "lfcc-gmm: n_components='ten' is not allowed; expected int, got str"),
+    ({"n_iter": -3}, "lfcc-gmm: n_iter=-3 is not allowed; expected an integer >= 0"),
+    ({"frontend_options": ["x"]}, "lfcc-gmm: frontend_options=\\['x'\\] is not allowed; expected dict or None"),
+    ({"frontend_options": {"n_ceps": "many"}}, "lfcc-gmm: frontend_options=.* is not allowed"),
+    ({"evil": 1}, "lfcc-gmm: unknown parameter 'evil'"),
+])
+def test_settings_from_a_file_are_checked(gmm_file, tmp_path, change, message):
+    det, _ = gmm_file
+    params = {k: v for k, v in det.get_params().items() if k not in det.runtime_params}
+    crafted = _craft(tmp_path / "crafted.det", {**params, **change})
+    with pytest.raises(BenchError, match=f"^{crafted}: {message}") as info:
+        Detector.load(crafted)
+    assert "\n" not in str(info.value)
+
+
+def test_a_state_that_does_not_fit_is_one_line(gmm_file, tmp_path):
+    det, _ = gmm_file
+    params = {k: v for k, v in det.get_params().items() if k not in det.runtime_params}
+    state = {k: v[..., :3] for k, v in det.get_state().items()}  # fewer dimensions than the front end gives
+    crafted = _craft(tmp_path / "crafted.det", params, state=state)
+    with pytest.raises(BenchError, match=f"^{crafted}: ") as info:
+        Detector.load(crafted)
+    assert "\n" not in str(info.value)
+    with pytest.raises(BenchError, match=f"^{tmp_path / 'other.det'}: unknown detector 'nope'"):
+        Detector.load(_craft(tmp_path / "other.det", {}, detector="nope"))
+
+
+def test_bench_score_reports_a_crafted_file_in_one_line(gmm_file, easy, tmp_path):
+    from click.testing import CliRunner
+
+    from spoofbench.benchmark.cli import cli
+
+    det, _ = gmm_file
+    params = {k: v for k, v in det.get_params().items() if k not in det.runtime_params}
+    crafted = _craft(tmp_path / "crafted.det", {**params, "n_components": "ten"})
+    result = CliRunner().invoke(cli, ["score", "--detector", "lfcc-gmm", "--checkpoint", str(crafted),
+                                      easy[1]["path"][0], "--out", str(tmp_path / "s.csv")])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: {crafted}: lfcc-gmm: n_components='ten' is not allowed; expected int, got str"]
+
+
+def test_runtime_params_never_go_into_nor_come_from_a_model_file(gmm_file, easy, tmp_path):
+    from spoofbench.detectors import read_detector_file
+
+    det, path = gmm_file
+    meta, _ = read_detector_file(path)
+    assert not set(meta["params"]) & det.runtime_params
+    assert set(meta["params"]) == set(det.result_param_names())
+
+    chosen_by_author = tmp_path / "author" / "cache"
+    params = {**meta["params"], "cache_dir": str(chosen_by_author), "n_jobs": 1, "progress": False}
+    crafted = _craft(tmp_path / "crafted.det", params, state=det.get_state())
+    with pytest.warns(UserWarning, match="ignoring machine-specific settings stored in the file \\(cache_dir, "
+                                         "n_jobs, progress\\)"):
+        loaded = Detector.load(crafted, cache_dir=str(tmp_path / "mine"), n_jobs=1, progress=False)
+    assert loaded.cache_dir == str(tmp_path / "mine")
+    scores = loaded.score(easy[1])
+    np.testing.assert_allclose(scores, det.score(easy[1]), rtol=1e-9, atol=1e-12)
+    assert not (tmp_path / "author").exists() and (tmp_path / "mine").is_dir()
+    with pytest.raises(ConfigError, match="'n_components' is not a runtime parameter"):
+        Detector.load(path, n_components=3)
