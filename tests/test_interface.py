@@ -295,3 +295,9 @@ def test_runtime_params_never_go_into_nor_come_from_a_model_file(gmm_file, easy,
     assert not (tmp_path / "author").exists() and (tmp_path / "mine").is_dir()
     with pytest.raises(ConfigError, match="'n_components' is not a runtime parameter"):
         Detector.load(path, n_components=3)
+
+
+def test_load_detector_takes_runtime_overrides(gmm_file):
+    det, path = gmm_file
+    loaded = detectors.load_detector(path, cache_dir=False, n_jobs=1, progress=False, device="cpu")
+    assert loaded.device == "cpu" and loaded.get_params() == {**det.get_params(), "device": "cpu"}
