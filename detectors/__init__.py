@@ -6,8 +6,8 @@
     scores = det.score_files(["a.flac", "b.wav"])
 """
 from .base import Detector, NotFittedError, read_detector_file
-from .registry import (ENTRY_POINT_GROUP, create_detector, get_entry, list_detectors, plugin_errors,
-                       preset_params, register_detector, split_spec)
+from .registry import (ENTRY_POINT_GROUP, create_detector, declare_detector, get_entry, list_detectors,
+                       plugin_errors, preset_params, register_detector, split_spec)
 
 
 def load_detector(path, **runtime_overrides):
@@ -16,6 +16,6 @@ def load_detector(path, **runtime_overrides):
     return Detector.load(path, **runtime_overrides)
 
 
-__all__ = ["Detector", "ENTRY_POINT_GROUP", "NotFittedError", "create_detector", "get_entry", "list_detectors",
-           "load_detector", "plugin_errors", "preset_params", "read_detector_file", "register_detector",
-           "split_spec"]
+__all__ = ["Detector", "ENTRY_POINT_GROUP", "NotFittedError", "create_detector", "declare_detector", "get_entry",
+           "list_detectors", "load_detector", "plugin_errors", "preset_params", "read_detector_file",
+           "register_detector", "split_spec"]

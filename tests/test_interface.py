@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -301,3 +303,85 @@ def test_load_detector_takes_runtime_overrides(gmm_file):
     det, path = gmm_file
     loaded = detectors.load_detector(path, cache_dir=False, n_jobs=1, progress=False, device="cpu")
     assert loaded.device == "cpu" and loaded.get_params() == {**det.get_params(), "device": "cpu"}
+
+
+# ---- bench list and --help import nothing heavy ---------------------------------------------------------------
+HEAVY = ("torch", "librosa", "sklearn", "matplotlib", "xgboost")
+_PROBE = """
+import json, sys
+from spoofbench.benchmark.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print("HEAVY=" + json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("argv", [["list"], ["--help"], ["list", "--help"], ["data", "--help"], ["eval", "--help"],
+                                  ["perf", "--help"], ["run", "--help"], ["score", "--help"],
+                                  ["data", "describe", "--help"]])
+def test_bench_list_and_help_import_nothing_heavy(argv):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _PROBE.format(heavy=HEAVY), *argv], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out, _, heavy = done.stdout.rpartition("HEAVY=")
+    assert json.loads(heavy) == [], f"bench {' '.join(argv)} imported {heavy.strip()}"
+    if argv == ["list"]:
+        assert "rawnet2" in out and "asvspoof2021, icassp21, asvspoof5, small" in out and "lfcc-gmm" in out
+    if argv == ["--help"]:
+        assert all(name in out for name in ("data", "eval", "list", "perf", "run", "score"))
+
+
+@pytest.mark.parametrize("group_path", [(), ("perf",)])
+def test_lazy_command_tables_import_and_match_their_docstrings(group_path):
+    from spoofbench.benchmark.cli import cli
+
+    group = cli
+    for name in group_path:
+        group = group.get_command(None, name)
+    for name, (_, summary) in group.lazy.items():
+        command = group.get_command(None, name)
+        assert command is not None
+        first_paragraph = " ".join(command.help.split("\n\n")[0].split())
+        assert first_paragraph.startswith(summary), (name, summary, first_paragraph)
+
+
+def test_builtin_declarations_match_their_modules():
+    from spoofbench.detectors import builtin  # noqa: F401
+
+    for name in list_detectors():
+        entry = detectors.get_entry(name)
+        if entry.source == "builtin":
+            assert tuple(entry.presets) == entry.preset_names  # loads the module, which checks the declaration
+            assert entry.factory.name == name
+
+
+def test_declared_detector_is_imported_only_when_created(tmp_path, monkeypatch):
+    import sys
+
+    from spoofbench.detectors import declare_detector, registry
+
+    monkeypatch.setattr(registry, "_DETECTORS", dict(registry._DETECTORS))  # the toys leave with this test
+    (tmp_path / "lazy_toy_module.py").write_text(
+        "from spoofbench.detectors import Detector, register_detector\n"
+        "@register_detector('lazy-toy', presets={'a': {'k': 2}}, default_preset='a')\n"
+        "class LazyToy(Detector):\n"
+        "    def __init__(self, k: int = 1):\n"
+        "        self.k = k\n")
+    (tmp_path / "drifted_toy_module.py").write_text(
+        "from spoofbench.detectors import Detector, register_detector\n"
+        "@register_detector('drifted-toy', presets={'b': {}}, default_preset='b')\n"
+        "class DriftedToy(Detector):\n"
+        "    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    declare_detector("lazy-toy", "lazy_toy_module:LazyToy", presets=("a",), default_preset="a", description="toy")
+    declare_detector("drifted-toy", "drifted_toy_module:DriftedToy", presets=("a",), default_preset="a",
+                     description="toy whose module registers other presets")
+    assert "lazy-toy.a" in list_detectors("lazy-*", presets=True) and "lazy_toy_module" not in sys.modules
+    assert create_detector("lazy-toy").k == 2 and "lazy_toy_module" in sys.modules
+    with pytest.raises(RuntimeError, match="declared presets \\['a'\\] .* differ from the registered \\['b'\\]"):
+        create_detector("drifted-toy")
