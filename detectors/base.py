@@ -139,15 +139,25 @@ class Detector:
             raise TypeError("score_waves takes a list of waveforms (or a 2-D batch); for one use [wave]")
         waves = [_checked_wave(w, i) for i, w in enumerate(waves)]
         scores = []
-        with tempfile.TemporaryDirectory(prefix="spoofbench-waves-") as folder:
-            for first in range(0, len(waves), WAVES_PER_BATCH):
-                paths = [os.path.join(folder, f"wave{i:08d}.wav")
-                         for i in range(first, min(first + WAVES_PER_BATCH, len(waves)))]
-                for path, wave in zip(paths, waves[first:]):
-                    sf.write(path, wave, int(sample_rate), subtype="FLOAT", format="WAV")
-                scores.append(self.score_files(paths))
-                for path in paths:
-                    os.remove(path)
+        # Features of throw-away files would only fill a feature cache; cache_dir is a runtime parameter, so
+        # turning it off for these files changes no score.
+        cached = "cache_dir" in self.runtime_params
+        cache_dir = getattr(self, "cache_dir", None)
+        try:
+            if cached:
+                self.cache_dir = False
+            with tempfile.TemporaryDirectory(prefix="spoofbench-waves-") as folder:
+                for first in range(0, len(waves), WAVES_PER_BATCH):
+                    paths = [os.path.join(folder, f"wave{i:08d}.wav")
+                             for i in range(first, min(first + WAVES_PER_BATCH, len(waves)))]
+                    for path, wave in zip(paths, waves[first:]):
+                        sf.write(path, wave, int(sample_rate), subtype="FLOAT", format="WAV")
+                    scores.append(self.score_files(paths))
+                    for path in paths:
+                        os.remove(path)
+        finally:
+            if cached:
+                self.cache_dir = cache_dir
         return np.concatenate(scores) if scores else np.zeros(0, dtype=np.float64)
 
     # ---- persistence --------------------------------------------------------------------------

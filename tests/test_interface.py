@@ -154,6 +154,22 @@ def test_score_files_and_waves_give_the_scores_of_score(spec, params, easy):
     np.testing.assert_allclose(det.score_waves(waves, 16000), expected, rtol=1e-9, atol=1e-12)
 
 
+def test_score_waves_leaves_no_feature_cache_entries(easy, tmp_path):
+    from spoofbench.protocols import load_audio
+
+    cache = tmp_path / "cache"
+    det = create_detector("lfcc-gmm.small", cache_dir=str(cache), n_components=2, n_iter=2, n_jobs=1,
+                          progress=False).fit(easy[0])
+    entries = lambda: sorted(cache.rglob("*.feat"))  # noqa: E731
+    after_fit = entries()
+    assert len(after_fit) == len(easy[0])  # the cache is in use
+    waves = [load_audio(p, None) for p in easy[1]["path"]]
+    scores = det.score_waves(waves, 16000)
+    assert entries() == after_fit and det.cache_dir == str(cache)
+    np.testing.assert_allclose(scores, det.score(easy[1]), rtol=1e-9, atol=1e-12)
+    assert len(entries()) == len(after_fit) + len(easy[1])
+
+
 @register_detector("toy-length")
 class _LengthDetector(Detector):
     """Scores each file by its length in samples at the detector's rate (shows what the detector was given)."""
