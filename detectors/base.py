@@ -2,8 +2,12 @@
 
 * ``__init__`` only stores hyperparameters (keyword arguments, each kept as an attribute of the same name);
 * ``fit(train, dev=None)`` learns from trial tables and returns ``self``; learned state ends in ``_``;
-* ``score(trials)`` returns one float per trial, higher = more bona fide;
-* ``save(path)`` / ``load(path)`` round-trip the fitted detector through a safe file (no pickle).
+* ``score(trials)`` returns one float per trial, higher = more bona fide; ``score_files(paths)`` and
+  ``score_waves(waves, sample_rate)`` give the same numbers without a protocol;
+* ``save(path)`` / ``load(path, **runtime_overrides)`` round-trip the fitted detector through a checksummed file
+  (no pickle) that holds the hyperparameters shaping the scores, never the machine-specific ``runtime_params``.
+
+``spoofbench.detectors.checks.check_detector`` tests a detector against all of this.
 """
 from __future__ import annotations
 
