@@ -42,10 +42,9 @@ def check_number(det, name: str, minimum: float | None = None, maximum: float | 
         ok = value > minimum if exclusive_minimum else value >= minimum
     ok = ok and (maximum is None or value <= maximum)
     if not ok:
-        low = f" > {minimum}" if exclusive_minimum else (f" >= {minimum}" if minimum is not None else "")
-        high = f" and <= {maximum}" if (maximum is not None and low) else (f" <= {maximum}" if maximum is not None
-                                                                              else "")
-        fail(det, name, f"expected a finite number{low}{high}")
+        bounds = ([f"> {minimum}" if exclusive_minimum else f">= {minimum}"] if minimum is not None else []) \
+            + ([f"<= {maximum}"] if maximum is not None else [])
+        fail(det, name, " ".join(["expected a finite number", " and ".join(bounds)]).strip())
 
 
 def check_choice(det, name: str, choices: Iterable[Any]) -> None:
