@@ -1,4 +1,5 @@
-"""The ``bench`` command line. Each command lives in its own module under ``benchmark/commands``."""
+"""The ``bench`` command line. Each command lives in its own module under ``benchmark/commands``, imported only
+when that command runs (see :data:`COMMANDS`)."""
 from __future__ import annotations
 
 import sys
@@ -7,8 +8,30 @@ import click
 
 from spoofbench.protocols.errors import BenchError
 
+from .commands.lazy import LazyGroup
 
-class BenchGroup(click.Group):
+#: Every ``bench`` command: name -> ("module:attribute", summary shown by ``bench --help``). Add a command
+#: here (one line, its summary the start of its docstring); tests/test_interface.py checks each entry imports
+#: and that ``bench --help`` / ``bench list`` import nothing heavy.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "cache": ("spoofbench.benchmark.commands.cache:cache",
+              "The on-disk feature cache of the GMM baselines' front ends."),
+    "data": ("spoofbench.benchmark.commands.data:data",
+             "Corpus tools: build the built-in demo corpus, describe and validate a corpus."),
+    "eval": ("spoofbench.benchmark.commands.evaluate:evaluate",
+             "Evaluate CM score files: EER, min t-DCF (2019 and 2021 forms), minDCF, actDCF and Cllr"),
+    "list": ("spoofbench.benchmark.commands.listing:list_command",
+             "List registered detectors, corpus protocols and metrics."),
+    "perf": ("spoofbench.benchmark.commands.perf:perf",
+             "Speed benchmarks of the front ends, the GMM back end, RawNet2, `bench eval` and the demo corpus"),
+    "run": ("spoofbench.benchmark.commands.run:run_command",
+            "Train each detector on train (dev for model selection), score dev and eval, fuse on dev"),
+    "score": ("spoofbench.benchmark.commands.score:score_command",
+              "Score audio files and folders (any length) with a trained detector; higher score = bona fide."),
+}
+
+
+class BenchGroup(LazyGroup):
     """A click group that turns the toolkit's input errors into one line on stderr and exit code 2."""
 
     def invoke(self, ctx):
@@ -23,29 +46,10 @@ class BenchGroup(click.Group):
             ctx.exit(2)
 
 
-@click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=BenchGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="spoofbench")
 def cli():
     """Speech anti-spoofing benchmark: train countermeasures, score audio, fuse systems, compare them."""
-
-
-def _register_commands() -> None:
-    from .commands import data, listing, perf
-    from .commands import evaluate as evaluate_cmd
-    from .commands import run as run_cmd
-    from .commands import score as score_cmd
-
-    cli.add_command(data.data)
-    from .commands.cache import cache as cache_cmd  # bench cache info|clear
-    cli.add_command(cache_cmd)
-    cli.add_command(listing.list_command)
-    cli.add_command(perf.perf)
-    cli.add_command(evaluate_cmd.evaluate)
-    cli.add_command(run_cmd.run_command)
-    cli.add_command(score_cmd.score_command)
-
-
-_register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,6 +31,7 @@ from spoofbench.protocols.trials import TrialTable
 
 from . import frontends
 from .base import Detector
+from .param_checks import check_choice, check_int, check_number
 from .feature_cache import FeatureExtractor
 from .devices import resolve_device
 from .gmm import DiagonalGMM
@@ -47,6 +48,10 @@ class GMMBaseline(Detector):
     """Front end + two diagonal GMMs scored by the average frame log-likelihood ratio."""
 
     frontend_kind: ClassVar[str] = ""
+    #: Where features are cached, how many processes extract them and whether a bar is shown change nothing
+    #: in the features. ``device`` (CPU or CUDA EM) changes float rounding only: the same model up to the last
+    #: bits, so a model file loads on any machine.
+    runtime_params: ClassVar[frozenset[str]] = frozenset({"cache_dir", "n_jobs", "device", "progress"})
 
     def __init__(self, frontend: str = "asvspoof2019", frontend_options: dict | None = None,
                  n_components: int = 512, n_iter: int = 10, tol: float = 0.0, reg_covar: float = 1e-6,
@@ -73,6 +78,32 @@ class GMMBaseline(Detector):
         self.cache_dir = os.fspath(cache_dir) if isinstance(cache_dir, os.PathLike) else cache_dir
         self.progress = progress
 
+    def validate_params(self) -> None:
+        presets = {"lfcc": frontends.LFCC_PRESETS, "cqcc": frontends.CQCC_PRESETS}[self.frontend_kind]
+        check_choice(self, "frontend", presets)
+        if self.frontend_options is not None and not isinstance(self.frontend_options, dict):
+            raise ConfigError(f"{self.name}: frontend_options={self.frontend_options!r} is not allowed; "
+                              "expected a table of front-end parameters or None")
+        try:
+            self.frontend_params()
+        except ConfigError as exc:
+            raise ConfigError(f"{self.name}: frontend_options: {exc}") from None
+        except TypeError:  # a text value where the front end compares numbers
+            raise ConfigError(f"{self.name}: frontend_options={self.frontend_options!r} is not allowed; "
+                              "a front-end parameter has the wrong type") from None
+        check_int(self, "n_components", 1)
+        check_int(self, "n_iter", 0)
+        check_number(self, "tol", 0)
+        check_number(self, "reg_covar", 0)
+        check_choice(self, "init", ("kmeans++", "random"))
+        check_int(self, "init_frames", 1)
+        check_int(self, "max_frames", 1, optional=True)
+        check_int(self, "bonafide_file_step", 1)
+        check_int(self, "spoof_file_step", 1)
+        check_choice(self, "precision", ("float32", "float64"))
+        check_int(self, "seed", 0)
+        check_int(self, "n_jobs", 1, optional=True)
+
     # ---- configuration --------------------------------------------------------------------------------
     def frontend_params(self) -> dict[str, Any]:
         """The complete front-end parameter set (preset ``frontend`` + ``frontend_options``)."""
@@ -94,9 +125,7 @@ class GMMBaseline(Detector):
 
     # ---- interface ------------------------------------------------------------------------------------
     def fit(self, train: TrialTable, dev: TrialTable | None = None) -> "GMMBaseline":
-        for step in (self.bonafide_file_step, self.spoof_file_step):
-            if int(step) < 1:
-                raise ConfigError(f"{self.name}: file steps must be >= 1")
+        self.check_params()  # set_params() may have changed them since create_detector checked
         resolve_device(self.device)  # fail early on an unusable device
         bona = np.nonzero(train.y == 1)[0][::int(self.bonafide_file_step)]
         spoof = np.nonzero(train.y == 0)[0][::int(self.spoof_file_step)]

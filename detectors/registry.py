@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from dataclasses import dataclass, field
+import importlib
 from typing import Any, Callable
 
 from spoofbench.protocols.errors import ConfigError
@@ -21,19 +21,67 @@ from spoofbench.protocols.errors import ConfigError
 ENTRY_POINT_GROUP = "bench.detectors"
 
 
-@dataclass
 class DetectorEntry:
-    name: str
-    factory: Callable[..., Any]
-    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
-    default_preset: str | None = None
-    description: str = ""
-    source: str = "builtin"
+    """A registered detector. ``target`` is its factory, or ``"module:attr"`` for a family declared without
+    importing it (the built-ins: naming and listing them must not import torch): the module is imported, and its
+    ``@register_detector`` fills this entry in, the first time :attr:`factory` or :attr:`presets` is needed."""
+
+    def __init__(self, name: str, target: Callable[..., Any] | str, preset_names: tuple[str, ...],
+                 default_preset: str | None, description: str, source: str,
+                 presets: dict[str, dict[str, Any]] | None = None):
+        self.name, self.target, self.preset_names = name, target, tuple(preset_names)
+        self.default_preset, self.description, self.source = default_preset, description, source
+        self._presets = presets
+
+    @property
+    def loaded(self) -> bool:
+        return not isinstance(self.target, str)
+
+    @property
+    def factory(self) -> Callable[..., Any]:
+        self._load()
+        return self.target  # type: ignore[return-value]
+
+    @property
+    def presets(self) -> dict[str, dict[str, Any]]:
+        """Preset name -> hyperparameters (imports the family's module; :attr:`preset_names` does not)."""
+        self._load()
+        return self._presets or {}
+
+    def _load(self) -> None:
+        if self.loaded:
+            return
+        module = str(self.target).partition(":")[0]
+        importlib.import_module(module)  # runs @register_detector, which fills this entry in
+        if not self.loaded:
+            raise RuntimeError(f"{module} did not register the detector {self.name!r} it is declared to hold")
+
+    def __repr__(self) -> str:
+        return f"DetectorEntry({self.name!r}, presets={list(self.preset_names)}, source={self.source!r})"
 
 
 _DETECTORS: dict[str, DetectorEntry] = {}
 _PLUGIN_ERRORS: dict[str, str] = {}
 _loaded = False
+
+
+def declare_detector(name: str, target: str, *, presets: tuple[str, ...] = (), default_preset: str | None = None,
+                     description: str) -> None:
+    """Register ``name`` without importing it: ``target`` is ``"module:Class"``, whose module must register
+    ``name`` with the same preset names when imported. For the built-in families (see ``builtin.py``)."""
+    if name in _DETECTORS:  # its module was imported first: the full entry stands, the declaration must match
+        entry = _DETECTORS[name]
+        _check_declared(name, tuple(presets), default_preset, entry.preset_names, entry.default_preset)
+        return
+    _DETECTORS[name] = DetectorEntry(name, target, tuple(presets), default_preset, description, "builtin")
+
+
+def _check_declared(name: str, declared: tuple[str, ...], declared_default: str | None,
+                    registered: tuple[str, ...], registered_default: str | None) -> None:
+    """A declaration (builtin.py) that drifted from its module's ``@register_detector`` is a bug: say so."""
+    if declared != registered or declared_default != registered_default:
+        raise RuntimeError(f"detector {name!r}: declared presets {list(declared)} (default {declared_default!r}) "
+                           f"differ from the registered {list(registered)} (default {registered_default!r})")
 
 
 def register_detector(name: str, *, presets: dict[str, dict[str, Any]] | None = None,
@@ -46,12 +94,18 @@ def register_detector(name: str, *, presets: dict[str, dict[str, Any]] | None = 
         presets_ = dict(presets or {})
         if default_preset is not None and default_preset not in presets_:
             raise ValueError(f"{name}: default preset {default_preset!r} is not among {list(presets_)}")
+        if isinstance(factory, type):
+            factory.name = name
+        declared = _DETECTORS.get(name)
+        if declared is not None and not declared.loaded:  # a lazily declared built-in being imported
+            _check_declared(name, declared.preset_names, declared.default_preset, tuple(presets_),
+                            default_preset)
+            declared.target, declared._presets = factory, presets_
+            return factory
         doc = description or (factory.__doc__ or "").strip().split("\n")[0]
         module = getattr(factory, "__module__", "") or ""
         source = "builtin" if module.startswith("spoofbench.") else module.split(".")[0]
-        _DETECTORS[name] = DetectorEntry(name, factory, presets_, default_preset, doc, source)
-        if isinstance(factory, type):
-            factory.name = name
+        _DETECTORS[name] = DetectorEntry(name, factory, tuple(presets_), default_preset, doc, source, presets_)
         return factory
 
     return wrap
@@ -62,7 +116,7 @@ def _ensure_loaded() -> None:
     if _loaded:
         return
     _loaded = True
-    from . import builtin  # noqa: F401  (imports the built-in detector families)
+    from . import builtin  # noqa: F401  (declares the built-in families; their modules load on first use)
     _load_plugins()
 
 
@@ -105,11 +159,11 @@ def preset_params(spec: str) -> dict[str, Any]:
     preset = preset or entry.default_preset
     if preset is None:
         return {}
-    if preset not in entry.presets:
-        close = difflib.get_close_matches(preset, list(entry.presets), n=1)
+    if preset not in entry.preset_names:
+        close = difflib.get_close_matches(preset, list(entry.preset_names), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(f"detector {name!r} has no preset {preset!r}{hint}; presets: "
-                          f"{', '.join(entry.presets) or '(none)'}")
+                          f"{', '.join(entry.preset_names) or '(none)'}")
     return dict(entry.presets[preset])
 
 
@@ -128,6 +182,8 @@ def create_detector(spec: str, **overrides):
     det = factory(**params)
     if not getattr(det, "name", ""):
         det.name = name
+    if hasattr(det, "check_params"):  # a bad value fails here, in one line, before any work
+        det.check_params()
     return det
 
 
@@ -136,6 +192,6 @@ def list_detectors(pattern: str = "*", *, presets: bool = False) -> list[str]:
     _ensure_loaded()
     out = []
     for name, entry in sorted(_DETECTORS.items()):
-        candidates = [name] + ([f"{name}.{p}" for p in entry.presets] if presets else [])
+        candidates = [name] + ([f"{name}.{p}" for p in entry.preset_names] if presets else [])
         out.extend(c for c in candidates if fnmatch.fnmatch(c, pattern))
     return out

@@ -10,9 +10,11 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from spoofbench.protocols.audio import load_audio
+from spoofbench.protocols.errors import ConfigError
 from spoofbench.protocols.trials import TrialTable
 
 from .base import Detector
+from .param_checks import check_int, check_number
 from .registry import register_detector
 
 
@@ -42,11 +44,23 @@ class SpectralLR(Detector):
         self.C = C
         self.sample_rate = sample_rate
 
+    # Every hyperparameter shapes the features or the fit: no runtime parameters (the base class's empty set).
+
+    def validate_params(self) -> None:
+        check_int(self, "n_bands", 1)
+        check_int(self, "n_fft", 2)
+        if self.n_bands > self.n_fft // 2 + 1:
+            raise ConfigError(f"{self.name}: n_bands={self.n_bands!r} is not allowed; expected at most "
+                              f"n_fft // 2 + 1 = {self.n_fft // 2 + 1} bands")
+        check_number(self, "C", 0, exclusive_minimum=True)
+        check_int(self, "sample_rate", 1)
+
     def _features(self, trials: TrialTable) -> np.ndarray:
         return np.stack([spectral_statistics(load_audio(p, self.sample_rate), self.sample_rate,
                                              self.n_fft, self.n_bands) for p in trials["path"]])
 
     def fit(self, train: TrialTable, dev: TrialTable | None = None) -> "SpectralLR":
+        self.check_params()
         x = self._features(train)
         self.mean_ = x.mean(axis=0)
         self.scale_ = x.std(axis=0) + 1e-8

@@ -1,16 +1,29 @@
 """The trial table: one row per trial, the single currency between protocols, detectors and metrics."""
 from __future__ import annotations
 
+import numbers
+import os
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+
+from .errors import BenchError
 
 #: Columns every trial table has, in this order. Extra columns (codec, vocoder, gender, ...) follow.
 CORE_COLUMNS = ("utt_id", "path", "label", "attack", "speaker", "split")
 LABELS = ("bonafide", "spoof")
 #: Attack id written for bona fide trials, as in the ASVspoof 2019 protocols.
 NO_ATTACK = "-"
+#: Label of trials whose class is not known (audio scored outside a protocol); neither bona fide nor spoof.
+UNKNOWN_LABEL = "unknown"
+
+
+class MissingColumnError(BenchError, KeyError):
+    """A column asked of a :class:`TrialTable` that it does not have (still a ``KeyError`` for callers)."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])
 
 
 @dataclass
@@ -48,6 +61,16 @@ class TrialTable:
         return cls({n: [str(r.get(n, "")) for r in records] for n in names})
 
     @classmethod
+    def from_paths(cls, paths: Sequence[os.PathLike | str]) -> "TrialTable":
+        """Trials of audio files outside any protocol: ``utt_id`` is the file name without its extension,
+        the label ``"unknown"`` (detectors read only ``path`` when scoring)."""
+        paths = [os.fspath(p) for p in paths]
+        n = len(paths)
+        return cls({"utt_id": [os.path.splitext(os.path.basename(p))[0] for p in paths], "path": paths,
+                    "label": [UNKNOWN_LABEL] * n, "attack": ["?"] * n, "speaker": ["?"] * n,
+                    "split": ["score"] * n})
+
+    @classmethod
     def concat(cls, tables: Sequence["TrialTable"]) -> "TrialTable":
         names: list[str] = []
         for t in tables:
@@ -60,11 +83,28 @@ class TrialTable:
         return len(self.columns["utt_id"])
 
     def __getitem__(self, key):
+        """``table["path"]``: a column; ``table[1:5]``, ``table[mask]``, ``table[[0, 3]]``: a new table of
+        those rows (one row, ``table[i]``, is ``table[i:i + 1]``, so the result is always a table)."""
         if isinstance(key, str):
+            if key not in self.columns:
+                raise MissingColumnError(f"trial table has no column {key!r}; columns: {', '.join(self.columns)}")
             return self.columns[key]
+        if isinstance(key, slice):
+            return TrialTable({n: v[key] for n, v in self.columns.items()})
+        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+            raise TypeError(f"a trial table is indexed by rows as a table: use table[{key}:{key + 1}] for one "
+                            "row, or iterate over it for dicts")
         idx = np.asarray(key)
+        if idx.ndim != 1 or not (idx.dtype == bool or np.issubdtype(idx.dtype, np.integer) or idx.size == 0):
+            raise TypeError(f"cannot select trials with {type(key).__name__} of dtype {idx.dtype}: use a column "
+                            "name, a slice, a boolean mask or an array of row numbers")
         if idx.dtype == bool and len(idx) != len(self):
             raise IndexError(f"boolean mask of length {len(idx)} for a table of {len(self)} trials")
+        if idx.size == 0:
+            idx = idx.astype(np.int64)
+        elif idx.dtype != bool and (idx.max() >= len(self) or idx.min() < -len(self)):
+            raise IndexError(f"row {idx.max() if idx.max() >= len(self) else idx.min()} is out of range for a "
+                             f"table of {len(self)} trials")
         return TrialTable({n: v[idx] for n, v in self.columns.items()})
 
     def __iter__(self):

@@ -16,7 +16,7 @@ def list_command(fmt: str) -> None:
     rows = []
     for name in detectors.list_detectors():
         entry = detectors.get_entry(name)
-        rows.append({"detector": name, "presets": list(entry.presets), "default": entry.default_preset,
+        rows.append({"detector": name, "presets": list(entry.preset_names), "default": entry.default_preset,
                      "source": entry.source, "description": entry.description})
     protos = [{"protocol": n, "description": protocols.get_protocol(n).description}
               for n in protocols.list_protocols()]

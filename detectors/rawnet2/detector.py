@@ -11,6 +11,7 @@ from spoofbench.protocols.errors import BenchError, ConfigError
 from spoofbench.protocols.trials import TrialTable
 
 from ..base import Detector
+from ..param_checks import check_choice, check_int, check_number
 from ..registry import register_detector
 from . import distributed as dist_utils
 from .data import AUTO_CACHE_BYTES, TrainingWaves
@@ -52,6 +53,13 @@ PRESETS = {
 class RawNet2(Detector):
     """RawNet2 (Tak et al., ICASSP 2021): fixed Mel sinc filters, residual blocks with filter-wise feature map
     scaling, a GRU, trained by the official recipe. Score = logit(bona fide) - logit(spoof)."""
+
+    #: Where checkpoints go and how many are kept, audio-loading workers, whether audio is held in memory, the
+    #: scoring batch and progress bars change no number. ``threads`` and ``device`` change float rounding (the
+    #: order of sums; on CUDA also training's mixed precision, ``amp``) but not the model being trained or what
+    #: it scores, and a model file must load on any machine: they are the machine's, not the model's.
+    runtime_params = frozenset({"checkpoint_dir", "keep_checkpoints", "num_workers", "cache_audio",
+                                "eval_batch_size", "threads", "device", "progress"})
 
     def __init__(self, sinc_filters: int = 20, sinc_taps: int = 1025, sinc_edges: str = "2021",
                  learnable_sinc: bool = False, block_channels=(20, 128), gru_hidden: int = 1024,
@@ -95,6 +103,30 @@ class RawNet2(Detector):
         self.threads = threads
         self.progress = progress
         self.sample_rate = sample_rate
+
+    def validate_params(self) -> None:
+        for name in ("sinc_filters", "sinc_taps", "gru_hidden", "gru_layers", "fc_hidden", "n_samples", "epochs",
+                     "batch_size", "eval_batch_size", "sample_rate"):
+            check_int(self, name, 1)
+        check_choice(self, "sinc_edges", ("2021", "icassp21"))
+        if not (isinstance(self.block_channels, (list, tuple)) and len(self.block_channels) == 2
+                and all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in self.block_channels)):
+            raise ConfigError(f"rawnet2: block_channels={self.block_channels!r} is not allowed; expected two "
+                              "positive integers (first and last residual blocks' channels)")
+        check_choice(self, "train_crop", ("first", "random"))
+        check_number(self, "lr", 0, exclusive_minimum=True)
+        check_number(self, "weight_decay", 0)
+        check_number(self, "bonafide_weight", 0, exclusive_minimum=True)
+        check_choice(self, "lr_schedule", ("none", "cosine", "exponential"))
+        check_number(self, "lr_gamma", 0, 1, exclusive_minimum=True)
+        check_int(self, "seed", 0)
+        check_int(self, "keep_checkpoints", 1)
+        check_int(self, "num_workers", 0)
+        check_choice(self, "cache_audio", ("auto", True, False))
+        check_choice(self, "score_mode", ("first", "sliding"))
+        check_int(self, "window_hop", 1, optional=True)
+        check_choice(self, "fast_inference", ("off", "bf16", "int8", "int8+bf16"))
+        check_int(self, "threads", 1, optional=True)
 
     # ---- construction -----------------------------------------------------------------------------
     def model_config(self) -> RawNet2Config:
