@@ -11,9 +11,9 @@ import torch
 from click.testing import CliRunner
 
 from spoofbench.detectors import create_detector, load_detector
-from spoofbench.detectors.rawnet2.data import equal_error_rate
-from spoofbench.detectors.rawnet2.model import fit_length, sliding_windows
-from spoofbench.detectors.rawnet2.training import load_checkpoint
+from spoofbench.detectors.neural.checkpoints import load_checkpoint
+from spoofbench.detectors.neural.data import fit_length, sliding_windows
+from spoofbench.detectors.neural.training import equal_error_rate
 from spoofbench.protocols.audio import write_audio
 from spoofbench.protocols.errors import BenchError
 from spoofbench.protocols.trials import TrialTable
@@ -156,7 +156,7 @@ def test_fast_inference_modes_run_and_stay_close(trials, trained):
 def _torchrun(args, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "spoofbench.detectors.rawnet2.distributed", *args]
+           "-m", "spoofbench.detectors.neural.distributed", *args]
     done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
 
