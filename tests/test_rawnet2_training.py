@@ -102,7 +102,7 @@ def test_resume_after_an_interrupted_epoch_gives_the_same_scores(trials, tmp_pat
     broken._on_batch_end = stop
     with pytest.raises(Interrupt):
         broken.fit(trials, trials)
-    assert sorted(os.listdir(tmp_path / "b")) == ["epoch_0001.pt"]
+    assert sorted(os.listdir(tmp_path / "b")) == ["epoch_0001.pt", "epoch_0001.pt.sha256"]
 
     resumed = create_detector("rawnet2.small", **params, checkpoint_dir=str(tmp_path / "b")).fit(trials, trials)
     assert [h["loss"] for h in resumed.history_] == [h["loss"] for h in full.history_]
@@ -116,8 +116,114 @@ def test_resume_after_an_interrupted_epoch_gives_the_same_scores(trials, tmp_pat
 def test_resume_refuses_a_checkpoint_with_a_pickle_payload(tmp_path):
     path = tmp_path / "epoch_0001.pt"
     torch.save({"epoch": 0, "hook": Interrupt()}, path)
+    (tmp_path / "epoch_0001.pt.sha256").write_text(f"{file_sha256(str(path))}  epoch_0001.pt\n")  # intact file
     with pytest.raises(BenchError, match="cannot resume"):
         load_checkpoint(str(path))
+
+
+def file_sha256(path):
+    import hashlib
+
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+def _payload_offset(path, member_suffix):
+    """Offset of the first data byte of the zip member whose name ends with ``member_suffix``."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        info = next(i for i in zf.infolist() if i.filename.endswith(member_suffix))
+    with open(path, "rb") as fh:
+        fh.seek(info.header_offset + 26)
+        name_len, extra_len = np.frombuffer(fh.read(4), dtype="<u2")
+    return info.header_offset + 30 + int(name_len) + int(extra_len)
+
+
+def _flip_byte(path, offset):
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)
+        fh.seek(offset)
+        fh.write(bytes([byte[0] ^ 0x10]))
+
+
+@pytest.fixture(scope="module")
+def interrupted_run(trials, tmp_path_factory):
+    """An uninterrupted 3-epoch run's scores, and the checkpoint folder of a run stopped in epoch 3."""
+    params = {**FAST, "seed": 5}
+    root = tmp_path_factory.mktemp("rawnet2-interrupted")
+    full = create_detector("rawnet2.small", **params).fit(trials, trials)
+    broken = create_detector("rawnet2.small", **params, checkpoint_dir=str(root / "ckpt"))
+
+    def stop(epoch, batch, loss):
+        if epoch == 2 and batch == 0:
+            raise Interrupt
+
+    broken._on_batch_end = stop
+    with pytest.raises(Interrupt):
+        broken.fit(trials, trials)
+    assert sorted(os.listdir(root / "ckpt")) == ["epoch_0001.pt", "epoch_0001.pt.sha256", "epoch_0002.pt",
+                                                 "epoch_0002.pt.sha256"]
+    return params, full, root / "ckpt"
+
+
+def _resume(trials, params, folder):
+    return create_detector("rawnet2.small", **params, checkpoint_dir=str(folder)).fit(trials, trials)
+
+
+@pytest.mark.parametrize("where", ["tensor payload", "pickle", "zip header", "central directory"])
+def test_a_damaged_epoch_checkpoint_resumes_from_the_one_before(trials, interrupted_run, tmp_path, where):
+    import shutil
+
+    params, full, ckpt = interrupted_run
+    folder = tmp_path / "ckpt"
+    shutil.copytree(ckpt, folder)
+    damaged = folder / "epoch_0002.pt"
+    offset = {"tensor payload": lambda: _payload_offset(damaged, "/data/0") + 5,
+              "pickle": lambda: _payload_offset(damaged, "data.pkl") + 40,
+              "zip header": lambda: 10,
+              "central directory": lambda: os.path.getsize(damaged) - 60}[where]()
+    _flip_byte(damaged, offset)
+    with pytest.warns(UserWarning, match="epoch_0002.pt.*trying the checkpoint before it"):
+        resumed = _resume(trials, params, folder)
+    assert [h["loss"] for h in resumed.history_] == [h["loss"] for h in full.history_]
+    np.testing.assert_array_equal(resumed.score(trials), full.score(trials))
+
+
+def test_without_an_intact_epoch_checkpoint_training_starts_over(trials, interrupted_run, tmp_path):
+    import shutil
+
+    params, full, ckpt = interrupted_run
+    folder = tmp_path / "ckpt"
+    shutil.copytree(ckpt, folder)
+    _flip_byte(folder / "epoch_0002.pt", _payload_offset(folder / "epoch_0002.pt", "/data/0"))
+    os.remove(folder / "epoch_0001.pt.sha256")  # unverifiable: not trusted either
+    with pytest.warns(UserWarning) as told:
+        resumed = _resume(trials, params, folder)
+    messages = [str(w.message) for w in told]
+    assert any("epoch_0002.pt" in m and "damaged" in m for m in messages)
+    assert any("epoch_0001.pt" in m and "no .sha256 digest" in m for m in messages)
+    assert any("no usable epoch checkpoint; training starts over" in m for m in messages)
+    np.testing.assert_array_equal(resumed.score(trials), full.score(trials))
+
+
+def test_a_flipped_byte_in_an_official_checkpoint_is_a_one_line_error(tmp_path):
+    from spoofbench.detectors.neural import load_state_dict_file
+    from spoofbench.detectors.neural.checkpoints import verify_sha256
+
+    model = create_detector("rawnet2.small").build_model()
+    path = tmp_path / "official.pth"
+    torch.save(model.state_dict(), path)
+    digest = file_sha256(str(path))
+    verify_sha256(path, digest.upper())  # intact: no error
+    assert set(load_state_dict_file(path)) == set(model.state_dict())
+    _flip_byte(path, _payload_offset(path, "/data/0") + 3)
+    with pytest.raises(BenchError, match=r"official\.pth: damaged checkpoint \(CRC mismatch in .*data/0\)") as err:
+        load_state_dict_file(path)
+    assert "\n" not in str(err.value)
+    with pytest.raises(BenchError, match=r"official\.pth: sha256 .* does not match"):
+        verify_sha256(path, digest)
 
 
 def test_model_selection_uses_dev_eer_and_save_load_round_trip(trials, tmp_path):

@@ -6,9 +6,10 @@ The ``TrainingRecipe`` defaults are the RawNet2 2021 baseline's: Adam (lr 1e-4, 
 epochs, no learning-rate schedule (cosine and exponential are options). The model kept is the epoch with
 the lowest dev EER: the evaluation data never choose.
 
-Every epoch writes a checkpoint (model, optimizer, scheduler, RNG states, history) to ``checkpoint_dir``;
-a fit with the same settings and data resumes from the latest one and ends with the same numbers as an
-uninterrupted run, because the batch order and crops are functions of (seed, epoch) only.
+Every epoch writes a checkpoint (model, optimizer, scheduler, RNG states, history) to ``checkpoint_dir``
+with a sha256 digest (``checkpoints.py``); a fit with the same settings and data resumes from the latest
+intact one (a damaged one is skipped with a warning) and ends with the same numbers as an uninterrupted run,
+because the batch order and crops are functions of (seed, epoch) only.
 """
 from __future__ import annotations
 
