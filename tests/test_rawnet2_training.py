@@ -2,6 +2,7 @@
 input rules, the EER, and ``bench score``."""
 import csv
 import os
+import re
 import subprocess
 import sys
 
@@ -247,7 +248,10 @@ def test_sliding_window_scores_average_the_windows(trials, trained):
     assert not np.allclose(first, sliding)  # utterances longer than one window see other windows
 
 
-def test_fast_inference_modes_run_and_stay_close(trials, trained):
+def test_fast_inference_modes_run_and_stay_close(trials, trained, monkeypatch):
+    from spoofbench.detectors.neural import inference
+
+    monkeypatch.setattr(inference, "native_bf16", lambda: True)  # run bf16 whatever this CPU does natively
     det = create_detector("rawnet2.small", **FAST)
     det.set_state(trained.get_state())
     exact = det.score(trials)
@@ -256,6 +260,36 @@ def test_fast_inference_modes_run_and_stay_close(trials, trained):
         approx = det.score(trials)
         assert np.all(np.isfinite(approx)) and not np.array_equal(approx, exact)
         assert np.corrcoef(approx, exact)[0, 1] > 0.9
+
+
+@pytest.mark.parametrize("how", ["detection", "ONEDNN_MAX_CPU_ISA"])
+def test_bf16_modes_fall_back_once_with_a_warning_where_bf16_is_not_native(trials, trained, monkeypatch, how):
+    """On an AVX2-only CPU bf16 ran 58x slower than float32: there the bf16 modes score as float32 / int8."""
+    import warnings
+
+    from spoofbench.detectors.neural import inference
+
+    if how == "detection":
+        monkeypatch.setattr(inference, "native_bf16", lambda: False)
+        monkeypatch.setattr(inference, "cpu_isa", lambda: "AVX2")
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.setattr(inference, "_fallbacks_told", set())
+    det = create_detector("rawnet2.small", **FAST, device="cpu")
+    det.set_state(trained.get_state())
+    expected = {}
+    for mode in ("off", "int8"):
+        det.set_params(fast_inference=mode)
+        expected[mode] = det.score(trials)
+    for mode, instead, name in (("bf16", "off", "float32"), ("int8+bf16", "int8", "int8")):
+        det.set_params(fast_inference=mode)
+        with pytest.warns(UserWarning, match=rf"fast_inference='{re.escape(mode)}': this CPU \(AVX2.*no native "
+                                             rf"bfloat16.*using {name} instead") as told:
+            np.testing.assert_array_equal(det.score(trials), expected[instead])
+        assert len(told) == 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # said once: the second score is silent
+            np.testing.assert_array_equal(det.score(trials), expected[instead])
 
 
 # ---- torchrun: 2 gloo processes ---------------------------------------------------------------------------------

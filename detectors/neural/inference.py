@@ -2,7 +2,8 @@
 float32 or a fast mode (bfloat16 autocast, dynamic int8 quantisation, both).
 
 A network's ``forward`` takes (batch, samples) waveforms and returns (batch, 2) logits [spoof, bona fide];
-the score is logit(bona fide) - logit(spoof).
+the score is logit(bona fide) - logit(spoof). Fast modes use bfloat16 only where the hardware runs it
+natively (see ``cpu.py``); elsewhere they fall back, with one warning, to the best mode that does.
 """
 from __future__ import annotations
 
@@ -17,9 +18,11 @@ from tqdm.auto import tqdm
 from spoofbench.protocols.errors import ConfigError
 
 from . import distributed as dist_utils
+from .cpu import cpu_isa, native_bf16
 from .data import ScoringWaves, TrainingWaves, collate_windows
 
 FAST_MODES = ("off", "bf16", "int8", "int8+bf16")
+_fallbacks_told: set[str] = set()  # fast modes whose fallback has been reported in this process
 
 
 def scores_from_logits(logits: torch.Tensor) -> torch.Tensor:
@@ -27,13 +30,33 @@ def scores_from_logits(logits: torch.Tensor) -> torch.Tensor:
     return logits[:, 1] - logits[:, 0]
 
 
+def supported_fast_mode(fast: str, device: torch.device | str = "cpu") -> str:
+    """``fast`` where this hardware runs it natively; otherwise the best mode without bfloat16 ("bf16" ->
+    "off", "int8+bf16" -> "int8"), with a warning (once per process and mode) saying why."""
+    if fast not in FAST_MODES:
+        raise ConfigError(f"fast_inference must be off, bf16, int8 or int8+bf16, got {fast!r}")
+    if "bf16" not in fast:
+        return fast
+    on_cuda = torch.device(device).type == "cuda" and "int8" not in fast  # int8 always runs on the CPU
+    if (torch.cuda.is_bf16_supported(including_emulation=False) if on_cuda else native_bf16()):
+        return fast
+    fallback = "int8" if "int8" in fast else "off"
+    if fast not in _fallbacks_told:
+        _fallbacks_told.add(fast)
+        where = "this GPU" if on_cuda else f"this CPU ({cpu_isa()}: no AVX-512 BF16 or AMX, or ONEDNN_MAX_CPU_ISA / " \
+                                           f"ATEN_CPU_CAPABILITY rule them out)"
+        warnings.warn(f"fast_inference={fast!r}: {where} has no native bfloat16, which would run many times "
+                      f"slower than float32; using {'int8' if fallback == 'int8' else 'float32'} instead",
+                      stacklevel=2)
+    return fallback
+
+
 def prepare_inference(model: nn.Module, fast: str = "off", int8_modules=(nn.Linear, nn.GRU, nn.LSTM),
                       device: torch.device | str = "cpu") -> tuple[nn.Module, str | None]:
     """The model to score with and the autocast dtype. ``fast``: "off" (float32, the official numbers),
-    "bf16" (bfloat16 autocast, where the CPU or GPU supports it), "int8" (dynamic int8 quantisation of
-    ``int8_modules``, names or layer types; CPU), "int8+bf16" (both)."""
-    if fast not in FAST_MODES:
-        raise ConfigError(f"fast_inference must be off, bf16, int8 or int8+bf16, got {fast!r}")
+    "bf16" (bfloat16 autocast), "int8" (dynamic int8 quantisation of ``int8_modules``, names or layer
+    types; CPU), "int8+bf16" (both). bf16 only where native (``supported_fast_mode``)."""
+    fast = supported_fast_mode(fast, device)
     model = model.eval()
     autocast = "bf16" if "bf16" in fast else None
     if "int8" in fast:
@@ -83,6 +106,7 @@ def score_paths(model: nn.Module, paths, n_samples: int, sample_rate: int, devic
     of sliding windows (``mode="sliding"``, hop ``n_samples // 2`` by default). Float64, one per path."""
     if mode not in ("first", "sliding"):
         raise ConfigError(f"score mode must be 'first' or 'sliding', got {mode!r}")
+    fast = supported_fast_mode(fast, device)
     model, autocast = prepare_inference(model, fast, int8_modules, device)
     if "int8" in fast:  # dynamically quantised layers run on the CPU only
         device = torch.device("cpu")
