@@ -92,3 +92,23 @@ def test_the_environment_limits_are_honoured_in_a_fresh_process():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     isa = out.stdout.split()
     assert isa[-1] == "False" and isa[0] in ("AVX2", "DEFAULT", "NEON", "unknown", "ZVECTOR", "VSX")
+
+
+def test_sync_batchnorm_reverts_to_each_layers_own_class():
+    """DDP training on GPUs converts BatchNorm to SyncBatchNorm; the fitted model gets its 1d and 2d layers back."""
+    from spoofbench.detectors.neural.training import batch_norm_kinds, revert_sync_batchnorm
+
+    model = nn.Sequential(nn.BatchNorm1d(3), nn.Sequential(nn.BatchNorm2d(4)))
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.running_mean.uniform_()
+    kinds = batch_norm_kinds(model)
+    expected = {k: v.clone() for k, v in model.state_dict().items()}
+    synced = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert isinstance(synced[0], nn.SyncBatchNorm) and isinstance(synced[1][0], nn.SyncBatchNorm)
+    back = revert_sync_batchnorm(synced, kinds)
+    assert type(back[0]) is nn.BatchNorm1d and type(back[1][0]) is nn.BatchNorm2d
+    assert back.state_dict().keys() == expected.keys()
+    for key, value in expected.items():
+        torch.testing.assert_close(back.state_dict()[key], value)
+    assert back[0].eval()(torch.randn(2, 3)).shape == (2, 3)  # a 1d layer again: takes (batch, features)

@@ -153,6 +153,7 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
     rank, world = dist_utils.rank(), dist_utils.world_size()
     model.to(device)
     if world > 1 and device.type == "cuda":
+        norm_kinds = batch_norm_kinds(model)
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     net = model
     if world > 1:
@@ -248,19 +249,25 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
             prune_checkpoints(cfg.checkpoint_dir, cfg.keep_checkpoints)
         dist_utils.barrier()
     if world > 1 and device.type == "cuda":
-        model = _revert_sync_batchnorm(model)
+        model = revert_sync_batchnorm(model, norm_kinds)
     return TrainResult(best_state=best["state"], best_epoch=best["epoch"], best_dev_eer=best["eer"], history=history)
 
 
-def _revert_sync_batchnorm(module):
-    """SyncBatchNorm back to BatchNorm2d (same parameters), so the model runs without a process group."""
+def batch_norm_kinds(model: torch.nn.Module) -> dict[str, type]:
+    """The class of each BatchNorm layer by name (SyncBatchNorm forgets whether it was 1d, 2d or 3d)."""
+    return {name: type(m) for name, m in model.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+
+
+def revert_sync_batchnorm(module: torch.nn.Module, kinds: dict[str, type], prefix: str = "") -> torch.nn.Module:
+    """SyncBatchNorm layers back to their classes in ``kinds`` (same parameters and statistics), so the
+    model runs without a process group."""
     out = module
     if isinstance(module, torch.nn.SyncBatchNorm):
-        out = torch.nn.BatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
-                                   module.track_running_stats).to(module.weight.device)
+        out = kinds[prefix](module.num_features, module.eps, module.momentum, module.affine,
+                            module.track_running_stats).to(module.running_mean.device)
         out.load_state_dict(module.state_dict())
     for name, child in module.named_children():
-        out.add_module(name, _revert_sync_batchnorm(child))
+        out.add_module(name, revert_sync_batchnorm(child, kinds, f"{prefix}.{name}" if prefix else name))
     return out
 
 
