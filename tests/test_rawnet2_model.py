@@ -412,21 +412,91 @@ def test_icassp_gradients_equal_with_gemm_and_onednn_conv_backward(monkeypatch):
     assert_same_gradients(grads["onednn"], grads["gemm"])
 
 
-@pytest.mark.parametrize("env,expected", [("1", "True"), ("0", "False")])
-def test_allocator_setting_applies_on_first_cpu_use_and_honours_the_opt_out(env, expected):
+#: Run in a fresh process (the allocator settings are process-wide): how many glibc mmap'ed blocks a 64 MB
+#: tensor adds (1 with glibc's defaults, 0 once large blocks come from the heap), via mallinfo2.
+_MAPPED_BLOCKS = """
+import ctypes, torch
+class _Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks "
+                "fordblks keepcost".split()]
+def new_mapped_blocks():
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallinfo2.restype = _Info
+    except (OSError, AttributeError):
+        return -1  # not glibc >= 2.33
+    before = libc.mallinfo2().hblks
+    block = torch.empty(16 << 20)
+    return libc.mallinfo2().hblks - before
+"""
+
+
+def _glibc() -> bool:
     import platform
+
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
+def test_building_running_and_tracing_the_model_leaves_the_process_allocator_alone():
+    """The network has no process-wide side effects (the engine sets the allocator up, explicitly), so it
+    traces for export like any nn.Module."""
     import subprocess
     import sys
 
-    code = ("import torch; from spoofbench.detectors.rawnet2 import model as m; "
-            "m.RawNet2Model(m.VARIANTS['asvspoof5'], gru_hidden=8, gru_layers=1, fc_hidden=8).eval()"
-            "(torch.zeros(1, 20000)); print(m.reuse_freed_memory(), m._allocator_state)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "SPOOFBENCH_MALLOPT": env}).stdout.split()
-    if env == "1" and (platform.system() != "Linux" or platform.libc_ver()[0] != "glibc"):
-        expected = "False"  # no glibc: nothing to set
-    assert out[0] == expected
-    assert out[1] == {"True": "on", "False": "disabled" if env == "0" else "unavailable"}[expected]
+    code = _MAPPED_BLOCKS + (
+        "import warnings\n"
+        "from spoofbench.detectors import create_detector\n"
+        "from spoofbench.detectors.neural import memory\n"
+        "model = create_detector('rawnet2.small').build_model().eval()\n"
+        "x = 0.1 * torch.randn(2, 24000)\n"
+        "with torch.no_grad(), warnings.catch_warnings():\n"
+        "    warnings.simplefilter('ignore')\n"
+        "    traced = torch.jit.trace(model, x, check_trace=False)\n"
+        "    y = 0.5 * x\n"
+        "    print(float((traced(y) - model(y)).abs().max()), float(model(y).abs().max()))\n"
+        "print(memory.allocator_untouched(), new_mapped_blocks())\n"
+        "memory.reuse_freed_memory()\n"
+        "print(memory._allocator_state, new_mapped_blocks())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "SPOOFBENCH_MALLOPT": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = [line.split() for line in out.stdout.splitlines()]
+    diff, scale = float(lines[0][0]), float(lines[0][1])
+    assert diff <= 1e-5 * max(scale, 1.0)  # the traced graph computes the model's function on new input
+    assert lines[1][0] == "True"  # building, running and tracing changed nothing
+    if _glibc():
+        assert lines[1][1] == "1"  # glibc still serves a 64 MB block with mmap (its default)...
+        assert lines[2] == ["on", "0"]  # ... until the engine's explicit set-up, which this test can see
+
+
+@pytest.mark.parametrize("env", ["1", "0"])
+def test_allocator_setting_applies_when_the_engine_scores_on_cpu_and_honours_the_opt_out(env, tmp_path):
+    import subprocess
+    import sys
+
+    code = _MAPPED_BLOCKS + (
+        "import numpy as np\n"
+        "from spoofbench.detectors import create_detector\n"
+        "from spoofbench.detectors.neural import memory\n"
+        "from spoofbench.protocols.audio import write_audio\n"
+        "from spoofbench.protocols.trials import TrialTable\n"
+        f"path = {str(tmp_path / 'a.wav')!r}\n"
+        "write_audio(path, 0.1 * np.sin(np.arange(9000) / 7.0), 16000)\n"
+        "det = create_detector('rawnet2.small', n_samples=8000, progress=False, device='cpu')\n"
+        "det.set_state({k: v.numpy() for k, v in det.build_model().state_dict().items()})\n"
+        "print(memory._allocator_state)\n"
+        "det.score(TrialTable.from_records([{'utt_id': 'a', 'path': path, 'label': 'bonafide', 'attack': '-', "
+        "'speaker': 's', 'split': 'eval'}]))\n"
+        "print(memory._allocator_state, new_mapped_blocks())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "SPOOFBENCH_MALLOPT": env})
+    assert out.returncode == 0, out.stderr[-2000:]
+    before, after = out.stdout.split("\n")[0], out.stdout.split("\n")[1].split()
+    assert before == "None"  # loading the weights did not touch it
+    expected = ("on" if _glibc() else "unavailable") if env == "1" else "disabled"
+    assert after[0] == expected
+    if _glibc():
+        assert after[1] == ("0" if env == "1" else "1")
 
 
 @pytest.mark.parametrize("env", ["1", "0"])
@@ -437,7 +507,7 @@ def test_allocator_serves_large_blocks_from_advised_huge_pages(env):
     import subprocess
     import sys
 
-    code = ("import torch; from spoofbench.detectors.rawnet2 import model as m; on = m.reuse_freed_memory(); "
+    code = ("import torch; from spoofbench.detectors.neural import memory as m; on = m.reuse_freed_memory(); "
             "x = torch.ones(64, 1 << 20); "  # 256 MB, touched
             "huge = [l for l in open('/proc/self/smaps_rollup') if l.startswith('AnonHugePages')]; "
             "print(on, m.transparent_huge_pages_mode() or '-', huge[0].split()[1] if huge else 0, "
@@ -461,7 +531,7 @@ def test_allocator_serves_large_blocks_from_advised_huge_pages(env):
                                                   ("always", False, False), ("never", False, False)])
 def test_huge_page_reserve_only_where_the_kernel_wants_advice_and_overcommit_is_lenient(monkeypatch, thp, strict,
                                                                                        expected):
-    from spoofbench.detectors.rawnet2 import model as model_module
+    from spoofbench.detectors.neural import memory as model_module
 
     class FakeLibc:  # records the calls instead of touching this process's heap
         def __init__(self):

@@ -2,6 +2,7 @@
 input rules, the EER, and ``bench score``."""
 import csv
 import os
+import re
 import subprocess
 import sys
 
@@ -11,9 +12,9 @@ import torch
 from click.testing import CliRunner
 
 from spoofbench.detectors import create_detector, load_detector
-from spoofbench.detectors.rawnet2.data import equal_error_rate
-from spoofbench.detectors.rawnet2.model import fit_length, sliding_windows
-from spoofbench.detectors.rawnet2.training import load_checkpoint
+from spoofbench.detectors.neural.checkpoints import load_checkpoint
+from spoofbench.detectors.neural.data import fit_length, sliding_windows
+from spoofbench.detectors.neural.training import equal_error_rate
 from spoofbench.protocols.audio import write_audio
 from spoofbench.protocols.errors import BenchError
 from spoofbench.protocols.trials import TrialTable
@@ -102,7 +103,7 @@ def test_resume_after_an_interrupted_epoch_gives_the_same_scores(trials, tmp_pat
     broken._on_batch_end = stop
     with pytest.raises(Interrupt):
         broken.fit(trials, trials)
-    assert sorted(os.listdir(tmp_path / "b")) == ["epoch_0001.pt"]
+    assert sorted(os.listdir(tmp_path / "b")) == ["epoch_0001.pt", "epoch_0001.pt.sha256"]
 
     resumed = create_detector("rawnet2.small", **params, checkpoint_dir=str(tmp_path / "b")).fit(trials, trials)
     assert [h["loss"] for h in resumed.history_] == [h["loss"] for h in full.history_]
@@ -116,8 +117,114 @@ def test_resume_after_an_interrupted_epoch_gives_the_same_scores(trials, tmp_pat
 def test_resume_refuses_a_checkpoint_with_a_pickle_payload(tmp_path):
     path = tmp_path / "epoch_0001.pt"
     torch.save({"epoch": 0, "hook": Interrupt()}, path)
+    (tmp_path / "epoch_0001.pt.sha256").write_text(f"{file_sha256(str(path))}  epoch_0001.pt\n")  # intact file
     with pytest.raises(BenchError, match="cannot resume"):
         load_checkpoint(str(path))
+
+
+def file_sha256(path):
+    import hashlib
+
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+def _payload_offset(path, member_suffix):
+    """Offset of the first data byte of the zip member whose name ends with ``member_suffix``."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        info = next(i for i in zf.infolist() if i.filename.endswith(member_suffix))
+    with open(path, "rb") as fh:
+        fh.seek(info.header_offset + 26)
+        name_len, extra_len = np.frombuffer(fh.read(4), dtype="<u2")
+    return info.header_offset + 30 + int(name_len) + int(extra_len)
+
+
+def _flip_byte(path, offset):
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        byte = fh.read(1)
+        fh.seek(offset)
+        fh.write(bytes([byte[0] ^ 0x10]))
+
+
+@pytest.fixture(scope="module")
+def interrupted_run(trials, tmp_path_factory):
+    """An uninterrupted 3-epoch run's scores, and the checkpoint folder of a run stopped in epoch 3."""
+    params = {**FAST, "seed": 5}
+    root = tmp_path_factory.mktemp("rawnet2-interrupted")
+    full = create_detector("rawnet2.small", **params).fit(trials, trials)
+    broken = create_detector("rawnet2.small", **params, checkpoint_dir=str(root / "ckpt"))
+
+    def stop(epoch, batch, loss):
+        if epoch == 2 and batch == 0:
+            raise Interrupt
+
+    broken._on_batch_end = stop
+    with pytest.raises(Interrupt):
+        broken.fit(trials, trials)
+    assert sorted(os.listdir(root / "ckpt")) == ["epoch_0001.pt", "epoch_0001.pt.sha256", "epoch_0002.pt",
+                                                 "epoch_0002.pt.sha256"]
+    return params, full, root / "ckpt"
+
+
+def _resume(trials, params, folder):
+    return create_detector("rawnet2.small", **params, checkpoint_dir=str(folder)).fit(trials, trials)
+
+
+@pytest.mark.parametrize("where", ["tensor payload", "pickle", "zip header", "central directory"])
+def test_a_damaged_epoch_checkpoint_resumes_from_the_one_before(trials, interrupted_run, tmp_path, where):
+    import shutil
+
+    params, full, ckpt = interrupted_run
+    folder = tmp_path / "ckpt"
+    shutil.copytree(ckpt, folder)
+    damaged = folder / "epoch_0002.pt"
+    offset = {"tensor payload": lambda: _payload_offset(damaged, "/data/0") + 5,
+              "pickle": lambda: _payload_offset(damaged, "data.pkl") + 40,
+              "zip header": lambda: 10,
+              "central directory": lambda: os.path.getsize(damaged) - 60}[where]()
+    _flip_byte(damaged, offset)
+    with pytest.warns(UserWarning, match="epoch_0002.pt.*trying the checkpoint before it"):
+        resumed = _resume(trials, params, folder)
+    assert [h["loss"] for h in resumed.history_] == [h["loss"] for h in full.history_]
+    np.testing.assert_array_equal(resumed.score(trials), full.score(trials))
+
+
+def test_without_an_intact_epoch_checkpoint_training_starts_over(trials, interrupted_run, tmp_path):
+    import shutil
+
+    params, full, ckpt = interrupted_run
+    folder = tmp_path / "ckpt"
+    shutil.copytree(ckpt, folder)
+    _flip_byte(folder / "epoch_0002.pt", _payload_offset(folder / "epoch_0002.pt", "/data/0"))
+    os.remove(folder / "epoch_0001.pt.sha256")  # unverifiable: not trusted either
+    with pytest.warns(UserWarning) as told:
+        resumed = _resume(trials, params, folder)
+    messages = [str(w.message) for w in told]
+    assert any("epoch_0002.pt" in m and "damaged" in m for m in messages)
+    assert any("epoch_0001.pt" in m and "no .sha256 digest" in m for m in messages)
+    assert any("no usable epoch checkpoint; training starts over" in m for m in messages)
+    np.testing.assert_array_equal(resumed.score(trials), full.score(trials))
+
+
+def test_a_flipped_byte_in_an_official_checkpoint_is_a_one_line_error(tmp_path):
+    from spoofbench.detectors.neural import load_state_dict_file
+    from spoofbench.detectors.neural.checkpoints import verify_sha256
+
+    model = create_detector("rawnet2.small").build_model()
+    path = tmp_path / "official.pth"
+    torch.save(model.state_dict(), path)
+    digest = file_sha256(str(path))
+    verify_sha256(path, digest.upper())  # intact: no error
+    assert set(load_state_dict_file(path)) == set(model.state_dict())
+    _flip_byte(path, _payload_offset(path, "/data/0") + 3)
+    with pytest.raises(BenchError, match=r"official\.pth: damaged checkpoint \(CRC mismatch in .*data/0\)") as err:
+        load_state_dict_file(path)
+    assert "\n" not in str(err.value)
+    with pytest.raises(BenchError, match=r"official\.pth: sha256 .* does not match"):
+        verify_sha256(path, digest)
 
 
 def test_model_selection_uses_dev_eer_and_save_load_round_trip(trials, tmp_path):
@@ -141,7 +248,10 @@ def test_sliding_window_scores_average_the_windows(trials, trained):
     assert not np.allclose(first, sliding)  # utterances longer than one window see other windows
 
 
-def test_fast_inference_modes_run_and_stay_close(trials, trained):
+def test_fast_inference_modes_run_and_stay_close(trials, trained, monkeypatch):
+    from spoofbench.detectors.neural import inference
+
+    monkeypatch.setattr(inference, "native_bf16", lambda: True)  # run bf16 whatever this CPU does natively
     det = create_detector("rawnet2.small", **FAST)
     det.set_state(trained.get_state())
     exact = det.score(trials)
@@ -152,11 +262,41 @@ def test_fast_inference_modes_run_and_stay_close(trials, trained):
         assert np.corrcoef(approx, exact)[0, 1] > 0.9
 
 
+@pytest.mark.parametrize("how", ["detection", "ONEDNN_MAX_CPU_ISA"])
+def test_bf16_modes_fall_back_once_with_a_warning_where_bf16_is_not_native(trials, trained, monkeypatch, how):
+    """On an AVX2-only CPU bf16 ran 58x slower than float32: there the bf16 modes score as float32 / int8."""
+    import warnings
+
+    from spoofbench.detectors.neural import inference
+
+    if how == "detection":
+        monkeypatch.setattr(inference, "native_bf16", lambda: False)
+        monkeypatch.setattr(inference, "cpu_isa", lambda: "AVX2")
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.setattr(inference, "_fallbacks_told", set())
+    det = create_detector("rawnet2.small", **FAST, device="cpu")
+    det.set_state(trained.get_state())
+    expected = {}
+    for mode in ("off", "int8"):
+        det.set_params(fast_inference=mode)
+        expected[mode] = det.score(trials)
+    for mode, instead, name in (("bf16", "off", "float32"), ("int8+bf16", "int8", "int8")):
+        det.set_params(fast_inference=mode)
+        with pytest.warns(UserWarning, match=rf"fast_inference='{re.escape(mode)}': this CPU \(AVX2.*no native "
+                                             rf"bfloat16.*using {name} instead") as told:
+            np.testing.assert_array_equal(det.score(trials), expected[instead])
+        assert len(told) == 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # said once: the second score is silent
+            np.testing.assert_array_equal(det.score(trials), expected[instead])
+
+
 # ---- torchrun: 2 gloo processes ---------------------------------------------------------------------------------
 def _torchrun(args, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "spoofbench.detectors.rawnet2.distributed", *args]
+           "-m", "spoofbench.detectors.neural.distributed", *args]
     done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
 

@@ -84,7 +84,7 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
                   workers, on_bad_audio):
     """Score audio files and folders (any length) with a trained detector; higher score = bona fide."""
     from spoofbench.detectors import get_entry, load_detector, split_spec
-    from spoofbench.detectors.rawnet2 import distributed as dist_utils
+    from spoofbench.detectors.neural import distributed as dist_utils
 
     if (checkpoint is None) == (official_checkpoint is None):
         raise ConfigError("give exactly one of --checkpoint FILE or --official-checkpoint FILE")

@@ -287,7 +287,8 @@ def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "
     reference in this process under ours's allocator (``ref_heap_*``), every repetition interleaved (see
     ``_interleaved``)."""
     from spoofbench.detectors.rawnet2.model import VARIANT_SAMPLES, VARIANTS
-    from spoofbench.detectors.rawnet2.training import _make_optimizer, prepare_inference
+    from spoofbench.detectors.neural.inference import prepare_inference
+    from spoofbench.detectors.neural.training import make_optimizer
 
     config, samples = VARIANTS[variant], VARIANT_SAMPLES[variant]
     ours, ref, x, y = _models(variant, batch, seed)
@@ -295,7 +296,7 @@ def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "
     child = ReferenceProcess(variant, batch, seed)
     try:
         train = {"ref": lambda: child.ask("train"), "ref_heap": _reference_step_fn(ref, x, y),
-                 "ours": _train_step_fn(ours, x, y, _make_optimizer(ours, _cfg(), torch.device("cpu")))}
+                 "ours": _train_step_fn(ours, x, y, make_optimizer(ours, _cfg(), torch.device("cpu")))}
         ref.train()
         ours.train()
         times = {f"{name}_train": t for name, t in _interleaved(train, reps).items()}
@@ -325,24 +326,24 @@ def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "
 
 
 def _cfg():
-    from spoofbench.detectors.rawnet2.training import TrainConfig
+    from spoofbench.detectors.neural.training import TrainingRecipe
 
-    return TrainConfig()
+    return TrainingRecipe()
 
 
 def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 2, fast_modes=("bf16", "int8", "int8+bf16"),
         threads: int | None = None, echo=print, clock: str = "wall") -> dict:
-    from spoofbench.detectors.rawnet2 import model as rawnet2_model
+    from spoofbench.detectors.neural import memory
 
     if threads:
         torch.set_num_threads(threads)
     CLOCK[0] = CLOCKS[clock]
     load_before = os.getloadavg()
     limits = {"fp32_gflops": matmul_gflops(torch.float32), "bf16_gflops": matmul_gflops(torch.bfloat16)}
-    # Our model tells glibc to serve large blocks from the heap on first use (``reuse_freed_memory``), which
+    # The engine tells glibc to serve large blocks from the heap (``memory.reuse_freed_memory``), which
     # cannot be undone in-process: the reference as users run it (glibc's defaults) runs in a child process.
-    rawnet2_model.reuse_freed_memory()
-    allocator = rawnet2_model.allocator_description()
+    memory.reuse_freed_memory()
+    allocator = memory.allocator_description()
     rows = []
     for variant in variants:
         for batch in batches:

@@ -1,24 +1,18 @@
-"""The registered ``rawnet2`` detector: the model, the official recipe and scoring behind the Detector API."""
+"""The registered ``rawnet2`` detector: the RawNet2 network and presets on the neural engine
+(``spoofbench.detectors.neural``), which does the training, scoring and saving."""
 from __future__ import annotations
 
 import os
-import tempfile
 
-import numpy as np
 import torch
 
-from spoofbench.protocols.errors import BenchError, ConfigError
-from spoofbench.protocols.trials import TrialTable
+from spoofbench.protocols.errors import ConfigError
 
-from ..base import Detector
+from ..neural import NeuralDetector
 from ..param_checks import check_choice, check_int, check_number
 from ..registry import register_detector
-from . import distributed as dist_utils
-from .data import AUTO_CACHE_BYTES, TrainingWaves
 from .model import VARIANT_SAMPLES, VARIANTS, RawNet2Config, RawNet2Model
 from .official import canonical_variant, load_official_state, load_state_dict_file
-from ..devices import resolve_device, torch_threads
-from .training import TrainConfig, run_fingerprint, score_paths, seed_everything, train_model
 
 _ARCH = ("sinc_filters", "sinc_taps", "sinc_edges", "learnable_sinc", "block_channels", "gru_hidden",
          "gru_layers", "fc_hidden", "raw_input_conv1", "sample_rate")
@@ -50,7 +44,7 @@ PRESETS = {
 
 @register_detector("rawnet2", presets=PRESETS, default_preset="asvspoof2021",
                    description="RawNet2 end-to-end CM on raw waveforms (ASVspoof 2021 / ICASSP 2021 / ASVspoof 5)")
-class RawNet2(Detector):
+class RawNet2(NeuralDetector):
     """RawNet2 (Tak et al., ICASSP 2021): fixed Mel sinc filters, residual blocks with filter-wise feature map
     scaling, a GRU, trained by the official recipe. Score = logit(bona fide) - logit(spoof)."""
 
@@ -60,6 +54,8 @@ class RawNet2(Detector):
     #: it scores, and a model file must load on any machine: they are the machine's, not the model's.
     runtime_params = frozenset({"checkpoint_dir", "keep_checkpoints", "num_workers", "cache_audio",
                                 "eval_batch_size", "threads", "device", "progress"})
+    #: fast_inference="int8" quantises the GRU and the classifier (not the small attention layers)
+    int8_modules = ("gru", "fc1_gru", "fc2_gru")
 
     def __init__(self, sinc_filters: int = 20, sinc_taps: int = 1025, sinc_edges: str = "2021",
                  learnable_sinc: bool = False, block_channels=(20, 128), gru_hidden: int = 1024,
@@ -138,14 +134,14 @@ class RawNet2(Detector):
     def build_model(self) -> RawNet2Model:
         return RawNet2Model(self.model_config())
 
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=int(self.epochs), batch_size=int(self.batch_size), lr=float(self.lr),
-                           weight_decay=float(self.weight_decay), bonafide_weight=float(self.bonafide_weight),
-                           lr_schedule=self.lr_schedule, lr_gamma=float(self.lr_gamma), seed=int(self.seed),
-                           n_samples=int(self.n_samples), train_crop=self.train_crop, amp=bool(self.amp),
-                           num_workers=int(self.num_workers), checkpoint_dir=self.checkpoint_dir,
-                           keep_checkpoints=int(self.keep_checkpoints), eval_batch_size=int(self.eval_batch_size),
-                           progress=bool(self.progress))
+    def architecture(self) -> dict:
+        return self.model_config().to_dict()
+
+    def load_weights(self, model: RawNet2Model, state: dict[str, torch.Tensor], source: str) -> None:
+        load_official_state(model, state, source=source)
+
+    def find_unused_parameters(self) -> bool:
+        return bool(self.raw_input_conv1)  # the 2021 quirk: bn1 is computed but gets no gradient
 
     @classmethod
     def from_official(cls, path, variant: str = "2021", **overrides) -> "RawNet2":
@@ -158,86 +154,3 @@ class RawNet2(Detector):
         det.model_ = model.eval()
         det.history_ = []
         return det
-
-    # ---- Detector API -------------------------------------------------------------------------------
-    def _device(self) -> torch.device:
-        if dist_utils.launched_by_torchrun():
-            return dist_utils.init_from_env(self.device)
-        return resolve_device(self.device)
-
-    def _waves(self, trials: TrialTable, cfg: TrainConfig, cache: bool) -> TrainingWaves:
-        return TrainingWaves(trials["path"], trials.y, cfg.n_samples, self.sample_rate, cfg.train_crop,
-                             seed=cfg.seed, cache=cache, progress=cfg.progress and dist_utils.rank() == 0)
-
-    def _cache(self, n_items: int) -> bool:
-        if self.cache_audio == "auto":
-            return n_items * int(self.n_samples) * 4 <= AUTO_CACHE_BYTES
-        return bool(self.cache_audio)
-
-    def fit(self, train: TrialTable, dev: TrialTable | None = None) -> "RawNet2":
-        with torch_threads(self.threads):
-            return self._fit_checked(train, dev)
-
-    def _fit_checked(self, train: TrialTable, dev: TrialTable | None) -> "RawNet2":
-        if len(train) == 0 or len(set(train.y.tolist())) < 2:
-            raise BenchError("rawnet2: the training set needs both bona fide and spoof trials")
-        cfg = self.train_config()
-        device = self._device()
-        seed_everything(cfg.seed)
-        model = self.build_model()
-        if cfg.checkpoint_dir is None:  # still checkpoint every epoch, in a folder removed afterwards
-            with tempfile.TemporaryDirectory(prefix="rawnet2-ckpt-") as tmp:
-                cfg.checkpoint_dir = tmp if dist_utils.world_size() == 1 else None
-                return self._fit(model, train, dev, cfg, device)
-        return self._fit(model, train, dev, cfg, device)
-
-    def _fit(self, model, train, dev, cfg, device):
-        train_w = self._waves(train, cfg, self._cache(len(train) + (len(dev) if dev is not None else 0)))
-        dev_w = None
-        if dev is not None and len(dev):
-            dev_cfg = TrainConfig(**{**cfg.__dict__, "train_crop": "first"})  # dev/eval: official first window
-            dev_w = self._waves(dev, dev_cfg, train_w._cache is not None)
-        fingerprint = run_fingerprint(model, cfg, train["utt_id"], dev["utt_id"] if dev is not None else [])
-        result = train_model(model, train_w, dev_w, cfg, device, on_batch_end=getattr(self, "_on_batch_end", None),
-                             fingerprint=fingerprint)
-        model.load_state_dict(result.best_state)
-        self.model_ = model.eval()
-        self.history_ = result.history
-        self.best_epoch_ = result.best_epoch
-        return self
-
-    def score(self, trials: TrialTable) -> np.ndarray:
-        self.check_fitted()
-        with torch_threads(self.threads):
-            return self._score(trials)
-
-    def _score(self, trials: TrialTable) -> np.ndarray:
-        device = self._device()
-        self.model_.to(device)
-        idx = dist_utils.shard(len(trials))
-        paths = [trials["path"][i] for i in idx]
-        local = score_paths(self.model_, paths, int(self.n_samples), self.sample_rate, device,
-                            batch_size=int(self.eval_batch_size), mode=self.score_mode, hop=self.window_hop,
-                            num_workers=int(self.num_workers), fast=self.fast_inference,
-                            progress=bool(self.progress) and dist_utils.rank() == 0)
-        return dist_utils.gather_by_index(idx, local, len(trials))
-
-    def get_state(self) -> dict[str, np.ndarray]:
-        self.check_fitted()
-        state = {k: v.detach().cpu().numpy() for k, v in self.model_.state_dict().items()}
-        for key in ("loss", "dev_eer"):
-            state[f"train/{key}"] = np.array([h.get(key, np.nan) for h in self.history_], dtype=np.float64)
-        return state
-
-    def set_state(self, state: dict[str, np.ndarray]) -> None:
-        model = self.build_model()
-        weights = {k: torch.from_numpy(np.array(v)) for k, v in state.items() if not k.startswith("train/")}
-        load_official_state(model, weights, source="detector file")
-        self.model_ = model.eval()
-        losses, eers = state.get("train/loss", np.zeros(0)), state.get("train/dev_eer", np.zeros(0))
-        self.history_ = [{"epoch": i + 1, "loss": float(a), "dev_eer": float(b)} for i, (a, b) in
-                         enumerate(zip(losses, eers))]
-
-    def n_parameters(self) -> int:
-        model = self.model_ if self.is_fitted else self.build_model()
-        return model.n_parameters()

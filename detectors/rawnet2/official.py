@@ -1,19 +1,19 @@
 """Load the official RawNet2 checkpoints (ASVspoof 2021 baseline, ICASSP 2021 paper code, ASVspoof 5 baseline).
 
 An official checkpoint is ``torch.save(model.state_dict())``: tensors only, keys as in the official
-``model.py``. It is read with ``torch.load(weights_only=True)``, which refuses any pickled Python object
+``model.py``. It is read by the engine's ``load_state_dict_file``: zip CRCs checked (a flipped byte is an
+error, not a wrong weight), then ``torch.load(weights_only=True)``, which refuses any pickled Python object
 other than tensors and plain containers, so a file cannot run code when it is opened.
 """
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 
 import torch
 
 from spoofbench.protocols.errors import BenchError
 
+from ..neural.checkpoints import load_state_dict_file
 from .model import VARIANTS, RawNet2Model
 
 #: Accepted spellings of the three official variants.
@@ -27,32 +27,6 @@ def canonical_variant(variant: str) -> str:
     if key not in VARIANT_ALIASES:
         raise BenchError(f"unknown RawNet2 variant {variant!r}; choose 2021, icassp21 or asvspoof5")
     return VARIANT_ALIASES[key]
-
-
-def load_state_dict_file(path: os.PathLike | str) -> dict[str, torch.Tensor]:
-    """Read a state_dict saved with ``torch.save`` safely (``weights_only=True``), on CPU.
-
-    Accepts a bare state_dict or one wrapped as ``{"state_dict": ...}`` / ``{"model": ...}``, and strips the
-    ``module.`` prefix that DataParallel/DDP add. Refuses pickled objects with a one-line error."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise BenchError(f"{path}: checkpoint file not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BenchError(f"{path}: refused: the checkpoint holds pickled Python objects, not only tensors "
-                         f"(loading it could run code; re-save it as a plain state_dict) [{first[:160]}]") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
-        raise BenchError(f"{path}: not a readable PyTorch checkpoint ({str(exc).strip().splitlines()[0][:160]})") \
-            from None
-    for wrapper in ("state_dict", "model_state_dict", "model"):
-        if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
-            obj = obj[wrapper]
-            break
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise BenchError(f"{path}: expected a state_dict (a mapping of names to tensors), got {type(obj).__name__}")
-    return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
 def guess_variant(state: dict[str, torch.Tensor]) -> str | None:

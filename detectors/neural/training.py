@@ -1,23 +1,22 @@
-"""The RawNet2 training recipe (defaults = the official code) with exact resume, and batched scoring.
+"""The training loop of the neural engine, for any network that maps (batch, samples) waveforms to
+(batch, 2) logits [spoof, bona fide], with exact resume and model selection by dev EER.
 
-Recipe: Adam (lr 1e-4, weight decay 1e-4), batch 32, cross-entropy weighted 1:9 with bona fide weighted
-up, inputs = first 64,600 samples (or tiled), 100 epochs, no learning-rate schedule (cosine and exponential
-are options). The model kept is the epoch with the lowest dev EER: the evaluation data never choose.
+The ``TrainingRecipe`` defaults are the RawNet2 2021 baseline's: Adam (lr 1e-4, weight decay 1e-4), batch
+32, cross-entropy weighted 1:9 with bona fide weighted up, inputs = first 64,600 samples (or tiled), 100
+epochs, no learning-rate schedule (cosine and exponential are options). The model kept is the epoch with
+the lowest dev EER: the evaluation data never choose.
 
-Every epoch writes a checkpoint (model, optimizer, scheduler, RNG states, history) to ``checkpoint_dir``;
-a fit with the same settings and data resumes from the latest one and ends with the same numbers as an
-uninterrupted run, because the batch order and crops are functions of (seed, epoch) only.
+Every epoch writes a checkpoint (model, optimizer, scheduler, RNG states, history) to ``checkpoint_dir``
+with a sha256 digest (``checkpoints.py``); a fit with the same settings and data resumes from the latest
+intact one (a damaged one is skipped with a warning) and ends with the same numbers as an uninterrupted run,
+because the batch order and crops are functions of (seed, epoch) only.
 """
 from __future__ import annotations
 
-import copy
-import glob
 import hashlib
 import json
 import os
 import random
-import re
-import warnings
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -29,15 +28,15 @@ from tqdm.auto import tqdm
 from spoofbench.protocols.errors import BenchError, ConfigError
 
 from . import distributed as dist_utils
-from .data import ScoringWaves, TrainingWaves, collate_windows, equal_error_rate
-from .model import RawNet2Model
-from spoofbench.protocols.files import atomic_path
-
-CHECKPOINT_PATTERN = "epoch_{:04d}.pt"
+from .checkpoints import latest_good_checkpoint, prune_checkpoints, save_epoch_checkpoint
+from .data import TrainingWaves
+from .inference import score_waves
 
 
 @dataclass
-class TrainConfig:
+class TrainingRecipe:
+    """How a network is trained (its architecture is the detector's business)."""
+
     epochs: int = 100
     batch_size: int = 32            # global batch: split over the ranks under torchrun
     lr: float = 1e-4
@@ -108,46 +107,20 @@ def _as_tuple(x):
     return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
-def run_fingerprint(model: RawNet2Model, cfg: TrainConfig, train_ids, dev_ids) -> str:
+def run_fingerprint(architecture: dict, cfg: TrainingRecipe, train_ids, dev_ids) -> str:
     """Hash of everything that determines the training numbers, so a checkpoint folder is never resumed
     with other settings or data."""
     relevant = {k: v for k, v in asdict(cfg).items()
                 if k not in ("epochs", "num_workers", "checkpoint_dir", "keep_checkpoints", "progress",
                              "eval_batch_size")}
-    blob = json.dumps({"model": model.config.to_dict(), "train": relevant,
+    blob = json.dumps({"model": architecture, "train": relevant,
                        "train_ids": hashlib.sha256("\n".join(map(str, train_ids)).encode()).hexdigest(),
                        "dev_ids": hashlib.sha256("\n".join(map(str, dev_ids)).encode()).hexdigest()},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def epoch_checkpoints(folder: str) -> list[str]:
-    """The ``epoch_N.pt`` files of ``folder``, oldest epoch first."""
-    return sorted(glob.glob(os.path.join(folder, "epoch_*.pt")),
-                  key=lambda p: int(re.search(r"epoch_(\d+)\.pt$", p).group(1)))
-
-
-def latest_checkpoint(folder: str | None) -> str | None:
-    if not folder or not os.path.isdir(folder):
-        return None
-    found = epoch_checkpoints(folder)
-    return found[-1] if found else None
-
-
-def load_checkpoint(path: str) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a pickle payload or a damaged file: refuse, name the file
-        raise BenchError(f"{path}: cannot resume from this checkpoint ({str(exc).strip().splitlines()[0][:160]})") \
-            from None
-
-
-def _save_atomic(obj, path: str) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def _make_scheduler(optimizer, cfg: TrainConfig):
+def make_scheduler(optimizer, cfg: TrainingRecipe):
     if cfg.lr_schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
     if cfg.lr_schedule == "exponential":
@@ -155,7 +128,7 @@ def _make_scheduler(optimizer, cfg: TrainConfig):
     return None
 
 
-def _make_optimizer(model, cfg: TrainConfig, device: torch.device):
+def make_optimizer(model, cfg: TrainingRecipe, device: torch.device):
     # fused Adam: one pass over the 17.6M parameters instead of ~10; same update rule as the official Adam
     fused = device.type in ("cpu", "cuda")
     return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
@@ -167,26 +140,28 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=gen)
 
 
-def train_model(model: RawNet2Model, train: TrainingWaves, dev: TrainingWaves | None, cfg: TrainConfig,
+def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves | None, cfg: TrainingRecipe,
                 device: torch.device, on_batch_end: Callable[[int, int, float], None] | None = None,
-                fingerprint: str = "") -> TrainResult:
+                fingerprint: str = "", find_unused_parameters: bool = False, name: str = "") -> TrainResult:
     """Train ``model`` in place; return the state of the epoch with the lowest dev EER (the last epoch
     when there is no dev set). Under torchrun the model is wrapped in DistributedDataParallel: each rank
     takes ``batch_size / world`` items of every global batch, and the weighted loss is normalised by the
     global weight sum, so the gradient is that of the whole batch. ``on_batch_end(epoch, batch, loss)`` is
-    called after each optimizer step (progress hooks; tests use it to interrupt a run)."""
+    called after each optimizer step (progress hooks; tests use it to interrupt a run).
+    ``find_unused_parameters``: some parameters get no gradient (DDP must be told); ``name`` labels the
+    progress bar."""
     rank, world = dist_utils.rank(), dist_utils.world_size()
     model.to(device)
     if world > 1 and device.type == "cuda":
+        norm_kinds = batch_norm_kinds(model)
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     net = model
     if world > 1:
-        # with the 2021 quirk bn1 is computed but unused (no gradient): DDP must be told
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=model.config.raw_input_conv1)
-    optimizer = _make_optimizer(model, cfg, device)
-    scheduler = _make_scheduler(optimizer, cfg)
+            find_unused_parameters=find_unused_parameters)
+    optimizer = make_optimizer(model, cfg, device)
+    scheduler = make_scheduler(optimizer, cfg)
     use_amp = cfg.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
@@ -194,9 +169,8 @@ def train_model(model: RawNet2Model, train: TrainingWaves, dev: TrainingWaves | 
 
     history, start_epoch = [], 0
     best = {"eer": float("inf"), "epoch": -1, "state": None}
-    ckpt_path = latest_checkpoint(cfg.checkpoint_dir)
-    if ckpt_path is not None:
-        ckpt = load_checkpoint(ckpt_path)
+    _, ckpt = latest_good_checkpoint(cfg.checkpoint_dir)
+    if ckpt is not None:
         if ckpt.get("fingerprint") != fingerprint:
             raise BenchError(f"{cfg.checkpoint_dir}: holds checkpoints of another run (other settings or data); "
                              f"use an empty checkpoint_dir")
@@ -213,7 +187,7 @@ def train_model(model: RawNet2Model, train: TrainingWaves, dev: TrainingWaves | 
         os.makedirs(cfg.checkpoint_dir, exist_ok=True)
 
     show = cfg.progress and rank == 0
-    bar = tqdm(range(start_epoch, cfg.epochs), desc="RawNet2 epochs", unit="epoch", disable=not show,
+    bar = tqdm(range(start_epoch, cfg.epochs), desc=f"{name} epochs".strip(), unit="epoch", disable=not show,
                initial=start_epoch, total=cfg.epochs)
     for epoch in bar:
         train.epoch = epoch
@@ -265,104 +239,50 @@ def train_model(model: RawNet2Model, train: TrainingWaves, dev: TrainingWaves | 
         bar.set_postfix(loss=f"{record['loss']:.4f}",
                         dev_eer=f"{100 * record['dev_eer']:.2f}%" if "dev_eer" in record else "-")
         if cfg.checkpoint_dir and rank == 0:
-            _save_atomic({"fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
+            save_epoch_checkpoint({"fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
                           "optimizer": optimizer.state_dict(),
                           "scheduler": scheduler.state_dict() if scheduler is not None else None,
                           "scaler": scaler.state_dict() if scaler.is_enabled() else None,
                           "rng": _rng_state(), "history": history, "best_eer": best["eer"],
                           "best_epoch": best["epoch"], "best_state": best["state"]},
-                         os.path.join(cfg.checkpoint_dir, CHECKPOINT_PATTERN.format(epoch + 1)))
-            _prune(cfg.checkpoint_dir, cfg.keep_checkpoints)
+                                  cfg.checkpoint_dir, epoch + 1)
+            prune_checkpoints(cfg.checkpoint_dir, cfg.keep_checkpoints)
         dist_utils.barrier()
     if world > 1 and device.type == "cuda":
-        model = _revert_sync_batchnorm(model)
+        model = revert_sync_batchnorm(model, norm_kinds)
     return TrainResult(best_state=best["state"], best_epoch=best["epoch"], best_dev_eer=best["eer"], history=history)
 
 
-def _prune(folder: str, keep: int) -> None:
-    for path in epoch_checkpoints(folder)[:-max(1, keep)]:
-        os.remove(path)
+def batch_norm_kinds(model: torch.nn.Module) -> dict[str, type]:
+    """The class of each BatchNorm layer by name (SyncBatchNorm forgets whether it was 1d, 2d or 3d)."""
+    return {name: type(m) for name, m in model.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
 
 
-def _revert_sync_batchnorm(module):
-    """SyncBatchNorm back to BatchNorm2d (same parameters), so the model runs without a process group."""
+def revert_sync_batchnorm(module: torch.nn.Module, kinds: dict[str, type], prefix: str = "") -> torch.nn.Module:
+    """SyncBatchNorm layers back to their classes in ``kinds`` (same parameters and statistics), so the
+    model runs without a process group."""
     out = module
     if isinstance(module, torch.nn.SyncBatchNorm):
-        out = torch.nn.BatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
-                                   module.track_running_stats).to(module.weight.device)
+        out = kinds[prefix](module.num_features, module.eps, module.momentum, module.affine,
+                            module.track_running_stats).to(module.running_mean.device)
         out.load_state_dict(module.state_dict())
     for name, child in module.named_children():
-        out.add_module(name, _revert_sync_batchnorm(child))
+        out.add_module(name, revert_sync_batchnorm(child, kinds, f"{prefix}.{name}" if prefix else name))
     return out
 
 
-# ---- scoring ---------------------------------------------------------------------------------------
-def prepare_inference(model: RawNet2Model, fast: str = "off") -> tuple[RawNet2Model, str | None]:
-    """The model to score with and the autocast dtype. ``fast``: "off" (float32, the official numbers),
-    "bf16" (bfloat16 autocast, where the CPU or GPU supports it), "int8" (dynamic int8 quantisation of the
-    GRU and the fully connected layers, CPU), "int8+bf16" (both)."""
-    if fast not in ("off", "bf16", "int8", "int8+bf16"):
-        raise ConfigError(f"fast_inference must be off, bf16, int8 or int8+bf16, got {fast!r}")
-    model = model.eval()
-    autocast = "bf16" if "bf16" in fast else None
-    if "int8" in fast:
-        from torch.ao.quantization import quantize_dynamic
+def equal_error_rate(bonafide: np.ndarray, spoof: np.ndarray) -> float:
+    """EER (fraction) by the official ASVspoof DET construction: stable sort of [bona fide, spoof] scores,
+    ties split by input order, EER = mean of miss and false-alarm rates at the first minimum of their gap."""
+    bonafide, spoof = np.asarray(bonafide, dtype=np.float64), np.asarray(spoof, dtype=np.float64)
+    if len(bonafide) == 0 or len(spoof) == 0:
+        return float("nan")
+    scores = np.concatenate([bonafide, spoof])
+    labels = np.concatenate([np.ones(len(bonafide)), np.zeros(len(spoof))])
+    order = np.argsort(scores, kind="mergesort")
+    labels = labels[order]
+    miss = np.concatenate([[0.0], np.cumsum(labels) / len(bonafide)])
+    false_alarm = np.concatenate([[1.0], 1.0 - np.cumsum(1 - labels) / len(spoof)])
+    i = int(np.argmin(np.abs(miss - false_alarm)))
+    return float((miss[i] + false_alarm[i]) / 2)
 
-        with warnings.catch_warnings():  # torch.ao eager quantisation is deprecated (torchao), still works
-            warnings.simplefilter("ignore")
-            model = quantize_dynamic(copy.deepcopy(model).cpu(), {"gru", "fc1_gru", "fc2_gru"}, dtype=torch.qint8)
-        model.gru_impl = "native"
-    return model, autocast
-
-
-@torch.no_grad()
-def score_batches(model: RawNet2Model, windows: torch.Tensor, device: torch.device, batch_size: int,
-                  autocast: str | None = None) -> np.ndarray:
-    """logit(bona fide) - logit(spoof) of each window, float64."""
-    out = []
-    use_bf16 = autocast == "bf16"
-    for i in range(0, len(windows), batch_size):
-        x = windows[i:i + batch_size].to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # quantised GRU: deprecation notice on every call
-            logits = model(x)
-        out.append(RawNet2Model.scores_from_logits(logits.float()).double().cpu())
-    return torch.cat(out).numpy() if out else np.zeros(0)
-
-
-def score_waves(model: RawNet2Model, data: TrainingWaves, device: torch.device, batch_size: int,
-                progress: bool = False, autocast: str | None = None, sharded: bool = False) -> np.ndarray:
-    """Scores of a (fixed-length) dataset, e.g. the dev set during training. ``sharded``: under torchrun
-    each rank scores its share and every rank gets all the scores back."""
-    was_training = model.training
-    model.eval()
-    idx = dist_utils.shard(len(data)) if sharded else np.arange(len(data))
-    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(data, idx.tolist()), batch_size=batch_size,
-                                         shuffle=False)
-    out = [score_batches(model, x, device, batch_size, autocast)
-           for x, _ in tqdm(loader, desc="scoring", unit="batch", leave=False, disable=not progress)]
-    model.train(was_training)
-    local = np.concatenate(out) if out else np.zeros(0)
-    return dist_utils.gather_by_index(idx, local, len(data)) if sharded else local
-
-
-def score_paths(model: RawNet2Model, paths, n_samples: int, sample_rate: int, device: torch.device,
-                batch_size: int = 32, mode: str = "first", hop: int | None = None, num_workers: int = 0,
-                fast: str = "off", progress: bool = False) -> np.ndarray:
-    """Score audio files of any length: the official first window (``mode="first"``) or the mean score
-    of sliding windows (``mode="sliding"``, hop ``n_samples // 2`` by default). Float64, one per path."""
-    if mode not in ("first", "sliding"):
-        raise ConfigError(f"score mode must be 'first' or 'sliding', got {mode!r}")
-    model, autocast = prepare_inference(model, fast)
-    if "int8" in fast:
-        device = torch.device("cpu")
-    data = ScoringWaves(paths, n_samples, sample_rate, mode, hop)
-    per_item = 1 if mode == "first" else 4
-    loader = torch.utils.data.DataLoader(data, batch_size=max(1, batch_size // per_item), shuffle=False,
-                                         num_workers=num_workers, collate_fn=collate_windows)
-    sums, counts = np.zeros(len(data)), np.zeros(len(data))
-    for windows, owner in tqdm(loader, desc="scoring", unit="batch", leave=False, disable=not progress):
-        scores = score_batches(model, windows, device, batch_size, autocast)
-        np.add.at(sums, owner.numpy(), scores)  # owner = index of the utterance each window came from
-        np.add.at(counts, owner.numpy(), 1)
-    return sums / np.maximum(counts, 1)

@@ -1,5 +1,5 @@
-"""Waveform inputs for RawNet2: the official fixed-length rule, random crops, an optional in-memory cache,
-and the equal error rate used for model selection (the official DET construction, ties by input order)."""
+"""Waveform inputs of the neural engine: the official fixed-length rule (first window, short files tiled),
+random training crops, sliding scoring windows, and an optional in-memory cache of decoded training audio."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +7,6 @@ import torch
 from tqdm.auto import tqdm
 
 from spoofbench.protocols.audio import load_audio
-
-from .model import fit_length, sliding_windows
 
 #: Cache decoded training audio in memory when it takes at most this many bytes ("auto").
 AUTO_CACHE_BYTES = 2 << 30
@@ -21,6 +19,29 @@ def crop(wave: np.ndarray, n_samples: int, mode: str, rng: np.random.Generator |
         start = int(rng.integers(0, len(wave) - n_samples + 1))
         return np.asarray(wave[start:start + n_samples], dtype=np.float32)
     return fit_length(wave, n_samples)
+
+
+def fit_length(wave: np.ndarray, n_samples: int) -> np.ndarray:
+    """The official input rule: the first ``n_samples`` samples, or the whole utterance tiled until long
+    enough and then cut (``pad`` in the official data_utils)."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if len(wave) == 0:
+        raise ValueError("empty waveform")
+    if len(wave) >= n_samples:
+        return wave[:n_samples]
+    return np.tile(wave, n_samples // len(wave) + 1)[:n_samples]
+
+
+def sliding_windows(wave: np.ndarray, n_samples: int, hop: int) -> np.ndarray:
+    """Windows of ``n_samples`` every ``hop`` samples covering the whole utterance (the last one aligned
+    with its end); an utterance shorter than one window gives the single tiled window of ``fit_length``."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if len(wave) <= n_samples:
+        return fit_length(wave, n_samples)[None]
+    starts = list(range(0, len(wave) - n_samples + 1, hop))
+    if starts[-1] != len(wave) - n_samples:
+        starts.append(len(wave) - n_samples)
+    return np.stack([wave[s:s + n_samples] for s in starts])
 
 
 class TrainingWaves(torch.utils.data.Dataset):
@@ -74,19 +95,3 @@ def collate_windows(items):
     windows = torch.cat([w for w, _ in items])
     owner = torch.cat([torch.full((len(w),), i, dtype=torch.long) for w, i in items])
     return windows, owner
-
-
-def equal_error_rate(bonafide: np.ndarray, spoof: np.ndarray) -> float:
-    """EER (fraction) by the official ASVspoof DET construction: stable sort of [bona fide, spoof] scores,
-    ties split by input order, EER = mean of miss and false-alarm rates at the first minimum of their gap."""
-    bonafide, spoof = np.asarray(bonafide, dtype=np.float64), np.asarray(spoof, dtype=np.float64)
-    if len(bonafide) == 0 or len(spoof) == 0:
-        return float("nan")
-    scores = np.concatenate([bonafide, spoof])
-    labels = np.concatenate([np.ones(len(bonafide)), np.zeros(len(spoof))])
-    order = np.argsort(scores, kind="mergesort")
-    labels = labels[order]
-    miss = np.concatenate([[0.0], np.cumsum(labels) / len(bonafide)])
-    false_alarm = np.concatenate([[1.0], 1.0 - np.cumsum(1 - labels) / len(spoof)])
-    i = int(np.argmin(np.abs(miss - false_alarm)))
-    return float((miss[i] + false_alarm[i]) / 2)

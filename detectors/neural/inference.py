@@ -1,0 +1,122 @@
+"""Batched scoring of the neural engine: the official first window or the mean over sliding windows, in
+float32 or a fast mode (bfloat16 autocast, dynamic int8 quantisation, both).
+
+A network's ``forward`` takes (batch, samples) waveforms and returns (batch, 2) logits [spoof, bona fide];
+the score is logit(bona fide) - logit(spoof). Fast modes use bfloat16 only where the hardware runs it
+natively (see ``cpu.py``); elsewhere they fall back, with one warning, to the best mode that does.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import torch
+import torch.nn as nn
+from tqdm.auto import tqdm
+
+from spoofbench.protocols.errors import ConfigError
+
+from . import distributed as dist_utils
+from .cpu import cpu_isa, native_bf16
+from .data import ScoringWaves, TrainingWaves, collate_windows
+
+FAST_MODES = ("off", "bf16", "int8", "int8+bf16")
+_fallbacks_told: set[str] = set()  # fast modes whose fallback has been reported in this process
+
+
+def scores_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Detection score: logit(bona fide) - logit(spoof), the log-odds of bona fide (higher = bona fide)."""
+    return logits[:, 1] - logits[:, 0]
+
+
+def supported_fast_mode(fast: str, device: torch.device | str = "cpu") -> str:
+    """``fast`` where this hardware runs it natively; otherwise the best mode without bfloat16 ("bf16" ->
+    "off", "int8+bf16" -> "int8"), with a warning (once per process and mode) saying why."""
+    if fast not in FAST_MODES:
+        raise ConfigError(f"fast_inference must be off, bf16, int8 or int8+bf16, got {fast!r}")
+    if "bf16" not in fast:
+        return fast
+    on_cuda = torch.device(device).type == "cuda" and "int8" not in fast  # int8 always runs on the CPU
+    if (torch.cuda.is_bf16_supported(including_emulation=False) if on_cuda else native_bf16()):
+        return fast
+    fallback = "int8" if "int8" in fast else "off"
+    if fast not in _fallbacks_told:
+        _fallbacks_told.add(fast)
+        where = "this GPU" if on_cuda else f"this CPU ({cpu_isa()}: no AVX-512 BF16 or AMX, or ONEDNN_MAX_CPU_ISA / " \
+                                           f"ATEN_CPU_CAPABILITY rule them out)"
+        warnings.warn(f"fast_inference={fast!r}: {where} has no native bfloat16, which would run many times "
+                      f"slower than float32; using {'int8' if fallback == 'int8' else 'float32'} instead",
+                      stacklevel=2)
+    return fallback
+
+
+def prepare_inference(model: nn.Module, fast: str = "off", int8_modules=(nn.Linear, nn.GRU, nn.LSTM),
+                      device: torch.device | str = "cpu") -> tuple[nn.Module, str | None]:
+    """The model to score with and the autocast dtype. ``fast``: "off" (float32, the official numbers),
+    "bf16" (bfloat16 autocast), "int8" (dynamic int8 quantisation of ``int8_modules``, names or layer
+    types; CPU), "int8+bf16" (both). bf16 only where native (``supported_fast_mode``)."""
+    fast = supported_fast_mode(fast, device)
+    model = model.eval()
+    autocast = "bf16" if "bf16" in fast else None
+    if "int8" in fast:
+        from torch.ao.quantization import quantize_dynamic
+
+        with warnings.catch_warnings():  # torch.ao eager quantisation is deprecated (torchao), still works
+            warnings.simplefilter("ignore")
+            model = quantize_dynamic(copy.deepcopy(model).cpu(), set(int8_modules), dtype=torch.qint8)
+    return model, autocast
+
+
+@torch.no_grad()
+def score_batches(model: nn.Module, windows: torch.Tensor, device: torch.device, batch_size: int,
+                  autocast: str | None = None) -> np.ndarray:
+    """logit(bona fide) - logit(spoof) of each window, float64."""
+    out = []
+    use_bf16 = autocast == "bf16"
+    for i in range(0, len(windows), batch_size):
+        x = windows[i:i + batch_size].to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # quantised GRU: deprecation notice on every call
+            logits = model(x)
+        out.append(scores_from_logits(logits.float()).double().cpu())
+    return torch.cat(out).numpy() if out else np.zeros(0)
+
+
+def score_waves(model: nn.Module, data: TrainingWaves, device: torch.device, batch_size: int,
+                progress: bool = False, autocast: str | None = None, sharded: bool = False) -> np.ndarray:
+    """Scores of a (fixed-length) dataset, e.g. the dev set during training. ``sharded``: under torchrun
+    each rank scores its share and every rank gets all the scores back."""
+    was_training = model.training
+    model.eval()
+    idx = dist_utils.shard(len(data)) if sharded else np.arange(len(data))
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(data, idx.tolist()), batch_size=batch_size,
+                                         shuffle=False)
+    out = [score_batches(model, x, device, batch_size, autocast)
+           for x, _ in tqdm(loader, desc="scoring", unit="batch", leave=False, disable=not progress)]
+    model.train(was_training)
+    local = np.concatenate(out) if out else np.zeros(0)
+    return dist_utils.gather_by_index(idx, local, len(data)) if sharded else local
+
+
+def score_paths(model: nn.Module, paths, n_samples: int, sample_rate: int, device: torch.device,
+                batch_size: int = 32, mode: str = "first", hop: int | None = None, num_workers: int = 0,
+                fast: str = "off", progress: bool = False, int8_modules=(nn.Linear, nn.GRU, nn.LSTM)) -> np.ndarray:
+    """Score audio files of any length: the official first window (``mode="first"``) or the mean score
+    of sliding windows (``mode="sliding"``, hop ``n_samples // 2`` by default). Float64, one per path."""
+    if mode not in ("first", "sliding"):
+        raise ConfigError(f"score mode must be 'first' or 'sliding', got {mode!r}")
+    fast = supported_fast_mode(fast, device)
+    model, autocast = prepare_inference(model, fast, int8_modules, device)
+    if "int8" in fast:  # dynamically quantised layers run on the CPU only
+        device = torch.device("cpu")
+    data = ScoringWaves(paths, n_samples, sample_rate, mode, hop)
+    per_item = 1 if mode == "first" else 4
+    loader = torch.utils.data.DataLoader(data, batch_size=max(1, batch_size // per_item), shuffle=False,
+                                         num_workers=num_workers, collate_fn=collate_windows)
+    sums, counts = np.zeros(len(data)), np.zeros(len(data))
+    for windows, owner in tqdm(loader, desc="scoring", unit="batch", leave=False, disable=not progress):
+        scores = score_batches(model, windows, device, batch_size, autocast)
+        np.add.at(sums, owner.numpy(), scores)  # owner = index of the utterance each window came from
+        np.add.at(counts, owner.numpy(), 1)
+    return sums / np.maximum(counts, 1)
