@@ -61,18 +61,17 @@ def resolve_systems(specs: list[str], seeds: list[int | None], req: RunRequest) 
                 runtime["seed"] = seed
             resolved_spec, params = req.config.resolve(spec, runtime)
             system = spec if len(seeds) == 1 or not seedable or seed is None else f"{spec}.seed{seed}"
-            try:
+            try:  # create_detector checks each value's type and range (Detector.check_params)
                 detector = create_detector(resolved_spec, **params)
+                if not hasattr(detector, "check_params") and hasattr(detector, "validate_params"):
+                    detector.validate_params()  # a factory's product that is not a Detector subclass
+            except ConfigError as exc:
+                message = str(exc)
+                raise ConfigError(message if message.startswith(name) else f"{system}: {message}") from None
             except BenchError:
                 raise
             except Exception:  # a constructor that crashes fails in run_system, where it is reported
                 detector = None
-            if detector is not None and hasattr(detector, "validate_params"):
-                try:
-                    detector.validate_params()
-                except ConfigError as exc:
-                    message = str(exc)
-                    raise ConfigError(message if message.startswith(name) else f"{system}: {message}") from None
             # The key holds every hyperparameter, defaults included, so a changed default retrains.
             full = detector.get_params() if detector is not None else dict(params)
             planned.append(PlannedSystem(system, resolved_spec, params, full, seed if seedable else None, names,
