@@ -29,9 +29,11 @@ from __future__ import annotations
 import difflib
 import inspect
 import os
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
+
+import tomllib
 
 from spoofbench.detectors.registry import get_entry, preset_params, split_spec
 from spoofbench.protocols.errors import ConfigError

@@ -260,7 +260,7 @@ def _strata(trials: TrialTable, columns) -> np.ndarray:
     return np.unique(joined, return_inverse=True)[1]
 
 
-def _prepare_system(values: np.ndarray, is_bona: np.ndarray, groups, where: np.ndarray) -> list["_SortedGroup"]:
+def _prepare_system(values: np.ndarray, is_bona: np.ndarray, groups, where: np.ndarray) -> list[_SortedGroup]:
     shared: dict[bytes, np.ndarray] = {}  # groups with the same bona fide trials share one array (and cumsum)
     out = []
     for group in groups:

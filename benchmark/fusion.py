@@ -23,8 +23,8 @@ Fusion never sees evaluation labels: the fusers are fitted on dev, ``transform``
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 from scipy.optimize import minimize
@@ -52,7 +52,7 @@ class ScoreFuser:
 
     method = ""
 
-    def fit(self, scores: np.ndarray, y: np.ndarray) -> "ScoreFuser":
+    def fit(self, scores: np.ndarray, y: np.ndarray) -> ScoreFuser:
         raise NotImplementedError
 
     def transform(self, scores: np.ndarray) -> np.ndarray:
@@ -85,7 +85,7 @@ class LogisticFusion(ScoreFuser):
         self.prior = prior
         self.l2 = l2
 
-    def fit(self, scores, y) -> "LogisticFusion":
+    def fit(self, scores, y) -> LogisticFusion:
         x, y = _check_training_data(scores, y)
         self.n_systems_ = x.shape[1]
         # Standardise for a well-conditioned optimisation; the scaling is folded back into the weights.
@@ -105,7 +105,8 @@ class LogisticFusion(ScoreFuser):
             return loss, grad
 
         start = np.append(np.full(self.n_systems_, 1.0 / self.n_systems_), 0.0)
-        result = minimize(objective, start, jac=True, method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9})
+        result = minimize(objective, start, jac=True, method="L-BFGS-B",
+                          options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9})
         w_std, b_std = result.x[:-1], result.x[-1]
         self.weights_ = w_std / self.scale_
         self.bias_ = float(b_std - self.weights_ @ self.center_)
@@ -129,7 +130,7 @@ class XGBoostFusion(ScoreFuser):
         self.n_estimators, self.max_depth, self.learning_rate = n_estimators, max_depth, learning_rate
         self.seed, self.n_jobs = seed, n_jobs
 
-    def fit(self, scores, y) -> "XGBoostFusion":
+    def fit(self, scores, y) -> XGBoostFusion:
         from xgboost import XGBClassifier
 
         x, y = _check_training_data(scores, y)
@@ -156,7 +157,7 @@ class MeanFusion(ScoreFuser):
 
     method = "mean"
 
-    def fit(self, scores, y=None) -> "MeanFusion":
+    def fit(self, scores, y=None) -> MeanFusion:
         x = _as_matrix(scores)
         _check_finite(x, "dev")
         self.n_systems_ = x.shape[1]

@@ -114,7 +114,7 @@ class AsvOperatingPoint:
     pmiss_spoof: float | None   # spoofs rejected (None when there are no spoof ASV scores)
     pfa_spoof: float | None     # spoofs accepted
 
-    def for_spoof(self, spoof) -> "AsvOperatingPoint":
+    def for_spoof(self, spoof) -> AsvOperatingPoint:
         """The same ASV threshold with spoof rates from another set of spoof scores (e.g. one attack)."""
         spoof = _scores(spoof, "ASV spoof")
         return replace(self, pmiss_spoof=float(np.sum(spoof < self.threshold) / spoof.size),
@@ -265,7 +265,8 @@ def _dcf_curve(bona, spoof, p_spoof: float, c_miss: float, c_fa: float):
     return _dcf_of_curve(pmiss, pfa, p_spoof, c_miss, c_fa), pmiss, pfa, thresholds
 
 
-def _dcf_of_curve(pmiss, pfa, p_spoof: float = DCF_P_SPOOF, c_miss: float = DCF_C_MISS, c_fa: float = DCF_C_FA) -> np.ndarray:
+def _dcf_of_curve(pmiss, pfa, p_spoof: float = DCF_P_SPOOF, c_miss: float = DCF_C_MISS,
+                  c_fa: float = DCF_C_FA) -> np.ndarray:
     p_bona = 1 - p_spoof  # written as the official compute_mindcf, so values agree to the last bit
     cost = c_miss * pmiss * p_bona + c_fa * pfa * (1 - p_bona)
     return cost / min(c_miss * p_bona, c_fa * (1 - p_bona))

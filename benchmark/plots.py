@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr, ndtri  # = norm.cdf, norm.ppf, without importing all of scipy.stats (~1 s)
 
+from spoofbench.protocols.files import atomic_path
 from spoofbench.protocols.trials import TrialTable
 
 from . import metrics as M
 from .evaluation import natural_key
-from spoofbench.protocols.files import atomic_path
 
 #: DET tick labels in percent, most important first: a tick is kept when it is not too close to one kept before
 _TICKS = (1, 10, 0.1, 40, 0.01, 5, 2, 20, 50, 0.5, 0.2, 0.05, 0.001, 60, 80, 90, 95, 99, 0.02, 0.005, 30, 70, 98,

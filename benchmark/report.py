@@ -24,15 +24,15 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tabulate import tabulate
 
 from spoofbench.detectors.base import jsonable
-
 from spoofbench.protocols.files import write_text_atomic
 
 from . import metric_specs
@@ -183,7 +183,8 @@ def write_tables(out: Path, metrics: dict, outcome: RunOutcome) -> dict:
         write_text_atomic(out / "tables" / f"per_attack.{ext}", text.rstrip() + "\n")
         texts[fmt] = text
     headers, rows = summary_rows(metrics, outcome)
-    write_text_atomic(out / "tables" / "summary.md", tabulate(rows, headers, tablefmt="github", disable_numparse=True) + "\n")
+    summary = tabulate(rows, headers, tablefmt="github", disable_numparse=True)
+    write_text_atomic(out / "tables" / "summary.md", summary + "\n")
     write_text_atomic(out / "tables" / "summary.csv", _csv(headers, rows))
     pivots = []
     for spec in metric_specs.shown_in("pivot"):  # one metric per attack (rows) and system (columns)

@@ -21,17 +21,17 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 
 from spoofbench.protocols.errors import BenchError, ProtocolError
+from spoofbench.protocols.files import write_text_atomic
 from spoofbench.protocols.parsing import decode_text
 from spoofbench.protocols.trials import NO_ATTACK, TrialTable
 
 from .metrics import AsvOperatingPoint, asv_operating_point
-from spoofbench.protocols.files import write_text_atomic
 
 CM_FORMATS = ("asvspoof2019", "asvspoof2021", "asvspoof5")
 ASV_KEYS = ("target", "nontarget", "spoof")
@@ -281,7 +281,7 @@ class AsvScores:
             return None
         return sub.operating_point()
 
-    def where(self, column: str, value: str) -> "AsvScores":
+    def where(self, column: str, value: str) -> AsvScores:
         """The trials whose ``column`` equals ``value`` (all trials when the file has no such column)."""
         if column not in self.meta:
             return self

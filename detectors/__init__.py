@@ -6,8 +6,17 @@
     scores = det.score_files(["a.flac", "b.wav"])
 """
 from .base import Detector, NotFittedError, read_detector_file
-from .registry import (ENTRY_POINT_GROUP, create_detector, declare_detector, get_entry, list_detectors,
-                       plugin_errors, preset_params, register_detector, split_spec)
+from .registry import (
+    ENTRY_POINT_GROUP,
+    create_detector,
+    declare_detector,
+    get_entry,
+    list_detectors,
+    plugin_errors,
+    preset_params,
+    register_detector,
+    split_spec,
+)
 
 
 def load_detector(path, **runtime_overrides):

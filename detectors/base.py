@@ -15,7 +15,8 @@ import inspect
 import os
 import tempfile
 import warnings
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -64,7 +65,7 @@ class Detector:
         hyperparameter is out of range. Called before any work, e.g. before ``bench run`` loads a corpus.
         Write it with the helpers of :mod:`spoofbench.detectors.param_checks`."""
 
-    def check_params(self) -> "Detector":
+    def check_params(self) -> Detector:
         """Types (from the ``__init__`` annotations or defaults) and ranges (:meth:`validate_params`) of every
         hyperparameter; run by :func:`create_detector` and :meth:`load`."""
         check_types(self)
@@ -74,7 +75,7 @@ class Detector:
     def get_params(self) -> dict[str, Any]:
         return {n: getattr(self, n) for n in self.param_names()}
 
-    def set_params(self, **params) -> "Detector":
+    def set_params(self, **params) -> Detector:
         valid = self.param_names()
         for key, value in params.items():
             if key not in valid:
@@ -88,7 +89,7 @@ class Detector:
         return f"{type(self).__name__}({args})"
 
     # ---- the interface --------------------------------------------------------------------------
-    def fit(self, train: TrialTable, dev: TrialTable | None = None) -> "Detector":
+    def fit(self, train: TrialTable, dev: TrialTable | None = None) -> Detector:
         raise NotImplementedError
 
     def score(self, trials: TrialTable) -> np.ndarray:
@@ -174,7 +175,7 @@ class Detector:
         write_detector_file(path, meta, {k: np.asarray(v) for k, v in self.get_state().items()})
 
     @classmethod
-    def load(cls, path: os.PathLike | str, **runtime_overrides) -> "Detector":
+    def load(cls, path: os.PathLike | str, **runtime_overrides) -> Detector:
         """Load a file written by :meth:`save`. Called on the base class, it builds whichever detector the
         file names (through the registry); on a subclass it also checks the file is of that detector.
 

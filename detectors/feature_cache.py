@@ -4,8 +4,9 @@ Layout: ``<cache_dir>/<kind>-<hash of the full parameter set>/<hash of the file 
 ``params.json`` per parameter set, for humans). The file identity is (real path, size, mtime in ns): editing
 or replacing an audio file gives it a new entry. An entry holds the exact float32 frames in about half their
 size (:mod:`spoofbench.detectors.feature_entries`) with a BLAKE2b digest; an entry whose size or digest does
-not match is treated as missing, recomputed and rewritten. Entries are written to a temporary name and renamed into place, so two runs can
-share a cache: readers never see a half-written entry, and the last of two identical writes wins.
+not match is treated as missing, recomputed and rewritten. Entries are written to a temporary name and renamed
+into place, so two runs can share a cache: readers never see a half-written entry, and the last of two
+identical writes wins.
 
 ``cache_dir`` None means ``$BENCH_CACHE_DIR/features`` (else ``$SPOOFBENCH_CACHE/features``, else
 ``~/.cache/spoofbench/features``); ``False`` (or "") disables caching. :func:`cache_usage` and
@@ -17,18 +18,19 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from spoofbench.protocols.audio import load_audio
 from spoofbench.protocols.errors import AudioError, BenchError
+from spoofbench.protocols.files import write_bytes_atomic
 
 from . import frontends
 from .feature_entries import decode_entry, encode_entry
 from .workers import worker_pool
-from spoofbench.protocols.files import write_bytes_atomic
 
 #: Bump when the meaning of a parameter set changes (a fix in a front end), to orphan old entries.
 FEATURE_VERSION = 1

@@ -93,7 +93,7 @@ class DiagonalGMM:
         self.desc = desc
 
     # ---- public API ------------------------------------------------------------------------------------
-    def fit(self, frames, init_params: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> "DiagonalGMM":
+    def fit(self, frames, init_params: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> DiagonalGMM:
         """Train on ``frames`` (N, D). ``init_params`` = (weights, means, variances) in feature units skips the
         initialisation (used to compare with other implementations from the same starting point)."""
         from tqdm.auto import tqdm
@@ -161,7 +161,7 @@ class DiagonalGMM:
         self._check_fitted()
         return {"weights": self.weights_, "means": self.means_, "variances": self.variances_}
 
-    def set_state(self, state: dict[str, np.ndarray]) -> "DiagonalGMM":
+    def set_state(self, state: dict[str, np.ndarray]) -> DiagonalGMM:
         w, mu, var = (np.asarray(state[k], dtype=np.float64) for k in ("weights", "means", "variances"))
         if w.ndim != 1 or mu.shape != var.shape or mu.shape[0] != w.shape[0] or np.any(var <= 0):
             raise ConfigError("DiagonalGMM: inconsistent state (weights (K,), means and variances (K, D) > 0)")

@@ -31,10 +31,10 @@ from spoofbench.protocols.trials import TrialTable
 
 from . import frontends
 from .base import Detector
-from .param_checks import check_choice, check_int, check_number
-from .feature_cache import FeatureExtractor
 from .devices import resolve_device
+from .feature_cache import FeatureExtractor
 from .gmm import DiagonalGMM
+from .param_checks import check_choice, check_int, check_number
 from .registry import register_detector
 
 _CLASSES = ("bonafide", "spoof")
@@ -124,7 +124,7 @@ class GMMBaseline(Detector):
                            desc=f"{self.name} EM {label}")
 
     # ---- interface ------------------------------------------------------------------------------------
-    def fit(self, train: TrialTable, dev: TrialTable | None = None) -> "GMMBaseline":
+    def fit(self, train: TrialTable, dev: TrialTable | None = None) -> GMMBaseline:
         self.check_params()  # set_params() may have changed them since create_detector checked
         resolve_device(self.device)  # fail early on an unusable device
         bona = np.nonzero(train.y == 1)[0][::int(self.bonafide_file_step)]

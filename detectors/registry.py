@@ -14,7 +14,8 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from spoofbench.protocols.errors import ConfigError
 

@@ -59,7 +59,7 @@ class SpectralLR(Detector):
         return np.stack([spectral_statistics(load_audio(p, self.sample_rate), self.sample_rate,
                                              self.n_fft, self.n_bands) for p in trials["path"]])
 
-    def fit(self, train: TrialTable, dev: TrialTable | None = None) -> "SpectralLR":
+    def fit(self, train: TrialTable, dev: TrialTable | None = None) -> SpectralLR:
         self.check_params()
         x = self._features(train)
         self.mean_ = x.mean(axis=0)

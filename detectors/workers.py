@@ -15,9 +15,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _WATCH_INTERVAL_S = 0.5

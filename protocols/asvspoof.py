@@ -10,8 +10,7 @@ import glob
 import os
 
 from .errors import ProtocolError
-from .parsing import Findings, Row, build_table, check_attack, check_label, find_first, read_lines, report, \
-    split_fields
+from .parsing import Findings, Row, build_table, check_attack, check_label, find_first, read_lines, report, split_fields
 from .registry import register_protocol
 from .trials import NO_ATTACK, TrialTable
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
-
 
 #: The names :func:`atomic_path` gives its temporary files; one left behind was cut off by a kill or a crash.
 TEMPORARY_NAME = re.compile(r"^\..+\.tmp\d+\.[0-9a-f]{8}$")

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 from .errors import BenchError, ProtocolError
 from .trials import LABELS, NO_ATTACK, TrialTable

@@ -10,8 +10,8 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .errors import BenchError, ConfigError
 from .trials import TrialTable
@@ -96,7 +96,8 @@ def load_trials(root: os.PathLike | str, protocol: str | None = None, *, keys: o
     """Read the corpus at ``root`` (format auto-detected unless ``protocol`` names it) into one TrialTable.
 
     Paths in the table are absolute. The first malformed protocol line raises a one-line
-    :class:`~spoofbench.protocols.errors.ProtocolError`; audio files are not opened here (``bench data describe`` checks them).
+    :class:`~spoofbench.protocols.errors.ProtocolError`; audio files are not opened here (``bench data describe``
+    checks them).
     ``selection`` goes to :meth:`TrialTable.select` (split, attack, speaker, label, fraction, max_count, seed).
     """
     root = str(root)

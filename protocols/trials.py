@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numbers
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class TrialTable:
 
     # construction ---------------------------------------------------------------------------
     @classmethod
-    def from_records(cls, records: Iterable[Mapping[str, object]]) -> "TrialTable":
+    def from_records(cls, records: Iterable[Mapping[str, object]]) -> TrialTable:
         records = list(records)
         names: list[str] = list(CORE_COLUMNS)
         for rec in records:
@@ -61,7 +61,7 @@ class TrialTable:
         return cls({n: [str(r.get(n, "")) for r in records] for n in names})
 
     @classmethod
-    def from_paths(cls, paths: Sequence[os.PathLike | str]) -> "TrialTable":
+    def from_paths(cls, paths: Sequence[os.PathLike | str]) -> TrialTable:
         """Trials of audio files outside any protocol: ``utt_id`` is the file name without its extension,
         the label ``"unknown"`` (detectors read only ``path`` when scoring)."""
         paths = [os.fspath(p) for p in paths]
@@ -71,7 +71,7 @@ class TrialTable:
                     "split": ["score"] * n})
 
     @classmethod
-    def concat(cls, tables: Sequence["TrialTable"]) -> "TrialTable":
+    def concat(cls, tables: Sequence[TrialTable]) -> TrialTable:
         names: list[str] = []
         for t in tables:
             names.extend(k for k in t.columns if k not in names)
@@ -132,7 +132,7 @@ class TrialTable:
 
     # selection ------------------------------------------------------------------------------
     def select(self, *, split=None, attack=None, speaker=None, label=None,
-               fraction: float | None = None, max_count: int | None = None, seed: int = 0) -> "TrialTable":
+               fraction: float | None = None, max_count: int | None = None, seed: int = 0) -> TrialTable:
         """Subset by column values (a value or a list of values each), then a random fraction and/or a
         maximum count drawn with ``seed``. Row order is preserved, so the result is deterministic."""
         mask = np.ones(len(self), dtype=bool)
@@ -152,7 +152,7 @@ class TrialTable:
             idx = np.sort(rng.choice(idx, size=max_count, replace=False))
         return self[idx]
 
-    def with_column(self, name: str, values) -> "TrialTable":
+    def with_column(self, name: str, values) -> TrialTable:
         cols = dict(self.columns)
         cols[name] = values
         return TrialTable(cols)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from spoofbench.detectors import (Detector, create_detector, get_entry, list_detectors, register_detector,
-                                  split_spec)
-from spoofbench.detectors.checks import QUICK_OVERRIDES, check_detector, pairwise_auc
-
 from _easy_corpus import easy_split
+
+from spoofbench.detectors import Detector, create_detector, get_entry, list_detectors, register_detector, split_spec
+from spoofbench.detectors.checks import QUICK_OVERRIDES, check_detector, pairwise_auc
 
 
 @pytest.fixture(scope="module")

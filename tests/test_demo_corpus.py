@@ -112,7 +112,7 @@ def test_asv_files_are_consistent_and_the_asv_works(medium):
         scores = open(scores_path).read().split("\n")
         trials, scores = [x.split() for x in trials if x], [x.split() for x in scores if x]
         assert len(trials) == len(scores)
-        for (claimed, utt, src, key), (src2, key2, value) in zip(trials, scores):
+        for (_claimed, _utt, src, key), (src2, key2, value) in zip(trials, scores):
             assert (src, key) == (src2, key2) and key in ("target", "nontarget", "spoof")
             float(value)
         cm = {line.split()[1]: line.split() for line in

@@ -2,8 +2,15 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from spoofbench.benchmark.fusion import (EFFECTIVE_BONAFIDE_PRIOR, FusionError, LogisticFusion, MeanFusion, XGBoostFusion,
-                              calibrate, fuse)
+from spoofbench.benchmark.fusion import (
+    EFFECTIVE_BONAFIDE_PRIOR,
+    FusionError,
+    LogisticFusion,
+    MeanFusion,
+    XGBoostFusion,
+    calibrate,
+    fuse,
+)
 
 
 def gaussian_scores(rng, n_bona, n_spoof, mu=1.5, sigma=1.0):

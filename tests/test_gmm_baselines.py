@@ -6,8 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from spoofbench.detectors import Detector, create_detector, list_detectors
-from spoofbench.detectors import frontends
+from spoofbench.detectors import Detector, create_detector, frontends, list_detectors
 from spoofbench.detectors.feature_cache import FeatureExtractor, default_cache_dir, resolve_cache_dir
 from spoofbench.protocols.audio import write_audio
 from spoofbench.protocols.errors import AudioError, ConfigError

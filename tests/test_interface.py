@@ -2,12 +2,11 @@ import json
 
 import numpy as np
 import pytest
+from _easy_corpus import easy_split
 
 from spoofbench import detectors
 from spoofbench.detectors import Detector, create_detector, list_detectors, register_detector
 from spoofbench.protocols import AudioError, BenchError, ConfigError, TrialTable
-
-from _easy_corpus import easy_split
 
 
 def _table(n=6):

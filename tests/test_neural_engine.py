@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from test_rawnet2_training import synthetic_trials
 
 from spoofbench.detectors.neural import NeuralDetector
-
-from test_rawnet2_training import synthetic_trials
 
 
 class TinyNet(nn.Module):
@@ -31,7 +30,8 @@ class TinyDetector(NeuralDetector):
                  lr: float = 1e-2, seed: int = 1, device: str = "cpu", checkpoint_dir=None, threads: int = 1,
                  cache_audio="auto", num_workers: int = 0, eval_batch_size: int = 8, score_mode: str = "first",
                  window_hop=None, fast_inference: str = "off", progress: bool = False, sample_rate: int = 16000):
-        self.channels, self.n_samples, self.epochs, self.batch_size, self.lr = channels, n_samples, epochs, batch_size, lr
+        self.channels, self.n_samples, self.epochs = channels, n_samples, epochs
+        self.batch_size, self.lr = batch_size, lr
         self.seed, self.device, self.checkpoint_dir, self.threads = seed, device, checkpoint_dir, threads
         self.cache_audio, self.num_workers, self.eval_batch_size, self.score_mode = cache_audio, num_workers, \
             eval_batch_size, score_mode

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from _tiny_corpus import copy_corpus, tiny_corpus
 from click.testing import CliRunner
 
-from _tiny_corpus import copy_corpus, tiny_corpus
 from spoofbench.benchmark.cli import cli
 from spoofbench.detectors import register_detector
 from spoofbench.detectors.spectral_lr import SpectralLR

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from _tiny_corpus import tiny_corpus
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -40,8 +39,8 @@ def plugin(tmp_path_factory):
     (package / "zcr.py").write_text(python)
     (package / "broken.py").write_text('raise ImportError("libzcr.so.1: cannot open shared object file")\n')
     assert 'zcr-lr = "my_detectors.zcr"' in toml
-    (src / "pyproject.toml").write_text(toml.replace('zcr-lr = "my_detectors.zcr"',
-                                                     'zcr-lr = "my_detectors.zcr"\nbroken-plugin = "my_detectors.broken"'))
+    entry = 'zcr-lr = "my_detectors.zcr"'
+    (src / "pyproject.toml").write_text(toml.replace(entry, entry + '\nbroken-plugin = "my_detectors.broken"'))
     # offline and fast: the build backend (setuptools) is the one of this environment
     done = pip("install", "--no-deps", "--no-build-isolation", "--no-index", str(src))
     assert done.returncode == 0, done.stderr
@@ -51,8 +50,8 @@ def plugin(tmp_path_factory):
 
 
 def bench(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "spoofbench.benchmark.cli", *map(str, args)], capture_output=True, text=True,
-                          env=env)
+    return subprocess.run([sys.executable, "-m", "spoofbench.benchmark.cli", *map(str, args)], capture_output=True,
+                          text=True, env=env)
 
 
 def test_plugin_is_listed_and_a_broken_one_is_named(plugin):

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from _tiny_corpus import tiny_corpus
 from click.testing import CliRunner
 
 from spoofbench.detectors import create_detector, load_detector
@@ -18,8 +19,6 @@ from spoofbench.detectors.neural.training import equal_error_rate
 from spoofbench.protocols.audio import write_audio
 from spoofbench.protocols.errors import BenchError
 from spoofbench.protocols.trials import TrialTable
-
-from _tiny_corpus import tiny_corpus
 
 FAST = dict(n_samples=8000, batch_size=4, eval_batch_size=8, epochs=3, progress=False, threads=1)
 

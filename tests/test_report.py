@@ -4,9 +4,9 @@ import os
 import subprocess
 
 import pytest
+from _tiny_corpus import tiny_corpus
 from click.testing import CliRunner
 
-from _tiny_corpus import tiny_corpus
 from spoofbench.benchmark.cli import cli
 from spoofbench.protocols.files import write_text_atomic
 

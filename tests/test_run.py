@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _tiny_corpus import copy_corpus, tiny_corpus
 from click.testing import CliRunner
 
-from _tiny_corpus import copy_corpus, tiny_corpus
 from spoofbench.benchmark.cli import cli
 from spoofbench.benchmark.scorefiles import read_scores
 from spoofbench.detectors import register_detector

@@ -12,9 +12,9 @@ import threading
 import time
 
 import pytest
+from _tiny_corpus import tiny_corpus
 from click.testing import CliRunner
 
-from _tiny_corpus import tiny_corpus
 from spoofbench.benchmark.cli import cli
 from spoofbench.benchmark.pipeline.workspace import RunLock
 from spoofbench.protocols.errors import BenchError

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _tiny_corpus import tiny_corpus
 from click.testing import CliRunner
 
-from _tiny_corpus import tiny_corpus
 from spoofbench.benchmark.cli import cli
 from spoofbench.detectors import Detector
 from spoofbench.protocols.errors import BenchError

@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 import soundfile as sf
+from _tiny_corpus import tiny_corpus
 from click.testing import CliRunner
 
-from _tiny_corpus import tiny_corpus
 from spoofbench.benchmark import metrics as M
 from spoofbench.benchmark.cli import cli
 from spoofbench.detectors import create_detector

@@ -4,8 +4,15 @@ import warnings
 import numpy as np
 import pytest
 
-from spoofbench.benchmark.scorefiles import (AsvScores, ScoreWarning, align_scores, read_asv_scores, read_scores,
-                                  write_asv_scores, write_cm_scores)
+from spoofbench.benchmark.scorefiles import (
+    AsvScores,
+    ScoreWarning,
+    align_scores,
+    read_asv_scores,
+    read_scores,
+    write_asv_scores,
+    write_cm_scores,
+)
 from spoofbench.protocols import ProtocolError, TrialTable
 
 

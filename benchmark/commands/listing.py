@@ -11,8 +11,7 @@ from tabulate import tabulate
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def list_command(fmt: str) -> None:
     """List registered detectors, corpus protocols and metrics."""
-    from spoofbench import detectors
-    from spoofbench import protocols
+    from spoofbench import detectors, protocols
     rows = []
     for name in detectors.list_detectors():
         entry = detectors.get_entry(name)

@@ -88,7 +88,8 @@ def _one_of(ctx: click.Context, name: str, old_name: str, option: str, old_optio
 @click.option("--subset-seed", type=int, default=0, show_default=True, help="Seed of --fraction/--max-count.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Draw DET curves and histograms.")
 def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out, device, on_bad_audio,
-                verify_audio, asv_scores, n_bootstrap, old_n_bootstrap, fraction, max_trials, old_max_trials, subset_seed,
+                verify_audio, asv_scores, n_bootstrap, old_n_bootstrap, fraction, max_trials, old_max_trials,
+                subset_seed,
                 plots) -> None:
     """Train each detector on train (dev for model selection), score dev and eval, fuse on dev, and write
     the per-attack report (EER, t-DCF, minDCF, actDCF, Cllr, DET curves) to DIR.
@@ -106,8 +107,8 @@ def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out
       bench run --detectors rawnet2.small,lfcc-gmm.small,cqcc-gmm.small --out results/demo
     """
     from spoofbench.benchmark.config import load_config
-    from spoofbench.benchmark.report import write_report
     from spoofbench.benchmark.pipeline import RunRequest, run_benchmark
+    from spoofbench.benchmark.report import write_report
 
     started = time.perf_counter()
     ctx = click.get_current_context()

@@ -1,5 +1,6 @@
 """``bench perf``: speed and memory benchmarks (measured by scripts, never by timed unit tests), one module each:
-``rawnet2``, ``baselines`` (front ends and GMM), ``cache`` (feature-cache entries), ``eval`` (``bench eval``), ``demo`` (demo corpus build);
+``rawnet2``, ``baselines`` (front ends and GMM), ``cache`` (feature-cache entries), ``eval`` (``bench eval``),
+``demo`` (demo corpus build);
 ``cpu`` tells which vector instructions the numbers were measured with."""
 from __future__ import annotations
 

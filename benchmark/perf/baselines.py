@@ -155,8 +155,8 @@ def baselines(frames, components, dims, iterations, audio_seconds, with_sklearn,
     from tabulate import tabulate
     from threadpoolctl import threadpool_limits
 
-    from spoofbench.detectors.feature_cache import available_cores
     from spoofbench.detectors.devices import resolve_device
+    from spoofbench.detectors.feature_cache import available_cores
     from spoofbench.detectors.gmm import DiagonalGMM
 
     click.echo(f"machine: {_cpu_name()}, {available_cores()} cores available; load average at start "

@@ -9,6 +9,7 @@ from tabulate import tabulate
 
 from ..commands.data import _folder_size
 
+
 @click.command("demo")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Processes rendering audio [default: as `bench data demo`, up to 2].")

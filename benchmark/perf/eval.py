@@ -9,6 +9,7 @@ import click
 
 from spoofbench.protocols.errors import BenchError
 
+
 @click.command("eval")
 @click.option("--trials", "n_trials", type=click.IntRange(min=1000), default=100_000, show_default=True,
               help="Trials in the synthetic score file (10 % bona fide, 13 attacks as ASVspoof 2019 LA eval).")

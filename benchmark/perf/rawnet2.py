@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
 from spoofbench.protocols.files import write_text_atomic
 
 from .cpu import cpu_isa
@@ -286,9 +287,9 @@ def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "
     """Times of ours, of the reference in a child process with glibc's defaults (``ref_*``) and of the
     reference in this process under ours's allocator (``ref_heap_*``), every repetition interleaved (see
     ``_interleaved``)."""
-    from spoofbench.detectors.rawnet2.model import VARIANT_SAMPLES, VARIANTS
     from spoofbench.detectors.neural.inference import prepare_inference
     from spoofbench.detectors.neural.training import make_optimizer
+    from spoofbench.detectors.rawnet2.model import VARIANT_SAMPLES, VARIANTS
 
     config, samples = VARIANTS[variant], VARIANT_SAMPLES[variant]
     ours, ref, x, y = _models(variant, batch, seed)
@@ -360,8 +361,8 @@ def format_report(result: dict, fast_modes=("bf16", "int8", "int8+bf16")) -> str
 
     limits = result["limits"]
     head = ["variant", "batch", "train ref s", "train ours s", "speed-up", "infer ref s", "infer ours s",
-            "speed-up", "RTF ref/ours"] + [f"{m} s (x ref)" for m in fast_modes] + ["max rel diff", "GFLOP fwd ref/ours",
-                                                                                "GFLOP/s ref/ours (% limit)"]
+            "speed-up", "RTF ref/ours"] + [f"{m} s (x ref)" for m in fast_modes] + [
+        "max rel diff", "GFLOP fwd ref/ours", "GFLOP/s ref/ours (% limit)"]
 
     def speedup(r, kind: str, ours_key: str, digits: int = 2, form: str = "{} ({})") -> str:
         """ours vs the reference with glibc's defaults, and vs the reference under our allocator."""
@@ -369,11 +370,13 @@ def format_report(result: dict, fast_modes=("bf16", "int8", "int8+bf16")) -> str
 
     table = []
     for r in result["rows"]:
-        fast = [f"{r[f'ours_{m}_infer_s']:.3f} ({speedup(r, 'infer', f'ours_{m}_infer_s', 1, '{} / {}')})" for m in fast_modes]
+        fast = [f"{r[f'ours_{m}_infer_s']:.3f} ({speedup(r, 'infer', f'ours_{m}_infer_s', 1, '{} / {}')})"
+                for m in fast_modes]
         table.append([r["variant"], r["batch"], f"{r['ref_train_s']:.3f}", f"{r['ours_train_s']:.3f}",
                       speedup(r, "train", "ours_train_s"), f"{r['ref_infer_s']:.3f}",
                       f"{r['ours_infer_s']:.3f}", speedup(r, "infer", "ours_infer_s"),
-                      f"{r['ref_infer_s'] / r['audio_s']:.4f}/{r['ours_infer_s'] / r['audio_s']:.4f}", *fast, f"{r['max_rel_diff']:.1e}",
+                      f"{r['ref_infer_s'] / r['audio_s']:.4f}/{r['ours_infer_s'] / r['audio_s']:.4f}", *fast,
+                      f"{r['max_rel_diff']:.1e}",
                       f"{r['ref_flops'] / 1e9:.1f}/{r['ours_flops'] / 1e9:.1f}",
                       f"{r['ref_flops'] / r['ref_infer_s'] / 1e9:.0f}/{r['ours_flops'] / r['ours_infer_s'] / 1e9:.0f} "
                       f"({100 * r['ours_flops'] / r['ours_infer_s'] / 1e9 / limits['fp32_gflops']:.0f}%)"])
@@ -382,7 +385,8 @@ def format_report(result: dict, fast_modes=("bf16", "int8", "int8+bf16")) -> str
              f"the implementations taking turns (medians in --json); "
              f"{result['threads']} threads on {result['cpu_count']} CPUs; torch {result['torch']}",
              (f"ref = the literal reference as users run it (a child process with glibc's default malloc); ours runs "
-              f"with the allocator it sets on CPU ({result.get('allocator', '?')}). In parentheses: against the reference timed again "
+              f"with the allocator it sets on CPU ({result.get('allocator', '?')}). In parentheses: against the "
+              f"reference timed again "
               f"under that allocator (the code alone; fast modes: after the /): train "
               + ", ".join(f"{r['ref_heap_train_s']:.3f}" for r in result["rows"]) + " s, infer "
               + ", ".join(f"{r['ref_heap_infer_s']:.3f}" for r in result["rows"]) + " s."),

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -19,7 +19,6 @@ from spoofbench.detectors.registry import plugin_errors
 from spoofbench.protocols.errors import BenchError, ConfigError
 
 from ..config import check_seeds
-
 from .asv import check_asv_file
 from .audio_scan import scan_audio
 from .cache_usage import feature_cache_usage

@@ -94,11 +94,11 @@ class NeuralDetector(Detector):
             return n_items * int(self.n_samples) * 4 <= AUTO_CACHE_BYTES
         return bool(self.cache_audio)
 
-    def fit(self, train: TrialTable, dev: TrialTable | None = None) -> "NeuralDetector":
+    def fit(self, train: TrialTable, dev: TrialTable | None = None) -> NeuralDetector:
         with torch_threads(self.threads):
             return self._fit_checked(train, dev)
 
-    def _fit_checked(self, train: TrialTable, dev: TrialTable | None) -> "NeuralDetector":
+    def _fit_checked(self, train: TrialTable, dev: TrialTable | None) -> NeuralDetector:
         if len(train) == 0 or len(set(train.y.tolist())) < 2:
             raise BenchError(f"{self.name}: the training set needs both bona fide and spoof trials")
         cfg = self.recipe()

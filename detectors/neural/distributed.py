@@ -1,7 +1,9 @@
 """torchrun support for the neural detectors: process-group set-up (NCCL on GPUs, gloo on CPU), sharding and gathering.
 
-    torchrun --nproc_per_node=4 -m spoofbench.detectors.neural.distributed train CORPUS --detector rawnet2 --out rawnet2.det
-    torchrun --nproc_per_node=4 -m spoofbench.detectors.neural.distributed score rawnet2.det CORPUS --split eval --out s.csv
+    torchrun --nproc_per_node=4 -m spoofbench.detectors.neural.distributed train CORPUS --detector rawnet2 \
+        --out rawnet2.det
+    torchrun --nproc_per_node=4 -m spoofbench.detectors.neural.distributed score rawnet2.det CORPUS --split eval \
+        --out s.csv
     torchrun --nproc_per_node=2 $(command -v bench) score --detector rawnet2 --checkpoint rawnet2.det audio/
 
 Training wraps the model in DistributedDataParallel (every rank takes its share of each global batch);
@@ -17,6 +19,7 @@ import sys
 import numpy as np
 import torch
 import torch.distributed as dist
+
 from spoofbench.protocols.files import write_text_atomic
 
 
@@ -112,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     from spoofbench.protocols.errors import BenchError
 
     parser = argparse.ArgumentParser(prog="python -m spoofbench.detectors.neural.distributed",
-                                     description="Train or score a neural detector under torchrun (also works as one process).")
+                                     description="Train or score a neural detector under torchrun "
+                                                 "(also works as one process).")
     sub = parser.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="fit on the corpus's train split (dev split for model selection)")
     tr.add_argument("corpus")

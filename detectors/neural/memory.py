@@ -61,7 +61,8 @@ def allocator_description() -> str:
         return "glibc defaults"
     if _huge_heap_bytes:
         return f"heap (mmap off), {_huge_heap_bytes / (1 << 30):g} GiB of it advised for huge pages"
-    return "heap (mmap off)" + (", huge pages (the kernel's default)" if transparent_huge_pages_mode() == "always" else "")
+    always = transparent_huge_pages_mode() == "always"
+    return "heap (mmap off)" + (", huge pages (the kernel's default)" if always else "")
 
 
 def transparent_huge_pages_mode() -> str:

@@ -17,8 +17,8 @@ import hashlib
 import json
 import os
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import numpy as np
 import torch

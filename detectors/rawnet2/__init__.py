@@ -6,8 +6,8 @@ scoring and torchrun come from the shared neural engine (``spoofbench.detectors.
     model = from_official("pre_trained_DF_RawNet2.pth", variant="2021")   # eval mode, float32
     logits = model(waves)                                                  # (batch, samples) -> (batch, 2)
 """
-from .detector import PRESETS, RawNet2
 from ..neural.data import fit_length
+from .detector import PRESETS, RawNet2
 from .model import VARIANTS, RawNet2Config, RawNet2Model, mel_band_edges
 from .official import from_official, load_state_dict_file
 

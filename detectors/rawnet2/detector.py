@@ -144,7 +144,7 @@ class RawNet2(NeuralDetector):
         return bool(self.raw_input_conv1)  # the 2021 quirk: bn1 is computed but gets no gradient
 
     @classmethod
-    def from_official(cls, path, variant: str = "2021", **overrides) -> "RawNet2":
+    def from_official(cls, path, variant: str = "2021", **overrides) -> RawNet2:
         """A fitted detector holding an official checkpoint (``variant``: 2021, icassp21 or asvspoof5)."""
         variant = canonical_variant(variant)
         preset = {"2021": "asvspoof2021"}.get(variant, variant)

@@ -420,7 +420,8 @@ class RawNet2Model(nn.Module):
         #: "auto": the fused GRU on CPU in float32, nn.GRU otherwise (cuDNN, bf16, quantised); "fused" /
         #: "native" force one.
         self.gru_impl = "auto"
-        self._packed_gru_weights = PackedWeightCache()  # inference: MKL-packed recurrent weights (see gru._packed_weight)
+        # inference: MKL-packed recurrent weights (see gru._packed_weight)
+        self._packed_gru_weights = PackedWeightCache()
 
     def _stages(self):
         """(block, attention) pairs in order (they are attributes for the official key names)."""

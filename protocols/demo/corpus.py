@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -15,8 +15,19 @@ from ..asvspoof import LA2019_ASV_SCORE_DIR, LA2019_CM_DIR, LA2019_SPLITS
 from ..errors import BenchError, ConfigError
 from ..files import write_text_atomic
 from .asv import asv_features, asv_scores
-from .layout import (ASV_PROTO_DIR, ATTACKS, GENERATOR_VERSION, MARKER, METADATA, METADATA_COLUMNS, SPEAKER_BASE,
-                     SPLIT_ATTACKS, SPLIT_LETTER, SPLITS, read_demo_marker)
+from .layout import (
+    ASV_PROTO_DIR,
+    ATTACKS,
+    GENERATOR_VERSION,
+    MARKER,
+    METADATA,
+    METADATA_COLUMNS,
+    SPEAKER_BASE,
+    SPLIT_ATTACKS,
+    SPLIT_LETTER,
+    SPLITS,
+    read_demo_marker,
+)
 from .speech import SAMPLE_RATE as SR
 from .speech import Speaker, synthesize_utterance
 

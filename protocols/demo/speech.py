@@ -62,7 +62,7 @@ class Speaker:
     vowel_shifts: tuple = ()   # per-speaker (F1, F2) factors of each vowel in VOWELS order (an "accent")
 
     @classmethod
-    def random(cls, speaker_id: str, gender: str, rng: np.random.Generator) -> "Speaker":
+    def random(cls, speaker_id: str, gender: str, rng: np.random.Generator) -> Speaker:
         female = gender == "female"
         return cls(speaker_id=speaker_id, gender=gender,
                    f0=float(rng.uniform(165, 255) if female else rng.uniform(85, 150)),

@@ -390,9 +390,8 @@ def match_long_term_spectrum(y: np.ndarray, reference: np.ndarray, max_db: float
     """Filter ``y`` (zero phase, time-invariant) so its long-term spectrum, smoothed over about 250 Hz,
     matches ``reference``'s: the post-equalisation a spoofing system applies to sound like its target.
     Local artefacts stay; only the overall spectral balance (a trivial cue) goes."""
-    from scipy.ndimage import uniform_filter1d
-
     from scipy import fft
+    from scipy.ndimage import uniform_filter1d
 
     n = fft.next_fast_len(max(len(y), len(reference)), real=True)  # zero padding: a fast FFT size
     spec_y = fft.rfft(y, n)
