@@ -40,7 +40,19 @@ def environment() -> dict:
         except PackageNotFoundError:
             pkgs[name] = None
     return {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
-            "cpu_count": os.cpu_count(), "packages": pkgs}
+            "processor": processor_name(), "cpu_count": os.cpu_count(), "packages": pkgs}
+
+
+def processor_name() -> str:
+    """The CPU's model name: scores of trained models differ in their last bits from one CPU to another."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def git_revision() -> dict:

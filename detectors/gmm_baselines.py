@@ -9,8 +9,9 @@ Presets (``create_detector("lfcc-gmm.asvspoof2021")``):
 * ``asvspoof2019``: the ASVspoof 2019 front end (see :mod:`spoofbench.detectors.frontends`), 512 components, 10 EM
   iterations, every training file.
 * ``asvspoof2021``: the ASVspoof 2021 LA/DF front end; LFCC uses every training file, CQCC every 10th spoof
-  file, as the official 2021 scripts intended (their spoof loop indexes the bona fide list, a bug we do not
-  reproduce: see the reference notes §5.13).
+  file, as the official 2021 scripts intended (github.com/asvspoof-challenge/2021,
+  ``LA/Baseline-{LFCC,CQCC}-GMM/matlab/*_GMM_ASVspoof_2021_baseline.m``: their spoof feature loop indexes the
+  bona fide file list, a bug we do not reproduce).
 * ``small``: 2019 LFCC / 2021 CQCC features with 64 components, for the demo corpus and quick checks.
 
 Features are cached on disk (``cache_dir``, see :mod:`spoofbench.detectors.feature_cache`) and extracted in parallel

@@ -594,3 +594,38 @@ def test_checkpoint_with_a_pickle_payload_is_refused(tmp_path):
     raw.write_bytes(pickle.dumps({"a": _Payload()}))
     with pytest.raises(BenchError, match="evil|plain.pkl"):
         from_official(raw)
+
+
+@pytest.mark.parametrize("mode", ["bf16", "int8", "int8+bf16"])
+def test_perf_fast_modes_score_as_the_detector_prepares_them(monkeypatch, mode):
+    """bench perf rawnet2 times the fast modes the detector scores with (int8 GRU and classifier only: an int8
+    Linear inside the residual blocks cannot take bfloat16 input under autocast)."""
+    from spoofbench.benchmark.perf import rawnet2 as perf
+    from spoofbench.detectors.neural import inference
+
+    monkeypatch.setattr(inference, "native_bf16", lambda: True)  # the mode itself, whatever this CPU runs
+    torch.manual_seed(0)
+    model = RawNet2Model(VARIANTS["2021"], sinc_filters=16, sinc_taps=129, block_channels=(16, 32),
+                         gru_hidden=32, gru_layers=1, fc_hidden=32).eval()
+    x = torch.randn(2, 16000)
+    with torch.no_grad():
+        expected = model(x)
+    fast, autocast = perf.fast_model(model, mode)
+    logits = perf._inference_fn(fast, x, autocast)()
+    assert logits.shape == (2, 2) and torch.isfinite(logits).all()
+    assert torch.allclose(logits, expected, rtol=0.1, atol=0.1)
+
+
+def test_int8_with_bf16_takes_any_layer_choice(monkeypatch):
+    """The engine's int8+bf16 mode casts the inputs of every int8 layer to float32, so a family that quantises
+    every Linear (the engine's default) scores too."""
+    from spoofbench.detectors.neural import inference
+
+    monkeypatch.setattr(inference, "native_bf16", lambda: True)
+    torch.manual_seed(0)
+    model = RawNet2Model(VARIANTS["2021"], sinc_filters=16, sinc_taps=129, block_channels=(16, 32),
+                         gru_hidden=32, gru_layers=1, fc_hidden=32).eval()
+    fast, autocast = inference.prepare_inference(model, "int8+bf16")  # default: every Linear, GRU and LSTM
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast == "bf16"):
+        logits = fast(torch.randn(2, 16000)).float()
+    assert logits.shape == (2, 2) and torch.isfinite(logits).all()

@@ -282,12 +282,20 @@ def _serve_reference(spec: dict) -> None:
         sys.stdout.flush()
 
 
+def fast_model(model: nn.Module, mode: str) -> tuple[nn.Module, str | None]:
+    """The model and autocast dtype a fast mode scores with, exactly as ``rawnet2`` with ``fast_inference=mode``
+    prepares them: int8 for the layers the detector quantises (the GRU and the classifier), not every Linear."""
+    from spoofbench.detectors.neural.inference import prepare_inference
+    from spoofbench.detectors.rawnet2.detector import RawNet2
+
+    return prepare_inference(model, mode, RawNet2.int8_modules)
+
+
 def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "int8", "int8+bf16"),
                       seed: int = 0) -> dict:
     """Times of ours, of the reference in a child process with glibc's defaults (``ref_*``) and of the
     reference in this process under ours's allocator (``ref_heap_*``), every repetition interleaved (see
     ``_interleaved``)."""
-    from spoofbench.detectors.neural.inference import prepare_inference
     from spoofbench.detectors.neural.training import make_optimizer
     from spoofbench.detectors.rawnet2.model import VARIANT_SAMPLES, VARIANTS
 
@@ -311,7 +319,7 @@ def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("bf16", "
         # the same function in both processes: the same logits
         row["ref_phases_max_rel_diff"] = max_relative_difference(expected, torch.tensor(child.ask("logits")))
         for mode in fast_modes:
-            model, autocast = prepare_inference(ours, mode)
+            model, autocast = fast_model(ours, mode)
             infer[f"ours_{mode}"] = _inference_fn(model, x, autocast)
             row[f"{mode}_max_rel_diff"] = max_relative_difference(expected, infer[f"ours_{mode}"]())
         times.update({f"{name}_infer": t for name, t in _interleaved(infer, reps).items()})

@@ -65,7 +65,22 @@ def prepare_inference(model: nn.Module, fast: str = "off", int8_modules=(nn.Line
         with warnings.catch_warnings():  # torch.ao eager quantisation is deprecated (torchao), still works
             warnings.simplefilter("ignore")
             model = quantize_dynamic(copy.deepcopy(model).cpu(), set(int8_modules), dtype=torch.qint8)
+        if autocast:
+            _feed_float32_to_int8_layers(model)
     return model, autocast
+
+
+def _feed_float32_to_int8_layers(model: nn.Module) -> None:
+    """Dynamically quantised layers take float32 only, but under bfloat16 autocast the layers before them
+    hand them bfloat16: cast their inputs back (a no-op for inputs already float32)."""
+    from torch.ao.nn.quantized import dynamic as int8
+
+    def to_float32(_module, args):
+        return tuple(a.float() if torch.is_tensor(a) and a.dtype == torch.bfloat16 else a for a in args)
+
+    for module in model.modules():
+        if isinstance(module, (int8.Linear, int8.GRU, int8.LSTM)):
+            module.register_forward_pre_hook(to_float32)
 
 
 @torch.no_grad()
