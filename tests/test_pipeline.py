@@ -351,3 +351,21 @@ def test_config_on_bad_audio_is_checked_before_the_corpus_is_read(tmp_path):
     config.write_text('[run]\non_bad_audio = "skpi"\n')
     r = bench("run", "--config", config, "--detectors", "spectral-lr", "--data", empty, "--out", tmp_path / "o")
     assert _one_error_line(r) == "error: on_bad_audio must be skip or fail, got 'skpi'"
+
+
+@pytest.mark.parametrize("setting, named", [
+    ("rawnet2.small.epochs=-1", "epochs=-1"), ("rawnet2.small.epochs=0", "epochs=0"),
+    ("rawnet2.small.batch_size=0", "batch_size=0"), ("rawnet2.small.lr=-1", "lr=-1"),
+    ("lfcc-gmm.small.n_components=0", "n_components=0"), ("lfcc-gmm.small.n_iter=-3", "n_iter=-3"),
+    ('lfcc-gmm.small.frontend="lfcc2019x"', "frontend='lfcc2019x'"),
+])
+def test_builtin_detectors_refuse_bad_values_before_the_corpus_is_read(tmp_path, setting, named):
+    """The probes that once became 'detector failed' after corpus loading: one line, exit 2, nothing read."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    spec = setting.split(".", 2)
+    r = bench("run", "--detectors", f"{spec[0]}.{spec[1]}", "--data", empty, "--out", tmp_path / "out",
+              "--set", setting)
+    line = _one_error_line(r)
+    assert line.startswith(f"error: {spec[0]}") and named in line, line
+    assert not (tmp_path / "out").exists()
