@@ -27,3 +27,12 @@ def tiny_corpus(tmp_path_factory) -> Path:
 def copy_corpus(root: Path, dest: Path) -> Path:
     shutil.copytree(root, dest)
     return dest
+
+
+def bench(*args):
+    """``bench ARGS`` in this process (click's runner); exceptions propagate so a crash shows its traceback."""
+    from click.testing import CliRunner
+
+    from spoofbench.benchmark.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)

@@ -11,24 +11,11 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
-from _tiny_corpus import tiny_corpus
-from click.testing import CliRunner
-
-from spoofbench.benchmark.cli import cli
+from _tiny_corpus import bench
 
 GMM = "lfcc-gmm.small"
 TINY_GMM = ("--set", f"{GMM}.n_components=4", "--set", f"{GMM}.n_iter=3", "--set", f"{GMM}.n_jobs=1",
             "--set", f"{GMM}.progress=false")
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return tiny_corpus(tmp_path_factory)
-
-
-def bench(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
 def eval_scores(out: Path) -> dict[str, np.ndarray]:

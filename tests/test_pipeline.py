@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from _tiny_corpus import copy_corpus, tiny_corpus
-from click.testing import CliRunner
+from _tiny_corpus import bench, copy_corpus
 
-from spoofbench.benchmark.cli import cli
 from spoofbench.detectors import register_detector
 from spoofbench.detectors.spectral_lr import SpectralLR
 from spoofbench.protocols.errors import ConfigError
+
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @register_detector("workers-lr", presets={"default": {}}, default_preset="default")
@@ -52,20 +52,6 @@ class CachingLR(SpectralLR):
         (folder / "entry.feat").write_bytes(bytes(1000))
         (folder / "params.json").write_text("{}")  # not an entry
         return super().fit(train, dev)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return tiny_corpus(tmp_path_factory)
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPOOFBENCH_CACHE", str(tmp_path / "cache"))
-
-
-def bench(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
 QUICK = ("--fusion", "none", "--bootstrap", 0, "--no-plots")

@@ -4,21 +4,12 @@ import os
 import subprocess
 
 import pytest
-from _tiny_corpus import tiny_corpus
 from click.testing import CliRunner
 
 from spoofbench.benchmark.cli import cli
 from spoofbench.protocols.files import write_text_atomic
 
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return tiny_corpus(tmp_path_factory)
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPOOFBENCH_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def _run(corpus, out):

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _tiny_corpus import copy_corpus, tiny_corpus
-from click.testing import CliRunner
+from _tiny_corpus import bench, copy_corpus
 
-from spoofbench.benchmark.cli import cli
 from spoofbench.benchmark.scorefiles import read_scores
 from spoofbench.detectors import register_detector
 from spoofbench.detectors.spectral_lr import SpectralLR
+
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @register_detector("seeded-lr", presets={"default": {}}, default_preset="default")
@@ -47,21 +47,6 @@ class Crashy(SpectralLR):
         if (trials["split"] == "eval").any():
             raise RuntimeError("boom: simulated crash while scoring")
         return super().score(trials)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return tiny_corpus(tmp_path_factory)
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPOOFBENCH_CACHE", str(tmp_path / "cache"))
-
-
-def bench(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result
 
 
 def eval_scores(path) -> dict:

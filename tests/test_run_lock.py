@@ -12,26 +12,12 @@ import threading
 import time
 
 import pytest
-from _tiny_corpus import tiny_corpus
-from click.testing import CliRunner
+from _tiny_corpus import bench
 
-from spoofbench.benchmark.cli import cli
 from spoofbench.benchmark.pipeline.workspace import RunLock
 from spoofbench.protocols.errors import BenchError
 
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return tiny_corpus(tmp_path_factory)
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPOOFBENCH_CACHE", str(tmp_path / "cache"))
-
-
-def bench(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def _hold_briefly(out, active, peak, guard, taken):

@@ -6,28 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _tiny_corpus import tiny_corpus
-from click.testing import CliRunner
+from _tiny_corpus import bench
 
-from spoofbench.benchmark.cli import cli
 from spoofbench.detectors import Detector
 from spoofbench.protocols.errors import BenchError
 
 QUICK = ("--bootstrap", 0, "--no-plots")
 
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return tiny_corpus(tmp_path_factory)
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPOOFBENCH_CACHE", str(tmp_path / "cache"))
-
-
-def bench(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def run_lr(corpus, out, *extra):
