@@ -1,11 +1,6 @@
-"""The neural engine serves a network family that supplies only its nn.Module and hyperparameters; what the
-CPU runs natively."""
-import os
-import subprocess
-import sys
-
+"""The neural engine serves a network family that supplies only its nn.Module and hyperparameters (what the CPU
+runs natively: test_cpu_isa.py)."""
 import numpy as np
-import pytest
 import torch
 import torch.nn as nn
 from test_rawnet2_training import synthetic_trials
@@ -63,35 +58,6 @@ def test_a_second_family_trains_resumes_scores_and_round_trips(tmp_path):
     again = TinyDetector()
     again.set_state(det.get_state())
     np.testing.assert_array_equal(again.score(trials), scores)
-
-
-# ---- what the CPU runs natively ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("aten,flags,limit,isa", [
-    ("AVX512", {"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}, "", "AVX-512+AMX"),
-    ("AVX512", {"avx512f", "avx512_bf16", "amx_bf16"}, "AVX512_CORE_BF16", "AVX-512 BF16"),
-    ("AVX512", {"avx512f", "avx512_bf16"}, "", "AVX-512 BF16"),
-    ("AVX512", {"avx512f"}, "", "AVX-512"),
-    ("AVX512", {"avx512f", "avx512_bf16", "amx_bf16"}, "AVX2", "AVX2"),   # oneDNN held to AVX2
-    ("AVX512", {"avx512f", "avx512_bf16"}, "avx512_core", "AVX-512"),     # below bf16, any case
-    ("AVX2", {"avx512f", "avx512_bf16", "amx_bf16"}, "", "AVX2"),         # ATEN_CPU_CAPABILITY=avx2
-    ("AVX2", {"avx2"}, "", "AVX2"),
-])
-def test_cpu_isa_and_native_bf16(monkeypatch, aten, flags, limit, isa):
-    from spoofbench.detectors.neural import cpu
-
-    monkeypatch.setattr(cpu, "_aten_capability", lambda: aten)
-    monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset(flags))
-    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", limit)
-    assert cpu.cpu_isa() == isa
-    assert cpu.native_bf16() == (isa in ("AVX-512+AMX", "AVX-512 BF16"))
-
-
-def test_the_environment_limits_are_honoured_in_a_fresh_process():
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
-    code = "from spoofbench.detectors.neural import cpu_isa, native_bf16; print(cpu_isa(), native_bf16())"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    isa = out.stdout.split()
-    assert isa[-1] == "False" and isa[0] in ("AVX2", "DEFAULT", "NEON", "unknown", "ZVECTOR", "VSX")
 
 
 def test_sync_batchnorm_reverts_to_each_layers_own_class():

@@ -2,49 +2,13 @@
 from __future__ import annotations
 
 import click
-import pytest
 from click.testing import CliRunner
 
 from spoofbench.benchmark.cli import cli
 from spoofbench.benchmark.perf import perf
-from spoofbench.benchmark.perf.cpu import cpu_flags, cpu_isa, describe_cpu_isa
 
-SAPPHIRE_RAPIDS = {"sse4_2", "avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"}
-SKYLAKE_X = {"sse4_2", "avx2", "avx512f"}
-HASWELL = {"sse4_2", "avx2"}
+# the CPU's class itself (spoofbench.detectors.cpu) is tested in test_cpu_isa.py
 AVX2_ONLY_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
-
-
-@pytest.mark.parametrize("flags, environ, klass, bf16", [
-    (SAPPHIRE_RAPIDS, {}, "AVX-512+AMX", True),
-    (SKYLAKE_X, {}, "AVX-512", False),
-    (HASWELL, {}, "AVX2", False),
-    (set(), {}, "SSE/AVX", False),
-    (SAPPHIRE_RAPIDS, AVX2_ONLY_ENV, "AVX2", False),
-    (SAPPHIRE_RAPIDS, {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}, "AVX-512", False),
-    (SAPPHIRE_RAPIDS, {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}, "AVX-512", True),
-    (SAPPHIRE_RAPIDS, {"MKL_ENABLE_INSTRUCTIONS": "AVX512_E3"}, "AVX-512", True),
-    (SAPPHIRE_RAPIDS, {"ATEN_CPU_CAPABILITY": "avx512"}, "AVX-512+AMX", True),
-    (HASWELL, {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"}, "AVX2", False),  # a cap never raises the class
-])
-def test_cpu_isa_class_honours_the_restricting_variables(flags, environ, klass, bf16):
-    info = cpu_isa(flags, environ)
-    assert (info["class"], info["bf16_native"]) == (klass, bf16)
-
-
-def test_every_restricting_variable_is_named():
-    info = cpu_isa(SAPPHIRE_RAPIDS, AVX2_ONLY_ENV)
-    assert info["hardware"] == "AVX-512+AMX" and len(info["limited_by"]) == 3
-    line = describe_cpu_isa(info)
-    assert line.startswith("CPU ISA: AVX2, bfloat16 emulated") and "ONEDNN_MAX_CPU_ISA=AVX2" in line
-    assert cpu_isa(SAPPHIRE_RAPIDS, {})["limited_by"] == []
-
-
-def test_cpu_flags_reads_the_first_flags_line(tmp_path):
-    info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nflags\t\t: fpu sse4_2 avx2 avx512f\n\nprocessor\t: 1\nflags\t\t: fpu\n")
-    assert cpu_flags(str(info)) == {"fpu", "sse4_2", "avx2", "avx512f"}
-    assert cpu_flags(str(tmp_path / "missing")) == set()
 
 
 def test_every_perf_command_loads_from_the_perf_package():

@@ -270,7 +270,8 @@ def test_bf16_modes_fall_back_once_with_a_warning_where_bf16_is_not_native(trial
 
     if how == "detection":
         monkeypatch.setattr(inference, "native_bf16", lambda: False)
-        monkeypatch.setattr(inference, "cpu_isa", lambda: "AVX2")
+        monkeypatch.setattr(inference, "cpu_isa",
+                            lambda: {"class": "AVX2", "bf16_native": False, "hardware": "AVX2", "limited_by": []})
     else:
         monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     monkeypatch.setattr(inference, "_fallbacks_told", set())

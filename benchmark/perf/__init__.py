@@ -1,13 +1,14 @@
 """``bench perf``: speed and memory benchmarks (measured by scripts, never by timed unit tests), one module each:
 ``rawnet2``, ``baselines`` (front ends and GMM), ``cache`` (feature-cache entries), ``eval`` (``bench eval``),
 ``demo`` (demo corpus build);
-``cpu`` tells which vector instructions the numbers were measured with."""
+``spoofbench.detectors.cpu`` tells which vector instructions the numbers were measured with."""
 from __future__ import annotations
 
 import click
 
+from spoofbench.detectors.cpu import describe_cpu_isa
+
 from ..commands.lazy import LazyGroup
-from .cpu import describe_cpu_isa
 
 
 # The RawNet2 benchmark imports torch at module level: each subcommand is imported only when used, and

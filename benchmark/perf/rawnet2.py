@@ -29,9 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from spoofbench.detectors.cpu import cpu_isa
 from spoofbench.protocols.files import write_text_atomic
-
-from .cpu import cpu_isa
 
 
 # ---- the literal reference ----------------------------------------------------------------------------

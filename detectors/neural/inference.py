@@ -3,7 +3,7 @@ float32 or a fast mode (bfloat16 autocast, dynamic int8 quantisation, both).
 
 A network's ``forward`` takes (batch, samples) waveforms and returns (batch, 2) logits [spoof, bona fide];
 the score is logit(bona fide) - logit(spoof). Fast modes use bfloat16 only where the hardware runs it
-natively (see ``cpu.py``); elsewhere they fall back, with one warning, to the best mode that does.
+natively (``spoofbench.detectors.cpu``); elsewhere they fall back, with one warning, to the best mode that does.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from tqdm.auto import tqdm
 
 from spoofbench.protocols.errors import ConfigError
 
+from ..cpu import cpu_isa, native_bf16
 from . import distributed as dist_utils
-from .cpu import cpu_isa, native_bf16
 from .data import ScoringWaves, TrainingWaves, collate_windows
 
 FAST_MODES = ("off", "bf16", "int8", "int8+bf16")
@@ -28,6 +28,12 @@ _fallbacks_told: set[str] = set()  # fast modes whose fallback has been reported
 def scores_from_logits(logits: torch.Tensor) -> torch.Tensor:
     """Detection score: logit(bona fide) - logit(spoof), the log-odds of bona fide (higher = bona fide)."""
     return logits[:, 1] - logits[:, 0]
+
+
+def _why_no_bf16(info: dict) -> str:
+    if info["limited_by"]:
+        return f"{info['class']}: hardware {info['hardware']}, limited by {', '.join(info['limited_by'])}"
+    return f"{info['class']}: no AVX-512 BF16 or AMX"
 
 
 def supported_fast_mode(fast: str, device: torch.device | str = "cpu") -> str:
@@ -43,8 +49,7 @@ def supported_fast_mode(fast: str, device: torch.device | str = "cpu") -> str:
     fallback = "int8" if "int8" in fast else "off"
     if fast not in _fallbacks_told:
         _fallbacks_told.add(fast)
-        where = "this GPU" if on_cuda else f"this CPU ({cpu_isa()}: no AVX-512 BF16 or AMX, or ONEDNN_MAX_CPU_ISA / " \
-                                           f"ATEN_CPU_CAPABILITY rule them out)"
+        where = "this GPU" if on_cuda else f"this CPU ({_why_no_bf16(cpu_isa())})"
         warnings.warn(f"fast_inference={fast!r}: {where} has no native bfloat16, which would run many times "
                       f"slower than float32; using {'int8' if fallback == 'int8' else 'float32'} instead",
                       stacklevel=2)
