@@ -32,6 +32,8 @@ def environment() -> dict:
     """Package versions and machine facts for the provenance record."""
     from importlib.metadata import PackageNotFoundError, version
 
+    from spoofbench.detectors.cpu import cpu_isa
+
     pkgs = {}
     for name in ("spoofbench", "numpy", "scipy", "torch", "scikit-learn", "xgboost", "librosa", "soundfile",
                  "soxr", "matplotlib", "tabulate", "click"):
@@ -40,7 +42,7 @@ def environment() -> dict:
         except PackageNotFoundError:
             pkgs[name] = None
     return {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
-            "processor": processor_name(), "cpu_count": os.cpu_count(), "packages": pkgs}
+            "processor": processor_name(), "cpu_isa": cpu_isa(), "cpu_count": os.cpu_count(), "packages": pkgs}
 
 
 def processor_name() -> str:

@@ -98,6 +98,7 @@ def test_end_to_end_report(corpus, tmp_path):
     assert "ASVspoof2019.LA.cm.eval.trl.txt" in " ".join(run["corpus"]["protocol_files_sha256"])
     assert run["environment"]["packages"]["numpy"] == np.__version__
     assert run["environment"]["processor"]  # the numbers of trained models depend on the CPU
+    assert run["environment"]["cpu_isa"]["class"] in ("SSE/AVX", "AVX2", "AVX-512", "AVX-512+AMX")
     assert "revision" in run["git"]
     det = run["systems"]["spectral-lr"]
     assert det["n_parameters"] == 3 * (3 * 32) + 1  # mean, scale and weight of 96 features + intercept
