@@ -49,15 +49,6 @@ def collect_audio(inputs) -> list[str]:
     return out
 
 
-def _trials(paths):
-    from spoofbench.protocols.trials import TrialTable
-
-    # the detector only reads "path"; the label is unknown (not "bonafide"/"spoof")
-    return TrialTable({"utt_id": [os.path.splitext(os.path.basename(p))[0] for p in paths], "path": paths,
-                       "label": ["unknown"] * len(paths), "attack": ["?"] * len(paths),
-                       "speaker": ["?"] * len(paths), "split": ["score"] * len(paths)})
-
-
 @click.command("score")
 @click.argument("inputs", nargs=-1, required=True, metavar="PATH...")
 @click.option("--detector", "spec", required=True, metavar="NAME[.PRESET]",
@@ -117,7 +108,7 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
     if dist_utils.launched_by_torchrun():  # under torchrun: join the group, so that only rank 0 writes
         dist_utils.init_from_env(str(det.get_params().get("device") or "cpu"))
     started = time.perf_counter()
-    scores = det.score(_trials(paths))
+    scores = det.score_files(paths)
     elapsed = time.perf_counter() - started
     if dist_utils.rank() != 0:
         return
