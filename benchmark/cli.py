@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "Evaluate CM score files: EER, min t-DCF (2019 and 2021 forms), minDCF, actDCF and Cllr"),
     "list": ("spoofbench.benchmark.commands.listing:list_command",
              "List registered detectors, corpus protocols and metrics."),
-    "perf": ("spoofbench.benchmark.commands.perf:perf",
+    "perf": ("spoofbench.benchmark.perf:perf",
              "Speed benchmarks of the front ends, the GMM back end, RawNet2, `bench eval` and the demo corpus"),
     "run": ("spoofbench.benchmark.commands.run:run_command",
             "Train each detector on train (dev for model selection), score dev and eval, fuse on dev"),

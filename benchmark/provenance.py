@@ -20,19 +20,11 @@ def hash_json(obj) -> str:
     return hashlib.sha256(json.dumps(jsonable(obj), sort_keys=True, default=str).encode()).hexdigest()
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def environment() -> dict:
     """Package versions and machine facts for the provenance record."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from spoofbench.detectors.cpu import cpu_isa
+    from spoofbench.detectors.cpu import cpu_isa, processor_name
 
     pkgs = {}
     for name in ("spoofbench", "numpy", "scipy", "torch", "scikit-learn", "xgboost", "librosa", "soundfile",
@@ -44,17 +36,6 @@ def environment() -> dict:
     return {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
             "processor": processor_name(), "cpu_isa": cpu_isa(), "cpu_count": os.cpu_count(), "packages": pkgs}
 
-
-def processor_name() -> str:
-    """The CPU's model name: scores of trained models differ in their last bits from one CPU to another."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def git_revision() -> dict:

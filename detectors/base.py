@@ -77,12 +77,19 @@ class Detector:
 
     def set_params(self, **params) -> Detector:
         valid = self.param_names()
-        for key, value in params.items():
+        for key in params:
             if key not in valid:
                 raise ConfigError(f"{self.name or type(self).__name__}: unknown parameter {key!r}; "
                                   f"valid: {', '.join(valid)}")
+        old = {key: getattr(self, key) for key in params}
+        for key, value in params.items():
             setattr(self, key, value)
-        return self
+        try:  # the new values, checked as create_detector checks the first ones
+            return self.check_params()
+        except ConfigError:
+            for key, value in old.items():  # a refused change leaves the detector as it was
+                setattr(self, key, value)
+            raise
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

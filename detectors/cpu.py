@@ -25,16 +25,28 @@ CLASSES = ("SSE/AVX", "AVX2", "AVX-512", "AVX-512+AMX")
 _SSE, _AVX2, _AVX512, _AMX = range(4)
 
 
-def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
-    """The first processor's flags (empty when unreadable: not Linux)."""
+def _first_cpuinfo_field(name: str, cpuinfo: str = "/proc/cpuinfo") -> str | None:
+    """The value of the first processor's ``name`` line in /proc/cpuinfo (None when unreadable: not Linux)."""
     try:
         with open(cpuinfo) as fh:
             for line in fh:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
+                if line.startswith(name):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return frozenset()
+    return None
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The first processor's flags (empty when unreadable: not Linux)."""
+    return frozenset((_first_cpuinfo_field("flags", cpuinfo) or "").split())
+
+
+def processor_name() -> str:
+    """The CPU's model name (scores of trained models differ in their last bits from one CPU to another)."""
+    import platform
+
+    return _first_cpuinfo_field("model name") or platform.processor() or platform.machine() or "unknown CPU"
 
 
 @functools.lru_cache(maxsize=1)

@@ -26,7 +26,7 @@ import numpy as np
 
 from spoofbench.protocols.audio import load_audio
 from spoofbench.protocols.errors import AudioError, BenchError
-from spoofbench.protocols.files import write_bytes_atomic
+from spoofbench.protocols.files import cache_root, write_bytes_atomic
 
 from . import frontends
 from .feature_entries import decode_entry, encode_entry
@@ -37,13 +37,11 @@ FEATURE_VERSION = 1
 
 
 def default_cache_dir() -> Path:
-    """``<root>/features`` where root is ``$BENCH_CACHE_DIR``, else ``$SPOOFBENCH_CACHE`` (the runner's cache
-    root), else ``$XDG_CACHE_HOME/spoofbench``, else ``~/.cache/spoofbench``."""
-    for var in ("BENCH_CACHE_DIR", "SPOOFBENCH_CACHE"):
-        if os.environ.get(var):
-            return Path(os.environ[var]).expanduser() / "features"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "spoofbench" / "features"
+    """``<root>/features`` where root is ``$BENCH_CACHE_DIR``, else the toolkit's cache folder
+    (:func:`spoofbench.protocols.files.cache_root`: ``$SPOOFBENCH_CACHE``, ``$XDG_CACHE_HOME/spoofbench`` or
+    ``~/.cache/spoofbench``)."""
+    root = os.environ.get("BENCH_CACHE_DIR")
+    return (Path(root).expanduser() if root else cache_root()) / "features"
 
 
 def resolve_cache_dir(cache_dir) -> Path | None:
@@ -223,7 +221,7 @@ def _extract_job(kind: str, params: dict[str, Any], job: tuple[str, str | None])
 
 
 # ---- usage and clean-up (bench cache) ------------------------------------------------------------------
-def _parameter_sets(root: Path) -> list[tuple[str, Path]]:
+def parameter_sets(root: Path) -> list[tuple[str, Path]]:
     """``(front end, folder)`` for each parameter-set folder under ``root`` (``<kind>-<digest>``)."""
     if not root.is_dir():
         return []
@@ -247,7 +245,7 @@ def cache_usage(root) -> dict[str, dict[str, Any]]:
     time (POSIX seconds, None when empty). Entries that vanish while being counted (another process clearing
     the cache) are skipped."""
     usage: dict[str, dict[str, Any]] = {}
-    for kind, folder in _parameter_sets(Path(root)):
+    for kind, folder in parameter_sets(Path(root)):
         row = usage.setdefault(kind, {"entries": 0, "bytes": 0, "parameter_sets": 0, "oldest": None,
                                       "newest": None})
         row["parameter_sets"] += 1
@@ -272,7 +270,7 @@ def clear_cache(root, frontend: str | None = None, older_than: float | None = No
 
     now = time.time()
     removed = freed = 0
-    for kind, folder in _parameter_sets(Path(root)):
+    for kind, folder in parameter_sets(Path(root)):
         if frontend is not None and frontend not in (kind, folder.name):
             continue
         try:

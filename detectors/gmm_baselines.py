@@ -126,7 +126,7 @@ class GMMBaseline(Detector):
 
     # ---- interface ------------------------------------------------------------------------------------
     def fit(self, train: TrialTable, dev: TrialTable | None = None) -> GMMBaseline:
-        self.check_params()  # set_params() may have changed them since create_detector checked
+        self.check_params()  # attributes may have been assigned directly since create_detector checked them
         resolve_device(self.device)  # fail early on an unusable device
         bona = np.nonzero(train.y == 1)[0][::int(self.bonafide_file_step)]
         spoof = np.nonzero(train.y == 0)[0][::int(self.spoof_file_step)]

@@ -117,18 +117,11 @@ def _ensure_loaded() -> None:
     if _loaded:
         return
     _loaded = True
+    from spoofbench.protocols.plugins import load_entry_points
+
     from . import builtin  # noqa: F401  (declares the built-in families; their modules load on first use)
-    _load_plugins()
 
-
-def _load_plugins() -> None:
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            ep.load()
-        except Exception as exc:  # a broken plugin must not take the others down
-            _PLUGIN_ERRORS[ep.name] = f"{type(exc).__name__}: {exc}"
+    _PLUGIN_ERRORS.update(load_entry_points(ENTRY_POINT_GROUP))
 
 
 def plugin_errors() -> dict[str, str]:
@@ -183,8 +176,11 @@ def create_detector(spec: str, **overrides):
     det = factory(**params)
     if not getattr(det, "name", ""):
         det.name = name
-    if hasattr(det, "check_params"):  # a bad value fails here, in one line, before any work
+    # a bad value fails here, in one line, before any work (also for a factory whose product is no Detector)
+    if hasattr(det, "check_params"):
         det.check_params()
+    elif hasattr(det, "validate_params"):
+        det.validate_params()
     return det
 
 

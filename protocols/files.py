@@ -5,11 +5,13 @@ Every writer of the toolkit (score files, reports, models, features, audio, plot
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 #: The names :func:`atomic_path` gives its temporary files; one left behind was cut off by a kill or a crash.
 TEMPORARY_NAME = re.compile(r"^\..+\.tmp\d+\.[0-9a-f]{8}$")
@@ -34,6 +36,27 @@ def atomic_path(path: os.PathLike | str) -> Iterator[str]:
         if isinstance(exc, OSError) and exc.filename in (None, tmp):  # name the file, not its temporary name
             raise OSError(exc.errno, exc.strerror or str(exc), path) from exc
         raise
+
+
+#: The toolkit's cache folder (demo corpus, feature cache, audio-scan records).
+CACHE_ENV = "SPOOFBENCH_CACHE"
+
+
+def cache_root() -> Path:
+    """``$SPOOFBENCH_CACHE``, else ``$XDG_CACHE_HOME/spoofbench``, else ``~/.cache/spoofbench``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "spoofbench"
+
+
+def file_sha256(path: os.PathLike | str) -> str:
+    """SHA-256 of a file's bytes (hex), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_text_atomic(path: os.PathLike | str, text: str) -> None:

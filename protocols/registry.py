@@ -143,10 +143,6 @@ def _ensure_builtin() -> None:
     if _loaded:
         return
     _loaded = True
-    from importlib.metadata import entry_points
+    from .plugins import load_entry_points
 
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            ep.load()
-        except Exception as exc:  # a broken plugin must not take the others down
-            _PLUGIN_ERRORS[ep.name] = f"{type(exc).__name__}: {exc}"
+    _PLUGIN_ERRORS.update(load_entry_points(ENTRY_POINT_GROUP))

@@ -87,9 +87,16 @@ def test_runtime_params_of_the_builtin_families():
     assert create_detector("spectral-lr").runtime_params == frozenset()
 
 
-def test_set_params_then_fit_rechecks(tmp_path):
-    det = create_detector("spectral-lr").set_params(n_fft=1)
-    with pytest.raises(ConfigError, match="n_fft=1 is not allowed"):
+@pytest.mark.parametrize("spec", ["spectral-lr", "lfcc-gmm.small", "rawnet2.small"])
+def test_set_params_and_fit_check_the_new_values(spec):
+    det = create_detector(spec)
+    name = "n_fft" if spec == "spectral-lr" else "n_components" if "gmm" in spec else "epochs"
+    before = getattr(det, name)
+    with pytest.raises(ConfigError, match=f"{name}=0 is not allowed"):
+        det.set_params(**{name: 0})
+    assert getattr(det, name) == before  # a refused change leaves the detector as it was
+    setattr(det, name, 0)  # assigned directly: fit checks before any work
+    with pytest.raises(ConfigError, match=f"{name}=0 is not allowed"):
         det.fit(_table())
 
 

@@ -21,11 +21,9 @@ def parse_age(text: str) -> float:
 
 
 def _root(cache_dir):
-    from pathlib import Path
+    from spoofbench.detectors.feature_cache import resolve_cache_dir
 
-    from spoofbench.detectors.feature_cache import default_cache_dir
-
-    return Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    return resolve_cache_dir(cache_dir or None)
 
 
 _DIR_OPTION = click.option("--dir", "cache_dir", default=None, metavar="DIR",
@@ -81,18 +79,17 @@ def clear(cache_dir, frontend, older_than):
 
     age = parse_age(older_than) if older_than is not None else None
     root = _root(cache_dir)
-    if frontend is not None and frontend not in _known_frontends(root):
-        raise ConfigError(f"--frontend {frontend!r}: no such front end in {root} "
-                          f"(cached: {', '.join(sorted(_known_frontends(root))) or 'none'})")
+    if frontend is not None:
+        known = _known_frontends(root)
+        if frontend not in known:
+            raise ConfigError(f"--frontend {frontend!r}: no such front end in {root} "
+                              f"(cached: {', '.join(sorted(known)) or 'none'})")
     freed = clear_cache(root, frontend=frontend, older_than=age)
     click.echo(f"removed {freed['entries']} entries ({freed['bytes'] / 1e6:.1f} MB) from {root}")
 
 
 def _known_frontends(root) -> set[str]:
     """Front-end names and parameter-set folder names present under ``root``."""
-    names = set()
-    if root.is_dir():
-        for d in root.iterdir():
-            if d.is_dir() and "-" in d.name:
-                names |= {d.name, d.name.rsplit("-", 1)[0]}
-    return names
+    from spoofbench.detectors.feature_cache import parameter_sets
+
+    return {name for kind, folder in parameter_sets(root) for name in (kind, folder.name)}

@@ -86,8 +86,7 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
             raise ConfigError(f"--official-checkpoint is for RawNet2 checkpoints, not {name!r}")
         from spoofbench.detectors.rawnet2 import RawNet2
 
-        det = RawNet2.from_official(official_checkpoint, variant or {"asvspoof2021": "2021"}.get(preset, preset)
-                                    or "2021")
+        det = RawNet2.from_official(official_checkpoint, variant or preset or "2021")  # preset names a variant
     else:
         det = load_detector(checkpoint)
         if det.name != name:

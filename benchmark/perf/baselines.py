@@ -18,11 +18,12 @@ What it measures (on this machine, now; the load average is printed because shar
 from __future__ import annotations
 
 import os
-import platform
 import time
 
 import click
 import numpy as np
+
+from spoofbench.detectors.cpu import processor_name
 
 
 def _load() -> str:
@@ -40,16 +41,6 @@ def _mem_available_gb() -> float | None:
     except OSError:
         pass
     return None
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _signals(seconds: float, seed: int, sample_rate: int = 16000) -> list[np.ndarray]:
@@ -159,7 +150,7 @@ def baselines(frames, components, dims, iterations, audio_seconds, with_sklearn,
     from spoofbench.detectors.feature_cache import available_cores
     from spoofbench.detectors.gmm import DiagonalGMM
 
-    click.echo(f"machine: {_cpu_name()}, {available_cores()} cores available; load average at start "
+    click.echo(f"machine: {processor_name()}, {available_cores()} cores available; load average at start "
                f"{_load()}; torch {torch.__version__}, numpy {np.__version__}")
 
     # ---- front ends, one core -------------------------------------------------------------------------

@@ -11,12 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from spoofbench.protocols.errors import AudioError, BenchError, ConfigError
-from spoofbench.protocols.files import write_text_atomic
+from spoofbench.protocols.files import cache_root, file_sha256, write_text_atomic
 
-from ..provenance import file_sha256
 from .corpus import Corpus, trials_hash
 from .log import Log, log_to_stderr
-from .workspace import cache_root
 
 
 def scan_audio(corpus: Corpus, on_bad_audio: str, *, verify: bool = False, log: Log = log_to_stderr) -> None:

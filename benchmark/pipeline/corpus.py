@@ -9,11 +9,10 @@ import time
 from dataclasses import dataclass, field
 
 from spoofbench.protocols.errors import BenchError
+from spoofbench.protocols.files import cache_root, file_sha256
 from spoofbench.protocols.trials import TrialTable
 
-from ..provenance import file_sha256
 from .log import Log, log_to_stderr
-from .workspace import cache_root
 
 SPLITS = ("train", "dev", "eval")
 DEMO_SEED = 0

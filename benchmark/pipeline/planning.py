@@ -63,8 +63,6 @@ def resolve_systems(specs: list[str], seeds: list[int | None], req: RunRequest) 
             system = spec if len(seeds) == 1 or not seedable or seed is None else f"{spec}.seed{seed}"
             try:  # create_detector checks each value's type and range (Detector.check_params)
                 detector = create_detector(resolved_spec, **params)
-                if not hasattr(detector, "check_params") and hasattr(detector, "validate_params"):
-                    detector.validate_params()  # a factory's product that is not a Detector subclass
             except ConfigError as exc:
                 message = str(exc)
                 raise ConfigError(message if message.startswith(name) else f"{system}: {message}") from None

@@ -20,23 +20,13 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from spoofbench.protocols.errors import BenchError
-from spoofbench.protocols.files import write_text_atomic
+from spoofbench.protocols.files import file_sha256, write_text_atomic
 
-from ..provenance import file_sha256, hash_json
+from ..provenance import hash_json
 from .log import Log, log_to_stderr
 from .request import RunRequest
 
-CACHE_ENV = "SPOOFBENCH_CACHE"
 MANIFEST_VERSION = 2  # 2: the manifest carries the sha256 of its records
-
-
-def cache_root() -> Path:
-    """Where the demo corpus, the feature cache and the audio-scan cache live: ``$SPOOFBENCH_CACHE``, else
-    ``$XDG_CACHE_HOME/spoofbench``, else ``~/.cache/spoofbench``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "spoofbench"
 
 
 def default_out_dir(req: RunRequest, data_root: str) -> Path:

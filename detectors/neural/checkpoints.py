@@ -11,7 +11,6 @@ inside a tensor loads silently as a wrong weight. So
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import pickle
 import re
@@ -21,21 +20,13 @@ import zipfile
 import torch
 
 from spoofbench.protocols.errors import BenchError
-from spoofbench.protocols.files import atomic_path, write_text_atomic
+from spoofbench.protocols.files import atomic_path, file_sha256, write_text_atomic
 
 CHECKPOINT_PATTERN = "epoch_{:04d}.pt"
 DIGEST_SUFFIX = ".sha256"
 
 
 # ---- digests and zip CRCs ----------------------------------------------------------------------------
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify_sha256(path: os.PathLike | str, expected: str) -> None:
     """Raise a one-line BenchError unless the file's sha256 is ``expected`` (hex, any case)."""
     path = os.fspath(path)

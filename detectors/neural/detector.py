@@ -95,6 +95,7 @@ class NeuralDetector(Detector):
         return bool(self.cache_audio)
 
     def fit(self, train: TrialTable, dev: TrialTable | None = None) -> NeuralDetector:
+        self.check_params()  # attributes may have been assigned directly since create_detector checked them
         with torch_threads(self.threads):
             return self._fit_checked(train, dev)
 
