@@ -68,10 +68,9 @@ def evaluate_systems(scores: dict[str, np.ndarray], trials: TrialTable, *, asv: 
             raise BenchError(f"system {name}: {values.size} scores for {len(trials)} trials")
         if not np.isfinite(values).all():
             raise BenchError(f"system {name}: {int((~np.isfinite(values)).sum())} scores are NaN or Inf")
-        distinct = np.unique(values).size
-        if asv is not None and distinct < 3:  # as the official t-DCF code: refused, not a silently empty column
-            raise BenchError(f"system {name}: only {distinct} distinct score(s); the t-DCF needs soft scores, "
-                             "not hard decisions (evaluate without ASV scores for the EER alone)")
+        problem = hard_decision_problem(values, trials) if asv is not None else None
+        if problem:  # as the official t-DCF code: refused, not a silently empty column
+            raise BenchError(f"system {name}: {problem} (evaluate without ASV scores for the EER alone)")
         arrays[name] = values
     columns = [c for c in breakdowns if c in trials.columns and len(set(trials[c])) > 1]
     pooled_asv = asv.operating_point() if asv is not None else None
@@ -95,6 +94,20 @@ def evaluate_systems(scores: dict[str, np.ndarray], trials: TrialTable, *, asv: 
 
 # --------------------------------------------------------------------------------------------------------
 # groups and point estimates
+
+
+def hard_decision_problem(scores: np.ndarray, trials: TrialTable) -> str | None:
+    """Why these scores cannot give a t-DCF, pooled or among the bona fide and one attack's trials (fewer than
+    :data:`~spoofbench.benchmark.metrics.MIN_DISTINCT_SCORES` distinct values), or None when they can."""
+    is_bona = trials.is_bonafide
+    groups = [("", np.ones(len(trials), bool))]
+    groups += [(f" among the bona fide and {a} trials", is_bona | (trials["attack"] == a))
+               for a in sorted(set(trials["attack"][~is_bona]))]
+    for where, mask in groups:
+        n = np.unique(scores[mask]).size
+        if n < M.MIN_DISTINCT_SCORES:
+            return f"only {n} distinct score(s){where}: the t-DCF needs soft scores, not hard decisions"
+    return None
 
 
 def natural_key(text: str):

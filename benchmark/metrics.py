@@ -48,9 +48,12 @@ def _pair(bona, spoof) -> tuple[np.ndarray, np.ndarray]:
     return _scores(bona, "bona fide"), _scores(spoof, "spoof")
 
 
+#: The official t-DCF code refuses fewer distinct scores: a DET "curve" of two points has no minimum worth the name.
+MIN_DISTINCT_SCORES = 3
+
+
 def _require_soft_scores(bona: np.ndarray, spoof: np.ndarray) -> None:
-    # The official t-DCF code refuses hard decisions: a DET "curve" of two points has no minimum worth the name.
-    if np.unique(np.concatenate([bona, spoof])).size < 3:
+    if np.unique(np.concatenate([bona, spoof])).size < MIN_DISTINCT_SCORES:
         raise MetricError("fewer than 3 distinct scores: t-DCF needs soft scores, not binary decisions")
 
 
@@ -355,7 +358,7 @@ def cm_summary(bona, spoof, asv_point: AsvOperatingPoint | None = None, *,
         if spec.function:
             out[spec.key] = globals()[spec.function](bona, spoof)
     n_distinct = 1 + int(np.count_nonzero(np.diff(thresholds[1:])))
-    if asv_point is not None and n_distinct >= 3:
+    if asv_point is not None and n_distinct >= MIN_DISTINCT_SCORES:
         try:
             c1, c2 = tdcf_costs_2019(asv_point, costs_2019)
             out["min_tdcf_2019"] = float(np.min(_tdcf_2019_of_curve(pmiss, pfa, c1, c2)))

@@ -255,7 +255,7 @@ def test_hard_decisions_are_refused_by_name_when_the_t_dcf_is_computed():
 
     trials, scores = _corpus()
     hard = np.where(scores > 0.5, 1.0, 0.0)
-    with pytest.raises(BenchError, match=r"^system decisions: only 2 distinct score\(s\); the t-DCF needs soft"):
+    with pytest.raises(BenchError, match=r"^system decisions: only 2 distinct score\(s\): the t-DCF needs soft"):
         E.evaluate_systems({"soft": scores, "decisions": hard}, trials, asv=_asv(), n_bootstrap=0)
     # without ASV scores there is no t-DCF to refuse: the EER of hard decisions is still defined
     pooled = E.evaluate_systems({"decisions": hard}, trials, n_bootstrap=0)["systems"]["decisions"]["pooled"]

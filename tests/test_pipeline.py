@@ -302,8 +302,8 @@ def test_hard_decisions_get_the_t_dcf_error_not_empty_columns(corpus, tmp_path):
     r = bench("run", "--detectors", "spectral-lr,binary-lr,workers-lr", "--data", corpus, "--out", out,
               "--fusion", "mean", "--bootstrap", 0, "--no-plots")
     assert r.exit_code == 3, r.output
-    assert ("FAILED: binary-lr: fewer than 3 distinct scores (2 on eval): t-DCF needs soft scores, "
-            "not binary decisions") in r.stderr
+    assert ("FAILED: binary-lr: only 2 distinct score(s): the t-DCF needs soft scores, "
+            "not hard decisions") in r.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert list(metrics["systems"]) == ["spectral-lr", "workers-lr", "fused-mean"]
     assert all(m["pooled"]["min_tdcf_2021"] is not None for m in metrics["systems"].values())
@@ -316,7 +316,7 @@ def test_hard_decisions_get_the_t_dcf_error_not_empty_columns(corpus, tmp_path):
 def test_hard_decisions_within_one_attack_are_found():
     import numpy as np
 
-    from spoofbench.benchmark.pipeline.soft_scores import hard_decision_problem
+    from spoofbench.benchmark.evaluation import hard_decision_problem
     from spoofbench.protocols.trials import TrialTable
 
     labels = ["bonafide", "bonafide", "spoof", "spoof", "spoof", "spoof"]
@@ -325,9 +325,9 @@ def test_hard_decisions_within_one_attack_are_found():
                                      for i, (label, attack) in enumerate(zip(labels, attacks)))
     assert hard_decision_problem(np.array([1.0, 0.9, 0.0, 0.5, 0.2, 0.3]), trials) is None
     problem = hard_decision_problem(np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0]), trials)
-    assert problem.startswith("fewer than 3 distinct scores (2 on eval)")
+    assert problem.startswith("only 2 distinct score(s): the t-DCF needs soft scores")
     problem = hard_decision_problem(np.array([1.0, 1.0, 0.5, 0.2, 0.0, 0.0]), trials)
-    assert problem.startswith("fewer than 3 distinct scores (2 among the bona fide and A02 trials on eval)")
+    assert problem.startswith("only 2 distinct score(s) among the bona fide and A02 trials: the t-DCF needs")
 
 
 def test_config_on_bad_audio_is_checked_before_the_corpus_is_read(tmp_path):

@@ -111,9 +111,9 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
 
         t0 = time.perf_counter()
         tdcf = bool(corpus.asv_files.get("eval"))  # without ASV scores there are no t-DCF columns to refuse
-        if tdcf:
-            fail_hard_decision_systems(runs, corpus.tables["eval"], out, log=log)
         dev_scores, eval_scores = collect_scores(runs, corpus, seeds)
+        if tdcf:
+            fail_hard_decision_systems(runs, dev_scores, eval_scores, corpus.tables["eval"], out, log=log)
         fusions = run_fusions(fusion_methods, runs, corpus, seeds, dev_scores, eval_scores, out, log=log)
         if tdcf:
             fail_hard_decision_fusions(fusions, eval_scores, corpus.tables["eval"], log=log)

@@ -1,49 +1,37 @@
-"""The t-DCF needs soft scores: a system whose eval scores take fewer than 3 distinct values (pooled, or within
-one attack's trials) gets the metrics' clear error as its failure instead of silently empty t-DCF columns."""
+"""The t-DCF needs soft scores: a system whose eval scores are hard decisions (the rule of
+:func:`spoofbench.benchmark.evaluation.hard_decision_problem`, pooled or within one attack's trials) gets that
+error as its failure, instead of stopping the whole report."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from spoofbench.protocols.files import write_text_atomic
 from spoofbench.protocols.trials import TrialTable
 
+from ..evaluation import hard_decision_problem
 from .fusion_stage import FusionRun
 from .log import Log, log_to_stderr
-from .scores import read_aligned_scores
 from .systems import SystemRun
 
-#: The official t-DCF code's minimum (fewer is a hard decision, not a score).
-MIN_DISTINCT = 3
 
-
-def hard_decision_problem(scores: np.ndarray, trials: TrialTable) -> str | None:
-    """Why these eval scores cannot give a t-DCF (pooled, then per attack), or None when they can."""
-    is_bona = trials["label"] == "bonafide"
-    groups = [("", np.ones(len(trials), bool))]
-    attacks = sorted(set(trials["attack"][~is_bona]))
-    groups += [(f" among the bona fide and {a} trials", is_bona | (trials["attack"] == a)) for a in attacks]
-    for where, mask in groups:
-        n = np.unique(scores[mask]).size
-        if n < MIN_DISTINCT:
-            return (f"fewer than 3 distinct scores ({n}{where} on eval): t-DCF needs soft scores, "
-                    "not binary decisions")
-    return None
-
-
-def fail_hard_decision_systems(runs: list[SystemRun], trials: TrialTable, out: Path, *,
+def fail_hard_decision_systems(runs: list[SystemRun], dev_scores, eval_scores, trials: TrialTable, out: Path, *,
                                log: Log = log_to_stderr) -> None:
-    """Mark each finished detector whose eval scores are hard decisions as failed (its score files stay)."""
+    """Mark each finished detector whose eval scores are hard decisions as failed (its score files stay) and
+    take its scores out of the fusions' and the report's input."""
     for run in runs:
         if not run.ok:
             continue
-        problem = hard_decision_problem(read_aligned_scores(run.score_files["eval"], trials), trials)
+        scores = next(per_seed[run.label] for per_seed in eval_scores.values() if run.label in per_seed)
+        problem = hard_decision_problem(scores, trials)
         if problem:
             run.status, run.error = "failed", f"{run.system}: {problem}"
             # the report links every failed detector's log
             write_text_atomic(out / "logs" / f"{run.system}.traceback.txt", run.error + "\n")
             log(f"FAILED: {run.error}")
+            for seed, per_seed in eval_scores.items():
+                if run.seed is None or run.seed == seed:
+                    per_seed.pop(run.label, None)
+                    dev_scores[seed].pop(run.label, None)
 
 
 def fail_hard_decision_fusions(fusions: list[FusionRun], eval_scores, trials: TrialTable, *,
