@@ -148,17 +148,22 @@ def split_spec(spec: str) -> tuple[str, str | None]:
 
 def preset_params(spec: str) -> dict[str, Any]:
     """The hyperparameters a ``name[.preset]`` spec stands for (before overrides)."""
+    entry, preset = check_spec(spec)
+    preset = preset or entry.default_preset
+    return {} if preset is None else dict(entry.presets[preset])
+
+
+def check_spec(spec: str) -> tuple[DetectorEntry, str | None]:
+    """The registry entry and preset a ``name[.preset]`` spec names; an unknown name or preset is a one-line
+    ConfigError with the closest one suggested. Imports no detector family (a cheap check before any work)."""
     name, preset = split_spec(spec)
     entry = get_entry(name)
-    preset = preset or entry.default_preset
-    if preset is None:
-        return {}
-    if preset not in entry.preset_names:
+    if preset is not None and preset not in entry.preset_names:
         close = difflib.get_close_matches(preset, list(entry.preset_names), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = f" (did you mean '{name}.{close[0]}'?)" if close else ""
         raise ConfigError(f"detector {name!r} has no preset {preset!r}{hint}; presets: "
                           f"{', '.join(entry.preset_names) or '(none)'}")
-    return dict(entry.presets[preset])
+    return entry, preset
 
 
 def create_detector(spec: str, **overrides):

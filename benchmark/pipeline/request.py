@@ -4,7 +4,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-from spoofbench.detectors.registry import get_entry, list_detectors, plugin_errors, split_spec
+from spoofbench.detectors.registry import check_spec, list_detectors, plugin_errors, split_spec
 from spoofbench.protocols.errors import ConfigError
 
 from ..config import RunConfig
@@ -39,20 +39,15 @@ def check_detector_names(names: list[str]) -> list[str]:
         raise ConfigError("no detectors given; e.g. --detectors rawnet2.small,lfcc-gmm.small "
                           f"(registered: {', '.join(list_detectors())})")
     seen = set()
+    broken, registered = plugin_errors(), list_detectors()
     for spec in specs:
         if spec in seen:
             raise ConfigError(f"--detectors lists {spec!r} twice")
         seen.add(spec)
-        name, preset = split_spec(spec)
-        broken = plugin_errors()
-        if name in broken and name not in list_detectors():
+        name, _ = split_spec(spec)
+        if name in broken and name not in registered:
             raise ConfigError(f"detector {name!r} comes from a plugin that failed to load: {broken[name]}")
-        entry = get_entry(name)
-        if preset is not None and preset not in entry.presets:
-            close = difflib.get_close_matches(preset, list(entry.presets), n=1)
-            hint = f" (did you mean '{name}.{close[0]}'?)" if close else ""
-            raise ConfigError(f"detector {name!r} has no preset {preset!r}{hint}; presets: "
-                              f"{', '.join(entry.presets) or '(none)'}")
+        check_spec(spec)
     return specs
 
 
