@@ -81,6 +81,15 @@ def decode_entry(blob: bytes) -> np.ndarray | None:
     return None
 
 
+def encode_entry_v1(features: np.ndarray, params: dict[str, Any] | None = None) -> bytes:
+    """The former entry format, plain float32 frames after a header: still read, no longer written
+    (``bench perf cache`` measures the current format against it). ``params`` is unused: the signature is
+    :func:`encode_entry`'s."""
+    data = np.ascontiguousarray(features, "<f4")
+    payload = data.tobytes()
+    return _V1_HEADER.pack(_V1_MAGIC, *data.shape, _digest(payload)) + payload
+
+
 def _decode_v1(blob: bytes) -> np.ndarray | None:
     if len(blob) < _V1_HEADER.size:
         return None

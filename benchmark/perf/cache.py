@@ -1,20 +1,10 @@
 """``bench perf cache``: size and CPU cost of the feature cache's entry formats on given audio."""
 from __future__ import annotations
 
-import hashlib
-import struct
 import time
 
 import click
 import numpy as np
-
-
-def _format_1(features: np.ndarray, params=None) -> bytes:
-    """The former entry: plain float32 frames after a header (still read; no longer written)."""
-    data = np.ascontiguousarray(features, "<f4")
-    payload = data.tobytes()
-    return struct.pack("<8sqq32s", b"SBFEAT01", *data.shape, hashlib.blake2b(payload, digest_size=32).digest()) \
-        + payload
 
 
 @click.command("cache")
@@ -27,7 +17,7 @@ def perf_cache(inputs, preset):
     from tabulate import tabulate
 
     from spoofbench.detectors import create_detector, frontends
-    from spoofbench.detectors.feature_entries import decode_entry, encode_entry
+    from spoofbench.detectors.feature_entries import decode_entry, encode_entry, encode_entry_v1
     from spoofbench.protocols.audio import load_audio
 
     from ..commands.score import collect_audio
@@ -41,7 +31,7 @@ def perf_cache(inputs, preset):
         feats = [frontends.extract(kind, load_audio(p, params["sample_rate"]), params) for p in paths]
         extract_s = time.process_time() - t0
         mb = sum(f.nbytes for f in feats) / 1e6
-        for name, encode in (("1 (float32)", _format_1), ("2 (compact)", encode_entry)):
+        for name, encode in (("1 (float32)", encode_entry_v1), ("2 (compact)", encode_entry)):
             t0 = time.process_time()
             blobs = [encode(f, params) for f in feats]
             encode_s = time.process_time() - t0
