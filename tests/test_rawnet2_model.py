@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from spoofbench.detectors.rawnet2 import VARIANTS, RawNet2Model, from_official, mel_band_edges
+from spoofbench.detectors.rawnet2 import gru as gru_module
 from spoofbench.detectors.rawnet2.gru import PackedWeightCache, gru_layer, gru_layer_inference
 from spoofbench.detectors.rawnet2.model import fft_correlate, max_of_phases, pool_frames, sinc_bandpass
 from spoofbench.protocols.errors import BenchError
@@ -315,6 +316,35 @@ def test_inference_gru_matches_torch_gru_and_follows_weight_updates():
         torch.testing.assert_close(gru_layer_inference(x, *params, cache=cache), gru(x)[0])
         gru.weight_hh_l0.mul_(-0.5)  # in place, same address: a stale packed weight would be used
         torch.testing.assert_close(gru_layer_inference(x, *params, cache=cache), gru(x)[0])
+
+
+_BACKENDS = ["none"] + (["mkl"] if gru_module._MKL_PACKING else []) + (["dnnl"] if gru_module._DNNL_PACKING else [])
+
+
+@pytest.mark.parametrize("backend", _BACKENDS)
+def test_packed_recurrent_products_match_addmm_and_follow_weight_updates(backend):
+    """Each packed GEMM (oneDNN, MKL) computes x @ W.T + b as addmm does, and repacks after an in-place update."""
+    torch.manual_seed(0)
+    weight, bias, x = 0.03 * torch.randn(96, 32), torch.randn(96), torch.randn(4, 32)
+    cache = PackedWeightCache()
+    product = gru_module.step_linear(weight, 4, cache, backend)(x, bias)
+    torch.testing.assert_close(product, torch.addmm(bias, x, weight.t()))
+    weight.mul_(-0.5)
+    product = gru_module.step_linear(weight, 4, cache, backend)(x, bias)
+    torch.testing.assert_close(product, torch.addmm(bias, x, weight.t()))
+
+
+@pytest.mark.parametrize("backend", _BACKENDS)
+def test_inference_and_fused_gru_match_torch_gru_with_each_packed_gemm(backend, monkeypatch):
+    monkeypatch.setattr(gru_module, "PACKED_GEMM", backend)
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(24, 64)
+    x = torch.randn(7, 8, 24)
+    params = [gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0]
+    with torch.no_grad():
+        ref = gru(x)[0]
+        torch.testing.assert_close(gru_layer_inference(x, *params, cache=PackedWeightCache()), ref)
+    torch.testing.assert_close(gru_layer(x, *params).detach(), ref)
 
 
 def test_eval_output_follows_load_state_dict_and_model_deep_copies():
