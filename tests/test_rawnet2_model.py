@@ -288,6 +288,9 @@ def test_benchmark_report_shows_both_real_time_factors_and_ratios():
     assert "2.00x (1.50x)" in line                  # train: vs glibc defaults, vs the same allocator
     assert "2.50x (2.00x)" in line                  # inference
     assert "0.065 (5.0x / 4.0x)" in line            # fast mode
+    assert "float32 300 GFLOP/s, bfloat16 2000 GFLOP/s" in text
+    result["limits"]["bf16_gflops"] = None  # bfloat16 not native: not measured
+    assert "float32 300 GFLOP/s, bfloat16 emulated on this CPU (not measured)" in format_report(result, ("int8",))
 
 
 # ---- the fused GRU ---------------------------------------------------------------------------------------------
