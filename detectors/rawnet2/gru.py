@@ -51,13 +51,13 @@ class PackedWeightCache(dict):
         return type(self), ()
 
 
-def _pack(weight: torch.Tensor, batch: int, backend: str) -> torch.Tensor:
+def _pack(weight: torch.Tensor, batch: int | None, backend: str) -> torch.Tensor:
     if backend == "dnnl":
         return torch.ops.mkldnn._reorder_linear_weight(weight, batch)
     return torch.ops.mkl._mkl_reorder_linear_weight(weight, batch)
 
 
-def _packed_weight(weight: torch.Tensor, batch: int, cache: dict, backend: str = "mkl") -> torch.Tensor:
+def _packed_weight(weight: torch.Tensor, batch: int | None, cache: dict, backend: str = "mkl") -> torch.Tensor:
     """Packed ``weight`` (MKL or oneDNN layout, ``backend``) from ``cache`` (packing a 12 MB weight costs
     ~2 ms, a tenth of a layer's recurrence at batch 8). The entry holds the weight itself, so its address
     cannot be reused by another tensor while cached (``weight.detach()`` shares the parameter's storage and
@@ -65,7 +65,7 @@ def _packed_weight(weight: torch.Tensor, batch: int, cache: dict, backend: str =
     key = (weight.data_ptr(), tuple(weight.shape), batch, backend)
     entry = cache.get(key)
     if entry is None or entry[1] != weight._version:
-        if len(cache) >= 8:  # a few layers x batch sizes; never grows without bound
+        if len(cache) >= 16:  # a few layers x (input, recurrent) x batch sizes; never grows without bound
             cache.clear()
         entry = (weight, weight._version, _pack(weight, batch, backend))
         cache[key] = entry
@@ -164,7 +164,15 @@ def gru_layer_inference(seq: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tenso
     reading W_hh once per step."""
     steps, batch, _ = seq.shape
     hidden = w_hh.shape[1]
-    gi = torch.addmm(b_ih, seq.reshape(steps * batch, -1), w_ih.t()).view(steps, batch, 3 * hidden)
+    rows = seq.reshape(steps * batch, -1)
+    if PACKED_GEMM == "dnnl" and cache is not None and w_ih.dtype == torch.float32 and w_ih.device.type == "cpu" \
+            and not torch.jit.is_tracing():
+        # the input projections of all steps by oneDNN too (~20% faster than addmm on an AMD EPYC), the weight
+        # packed once without a batch hint (measured: the hint does not change its speed), whatever the length
+        gi = step_linear(w_ih, None, cache, "dnnl")(rows, b_ih)
+    else:
+        gi = torch.addmm(b_ih, rows, w_ih.t())
+    gi = gi.view(steps, batch, 3 * hidden)
     recurrent = step_linear(w_hh, batch, cache)
     out = seq.new_empty(steps, batch, hidden)
     diff = seq.new_empty(batch, hidden)
