@@ -662,3 +662,17 @@ def test_int8_with_bf16_takes_any_layer_choice(monkeypatch):
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast == "bf16"):
         logits = fast(torch.randn(2, 16000)).float()
     assert logits.shape == (2, 2) and torch.isfinite(logits).all()
+
+
+def test_benchmark_flop_count_includes_the_packed_gru_products():
+    """The FLOP counter cannot see oneDNN's / MKL's packed linear ops: counted, the fused GRU equals nn.GRU."""
+    from spoofbench.benchmark.perf.rawnet2 import forward_flops
+
+    model = RawNet2Model(VARIANTS["2021"], gru_hidden=32, gru_layers=2, fc_hidden=16).eval()
+    x = 0.1 * torch.randn(2, 30000)
+    packed = gru_module.PACKED_GEMM
+    model.gru_impl = "fused"
+    fused = forward_flops(model, x)
+    assert gru_module.PACKED_GEMM == packed  # restored
+    model.gru_impl = "native"
+    assert fused == forward_flops(model, x)

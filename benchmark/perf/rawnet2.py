@@ -159,11 +159,19 @@ def _inference_fn(model, x, autocast=None):
 
 
 def forward_flops(model, x) -> int:
+    """FLOPs of ``model(x)`` counted by ``torch.utils.flop_counter``. Our GRU's packed products (oneDNN's or
+    MKL's linear ops) are invisible to the counter: they run as ``addmm`` (the same arithmetic) while counting."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from spoofbench.detectors.rawnet2 import gru
+
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(x)
+    packed, gru.PACKED_GEMM = gru.PACKED_GEMM, "none"
+    try:
+        with torch.no_grad(), counter:
+            model(x)
+    finally:
+        gru.PACKED_GEMM = packed
     return int(counter.get_total_flops())
 
 
