@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from spoofbench.detectors.rawnet2 import VARIANTS, RawNet2Model, from_official, mel_band_edges
+from spoofbench.detectors.rawnet2 import gru as gru_module
 from spoofbench.detectors.rawnet2.gru import PackedWeightCache, gru_layer, gru_layer_inference
 from spoofbench.detectors.rawnet2.model import fft_correlate, max_of_phases, pool_frames, sinc_bandpass
 from spoofbench.protocols.errors import BenchError
@@ -287,6 +288,9 @@ def test_benchmark_report_shows_both_real_time_factors_and_ratios():
     assert "2.00x (1.50x)" in line                  # train: vs glibc defaults, vs the same allocator
     assert "2.50x (2.00x)" in line                  # inference
     assert "0.065 (5.0x / 4.0x)" in line            # fast mode
+    assert "float32 300 GFLOP/s, bfloat16 2000 GFLOP/s" in text
+    result["limits"]["bf16_gflops"] = None  # bfloat16 not native: not measured
+    assert "float32 300 GFLOP/s, bfloat16 emulated on this CPU (not measured)" in format_report(result, ("int8",))
 
 
 # ---- the fused GRU ---------------------------------------------------------------------------------------------
@@ -315,6 +319,35 @@ def test_inference_gru_matches_torch_gru_and_follows_weight_updates():
         torch.testing.assert_close(gru_layer_inference(x, *params, cache=cache), gru(x)[0])
         gru.weight_hh_l0.mul_(-0.5)  # in place, same address: a stale packed weight would be used
         torch.testing.assert_close(gru_layer_inference(x, *params, cache=cache), gru(x)[0])
+
+
+_BACKENDS = ["none"] + (["mkl"] if gru_module._MKL_PACKING else []) + (["dnnl"] if gru_module._DNNL_PACKING else [])
+
+
+@pytest.mark.parametrize("backend", _BACKENDS)
+def test_packed_recurrent_products_match_addmm_and_follow_weight_updates(backend):
+    """Each packed GEMM (oneDNN, MKL) computes x @ W.T + b as addmm does, and repacks after an in-place update."""
+    torch.manual_seed(0)
+    weight, bias, x = 0.03 * torch.randn(96, 32), torch.randn(96), torch.randn(4, 32)
+    cache = PackedWeightCache()
+    product = gru_module.step_linear(weight, 4, cache, backend)(x, bias)
+    torch.testing.assert_close(product, torch.addmm(bias, x, weight.t()))
+    weight.mul_(-0.5)
+    product = gru_module.step_linear(weight, 4, cache, backend)(x, bias)
+    torch.testing.assert_close(product, torch.addmm(bias, x, weight.t()))
+
+
+@pytest.mark.parametrize("backend", _BACKENDS)
+def test_inference_and_fused_gru_match_torch_gru_with_each_packed_gemm(backend, monkeypatch):
+    monkeypatch.setattr(gru_module, "PACKED_GEMM", backend)
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(24, 64)
+    x = torch.randn(7, 8, 24)
+    params = [gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0]
+    with torch.no_grad():
+        ref = gru(x)[0]
+        torch.testing.assert_close(gru_layer_inference(x, *params, cache=PackedWeightCache()), ref)
+    torch.testing.assert_close(gru_layer(x, *params).detach(), ref)
 
 
 def test_eval_output_follows_load_state_dict_and_model_deep_copies():
@@ -629,3 +662,17 @@ def test_int8_with_bf16_takes_any_layer_choice(monkeypatch):
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast == "bf16"):
         logits = fast(torch.randn(2, 16000)).float()
     assert logits.shape == (2, 2) and torch.isfinite(logits).all()
+
+
+def test_benchmark_flop_count_includes_the_packed_gru_products():
+    """The FLOP counter cannot see oneDNN's / MKL's packed linear ops: counted, the fused GRU equals nn.GRU."""
+    from spoofbench.benchmark.perf.rawnet2 import forward_flops
+
+    model = RawNet2Model(VARIANTS["2021"], gru_hidden=32, gru_layers=2, fc_hidden=16).eval()
+    x = 0.1 * torch.randn(2, 30000)
+    packed = gru_module.PACKED_GEMM
+    model.gru_impl = "fused"
+    fused = forward_flops(model, x)
+    assert gru_module.PACKED_GEMM == packed  # restored
+    model.gru_impl = "native"
+    assert fused == forward_flops(model, x)

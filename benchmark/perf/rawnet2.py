@@ -159,11 +159,19 @@ def _inference_fn(model, x, autocast=None):
 
 
 def forward_flops(model, x) -> int:
+    """FLOPs of ``model(x)`` counted by ``torch.utils.flop_counter``. Our GRU's packed products (oneDNN's or
+    MKL's linear ops) are invisible to the counter: they run as ``addmm`` (the same arithmetic) while counting."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from spoofbench.detectors.rawnet2 import gru
+
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(x)
+    packed, gru.PACKED_GEMM = gru.PACKED_GEMM, "none"
+    try:
+        with torch.no_grad(), counter:
+            model(x)
+    finally:
+        gru.PACKED_GEMM = packed
     return int(counter.get_total_flops())
 
 
@@ -347,7 +355,11 @@ def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 2, fast_mode
         torch.set_num_threads(threads)
     CLOCK[0] = CLOCKS[clock]
     load_before = os.getloadavg()
-    limits = {"fp32_gflops": matmul_gflops(torch.float32), "bf16_gflops": matmul_gflops(torch.bfloat16)}
+    isa = cpu_isa()
+    # emulated bfloat16 products (no AVX-512 BF16 / AMX, or kernels restricted to AVX2) are not an arithmetic
+    # limit worth a number: not measured (None), reported as emulated
+    limits = {"fp32_gflops": matmul_gflops(torch.float32),
+              "bf16_gflops": matmul_gflops(torch.bfloat16) if isa["bf16_native"] else None}
     # The engine tells glibc to serve large blocks from the heap (``memory.reuse_freed_memory``), which
     # cannot be undone in-process: the reference as users run it (glibc's defaults) runs in a child process.
     memory.reuse_freed_memory()
@@ -358,7 +370,7 @@ def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 2, fast_mode
             echo(f"measuring {variant} at batch {batch} ...")
             rows.append(benchmark_variant(variant, batch, reps, fast_modes))
     return {"rows": rows, "limits": limits, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-            "cpu_isa": cpu_isa(),
+            "cpu_isa": isa,
             "load_before": load_before, "load_after": os.getloadavg(), "reps": reps, "torch": torch.__version__,
             "clock": clock, "allocator": allocator}
 
@@ -400,7 +412,8 @@ def format_report(result: dict, fast_modes=("bf16", "int8", "int8+bf16")) -> str
              f"load average before {tuple(round(v, 2) for v in result['load_before'])}, "
              f"after {tuple(round(v, 2) for v in result['load_after'])} (a loaded machine inflates every time)",
              f"CPU arithmetic limit (2048^3 matmul): float32 {limits['fp32_gflops']:.0f} GFLOP/s, "
-             f"bfloat16 {limits['bf16_gflops']:.0f} GFLOP/s",
+             + (f"bfloat16 {limits['bf16_gflops']:.0f} GFLOP/s" if limits.get("bf16_gflops") is not None
+                else "bfloat16 emulated on this CPU (not measured)"),
              "RTF = inference seconds per second of audio (ref: the reference as users run it; its RTF shows how "
              "fast this machine is running now); max rel diff = max|ref - ours| / max|ref| of the logits "
              "(eval mode, float32); fast modes' differences are in --json.",

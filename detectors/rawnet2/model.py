@@ -10,7 +10,7 @@ the filters are built once in float64 instead of in numpy on every forward, the 
 convolution runs by overlap-save FFT, on CPU the wide residual convolutions take their gradients by matrix
 products (``conv.py``), and the GRU runs as one autograd node whose backward computes the weight gradients
 with one matrix product per layer instead of one per time step. CPU
-inference also keeps the MKL-packed recurrent weights between calls.
+inference also keeps the packed recurrent weights (oneDNN's layout, else MKL's) between calls.
 
 Importing or building the model changes nothing outside it (no allocator settings: those belong to the engine,
 ``spoofbench.detectors.neural.memory``), so the network can be traced or exported like any ``nn.Module``.
@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .conv import conv3_channels_last
-from .gru import _MKL_PACKING, PackedWeightCache, gru_layer, gru_layer_inference
+from .gru import PACKED_GEMM, PackedWeightCache, gru_layer, gru_layer_inference
 
 #: Eval mode runs the convolutional part a few utterances at a time (BatchNorm then uses running statistics,
 #: so utterances are independent): as many as keep the front end's output map under this many bytes, at most
@@ -420,7 +420,7 @@ class RawNet2Model(nn.Module):
         #: "auto": the fused GRU on CPU in float32, nn.GRU otherwise (cuDNN, bf16, quantised); "fused" /
         #: "native" force one.
         self.gru_impl = "auto"
-        # inference: MKL-packed recurrent weights (see gru._packed_weight)
+        # inference: packed recurrent weights (oneDNN or MKL layout, see gru.step_linear)
         self._packed_gru_weights = PackedWeightCache()
 
     def _stages(self):
@@ -485,9 +485,9 @@ class RawNet2Model(nn.Module):
     def _use_fused_gru(self, x: torch.Tensor) -> bool:
         if self.gru_impl in ("fused", "native"):
             return self.gru_impl == "fused"
-        # on CPU (float32) the fused layer with MKL-packed recurrent weights beats nn.GRU, training or not
+        # on CPU (float32) the fused layer with packed recurrent weights beats nn.GRU, training or not
         return x.device.type == "cpu" and x.dtype == torch.float32 and isinstance(self.gru, nn.GRU) \
-            and (torch.is_grad_enabled() or _MKL_PACKING or len(x) >= 16)
+            and (torch.is_grad_enabled() or PACKED_GEMM != "none" or len(x) >= 16)
 
     def _gru_last(self, x: torch.Tensor) -> torch.Tensor:
         """Last time step of the top GRU layer, (batch, hidden)."""
