@@ -27,10 +27,10 @@ import numpy as np
 from spoofbench.protocols.audio import load_audio
 from spoofbench.protocols.errors import AudioError, BenchError
 from spoofbench.protocols.files import cache_root, write_bytes_atomic
+from spoofbench.protocols.workers import worker_pool
 
 from . import frontends
 from .feature_entries import decode_entry, encode_entry
-from .workers import worker_pool
 
 #: Bump when the meaning of a parameter set changes (a fix in a front end), to orphan old entries.
 FEATURE_VERSION = 1

@@ -1,4 +1,5 @@
-"""Feature-extraction workers end with their parent: kill -9 of the parent, SIGTERM, and repeated Ctrl-C."""
+"""Worker processes (feature extraction, the demo corpus build) end with their parent: kill -9 of the parent,
+SIGTERM, and repeated Ctrl-C."""
 from __future__ import annotations
 
 import os
@@ -133,3 +134,18 @@ def test_repeated_ctrl_c_ends_everything_quickly_without_tracebacks(long_files, 
     messages = [line for line in err.splitlines() if line.strip() and "%|" not in line]
     assert "Traceback" not in err and len(messages) <= 2, err
     assert not wait_gone(workers, timeout=2)
+
+
+def test_demo_corpus_workers_die_with_their_parent(tmp_path):
+    """The demo corpus build renders on a pool of its own: its workers end with it too."""
+    build = [sys.executable, "-m", "spoofbench.benchmark.cli", "data", "demo", str(tmp_path / "demo"), "--jobs", "2"]
+    proc, workers = start_extraction(None, command=build)
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        left = wait_gone(workers)
+        assert not left, f"demo workers {left} outlived their parent"
+    finally:
+        for pid in workers:
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -373,9 +373,9 @@ def _run_jobs(plan, speakers, params, out_dir, jobs, progress):
     results: list[dict] = []
     try:
         if jobs > 1:
-            from concurrent.futures import ProcessPoolExecutor
+            from ..workers import worker_pool  # workers that end with this process (kill, Ctrl-C)
 
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
+            with worker_pool(jobs) as pool:
                 for chunk_result in pool.map(_render_many, [(c, speakers, params, out_dir) for c in chunks]):
                     results.extend(chunk_result)
                     bar.update(len(chunk_result))

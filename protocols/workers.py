@@ -25,7 +25,8 @@ _WATCH_INTERVAL_S = 0.5
 
 def start_method() -> str:
     # fork on Linux: workers start instantly and scripts need no ``if __name__ == "__main__"`` guard; they only
-    # run numpy/scipy/soundfile, never torch's OpenMP, so inheriting a torch-initialised parent is safe.
+    # run numpy/scipy/soundfile (feature extraction, the demo corpus's rendering), never torch's OpenMP, so
+    # inheriting a torch-initialised parent is safe.
     # Elsewhere fork is unsafe (macOS) or absent (Windows): spawn.
     return "fork" if sys.platform.startswith("linux") else "spawn"
 
