@@ -151,3 +151,16 @@ def test_a_manifest_of_another_format_version_is_named(corpus, tmp_path):
     manifest.write_text(manifest.read_text().replace('"version": 2', '"version": 1'))
     r = run_lr(corpus, out, "--fusion", "none")
     assert f"warning: {manifest}: manifest format 1, not 2" in r.stderr and "fitted in" in r.stderr
+
+
+def test_a_damaged_audio_scan_record_is_checked_again(corpus, tmp_path):
+    """The audio-scan records carry a digest: an altered record (here a good file marked bad) is not believed."""
+    out = tmp_path / "out"
+    run_lr(corpus, out)
+    (record_file,) = (tmp_path / "cache" / "audio-scan").glob("*.json")
+    data = json.loads(record_file.read_text())
+    path = sorted(data["records"])[0]
+    data["records"][path]["problem"] = "corrupt audio (altered record)"
+    record_file.write_text(json.dumps(data))
+    r = run_lr(corpus, out)  # --on-bad-audio fail: a believed record would stop the run (exit 2)
+    assert "altered record" not in r.output

@@ -13,6 +13,7 @@ import numpy as np
 from spoofbench.protocols.errors import AudioError, BenchError, ConfigError
 from spoofbench.protocols.files import cache_root, file_sha256, write_text_atomic
 
+from ..provenance import hash_json
 from .corpus import Corpus, trials_hash
 from .log import Log, log_to_stderr
 
@@ -32,7 +33,7 @@ def scan_audio(corpus: Corpus, on_bad_audio: str, *, verify: bool = False, log: 
     expected_rate = getattr(get_protocol(corpus.protocol), "sample_rate", None)
     paths = sorted({p for t in corpus.tables.values() for p in t["path"]})
     cache_file = cache_root() / "audio-scan" / f"{hashlib.sha256(corpus.root.encode()).hexdigest()[:16]}.json"
-    cache = _read_json(cache_file)
+    cache = _read_records(cache_file)
     results: dict[str, dict] = {}
     todo = []
     for path in paths:
@@ -53,7 +54,8 @@ def scan_audio(corpus: Corpus, on_bad_audio: str, *, verify: bool = False, log: 
                 results[path] = res
         try:
             cache_file.parent.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(cache_file, json.dumps({p: r for p, r in results.items() if r.get("stamp")}))
+            records = {p: r for p, r in results.items() if r.get("stamp")}
+            write_text_atomic(cache_file, json.dumps({"sha256": hash_json(records), "records": records}))
         except OSError:
             pass  # the cache is an optimisation; a read-only cache folder must not stop a run
     corpus.audio_sha256 = {p: results[p].get("sha256") for p in paths}
@@ -122,8 +124,14 @@ def file_stamp(path: str) -> list | None:
     return [st.st_size, st.st_mtime_ns]
 
 
-def _read_json(path: Path) -> dict:
+def _read_records(path: Path) -> dict:
+    """The audio-scan records kept for this corpus, or none when the file is absent, unreadable, of the old
+    format or damaged (its sha256 does not match): then every file is checked again."""
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+    records = data.get("records") if isinstance(data, dict) else None
+    if not isinstance(records, dict) or data.get("sha256") != hash_json(records):
+        return {}
+    return records
