@@ -90,9 +90,8 @@ def wait_gone(pids, timeout=5.0) -> list[int]:
     return alive
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_workers_die_with_their_parent(long_files, sig):
-    proc, workers = start_extraction(long_files)
+def assert_workers_end_with_parent(proc, workers, sig) -> None:
+    """Send ``sig`` to the parent alone: its workers must be gone within seconds."""
     try:
         os.kill(proc.pid, sig)
         proc.wait(10)
@@ -102,6 +101,11 @@ def test_workers_die_with_their_parent(long_files, sig):
         for pid in workers:
             if running(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_die_with_their_parent(long_files, sig):
+    assert_workers_end_with_parent(*start_extraction(long_files), sig)
 
 
 def test_repeated_ctrl_c_ends_everything_quickly_without_tracebacks(long_files, tmp_path):
@@ -139,13 +143,4 @@ def test_repeated_ctrl_c_ends_everything_quickly_without_tracebacks(long_files, 
 def test_demo_corpus_workers_die_with_their_parent(tmp_path):
     """The demo corpus build renders on a pool of its own: its workers end with it too."""
     build = [sys.executable, "-m", "spoofbench.benchmark.cli", "data", "demo", str(tmp_path / "demo"), "--jobs", "2"]
-    proc, workers = start_extraction(None, command=build)
-    try:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-        left = wait_gone(workers)
-        assert not left, f"demo workers {left} outlived their parent"
-    finally:
-        for pid in workers:
-            if running(pid):
-                os.kill(pid, signal.SIGKILL)
+    assert_workers_end_with_parent(*start_extraction(None, command=build), signal.SIGKILL)
