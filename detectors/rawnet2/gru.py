@@ -165,10 +165,11 @@ def gru_layer_inference(seq: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tenso
     steps, batch, _ = seq.shape
     hidden = w_hh.shape[1]
     rows = seq.reshape(steps * batch, -1)
-    if PACKED_GEMM == "dnnl" and cache is not None and w_ih.dtype == torch.float32 and w_ih.device.type == "cpu" \
-            and not torch.jit.is_tracing():
+    if PACKED_GEMM == "dnnl" and cache is not None and not torch.jit.is_tracing():
         # the input projections of all steps by oneDNN too (~20% faster than addmm on an AMD EPYC), the weight
-        # packed once without a batch hint (measured: the hint does not change its speed), whatever the length
+        # packed once without a batch hint (measured: the hint does not change its speed), whatever the length;
+        # step_linear itself falls back to addmm off the CPU or outside float32 (not while tracing: its MKL
+        # fallback needs the batch hint)
         gi = step_linear(w_ih, None, cache, "dnnl")(rows, b_ih)
     else:
         gi = torch.addmm(b_ih, rows, w_ih.t())
