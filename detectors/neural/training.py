@@ -29,7 +29,7 @@ from spoofbench.protocols.errors import BenchError, ConfigError
 
 from . import distributed as dist_utils
 from .checkpoints import latest_good_checkpoint, prune_checkpoints, save_epoch_checkpoint
-from .data import TrainingWaves
+from .data import TrainingWaves, length_block_order, pad_batch
 from .inference import score_waves
 
 
@@ -42,11 +42,14 @@ class TrainingRecipe:
     lr: float = 1e-4
     weight_decay: float = 1e-4
     bonafide_weight: float = 9.0    # class weights [1, 9] = the official [0.1, 0.9]
-    lr_schedule: str = "none"       # "none" (official), "cosine" (to 0 over the epochs), "exponential"
-    lr_gamma: float = 0.95          # per-epoch factor of the exponential schedule
+    lr_schedule: str = "none"       # "none" (official), "cosine" (to 0 over the epochs), "exponential", "step"
+    lr_gamma: float = 0.95          # per-epoch factor of the exponential schedule, per-step factor of "step"
+    lr_step_epochs: int = 10        # "step": lr *= lr_gamma every lr_step_epochs epochs (LFCC-LCNN: 0.5 per 10)
     seed: int = 1234
-    n_samples: int = 64600
+    n_samples: int | None = 64600   # None: whole utterances, batches zero-padded to their longest (LFCC-LCNN)
     train_crop: str = "first"       # "first" (2021/ICASSP) or "random" (ASVspoof 5 baseline)
+    batch_order: str = "shuffle"    # "shuffle", or "length_blocks" (NII block_shuffle_by_length)
+    patience: int = 0               # early stopping: stop after this many epochs without a better dev EER (0: off)
     drop_last: bool = True          # as the 2021 baseline's train loader
     amp: bool = True                # mixed precision on CUDA (ignored on CPU)
     num_workers: int = 0
@@ -56,8 +59,12 @@ class TrainingRecipe:
     progress: bool = True
 
     def __post_init__(self):
-        if self.lr_schedule not in ("none", "cosine", "exponential"):
-            raise ConfigError(f"lr_schedule must be none, cosine or exponential, got {self.lr_schedule!r}")
+        if self.lr_schedule not in ("none", "cosine", "exponential", "step"):
+            raise ConfigError(f"lr_schedule must be none, cosine, exponential or step, got {self.lr_schedule!r}")
+        if self.batch_order not in ("shuffle", "length_blocks"):
+            raise ConfigError(f"batch_order must be 'shuffle' or 'length_blocks', got {self.batch_order!r}")
+        if int(self.patience) < 0 or int(self.lr_step_epochs) < 1:
+            raise ConfigError("patience must be >= 0 and lr_step_epochs >= 1")
         if self.train_crop not in ("first", "random"):
             raise ConfigError(f"train_crop must be 'first' or 'random', got {self.train_crop!r}")
         if int(self.batch_size) < 1 or int(self.epochs) < 1:
@@ -110,9 +117,11 @@ def _as_tuple(x):
 def run_fingerprint(architecture: dict, cfg: TrainingRecipe, train_ids, dev_ids) -> str:
     """Hash of everything that determines the training numbers, so a checkpoint folder is never resumed
     with other settings or data."""
+    # fields added after the first release count only when set, so earlier checkpoints keep their fingerprint
     relevant = {k: v for k, v in asdict(cfg).items()
                 if k not in ("epochs", "num_workers", "checkpoint_dir", "keep_checkpoints", "progress",
-                             "eval_batch_size")}
+                             "eval_batch_size", "patience")
+                and not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
     blob = json.dumps({"model": architecture, "train": relevant,
                        "train_ids": hashlib.sha256("\n".join(map(str, train_ids)).encode()).hexdigest(),
                        "dev_ids": hashlib.sha256("\n".join(map(str, dev_ids)).encode()).hexdigest()},
@@ -120,11 +129,17 @@ def run_fingerprint(architecture: dict, cfg: TrainingRecipe, train_ids, dev_ids)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+#: recipe fields added later, with their defaults (left out of the fingerprint while at the default)
+_LATER_FIELDS = {"lr_step_epochs": 10, "batch_order": "shuffle"}
+
+
 def make_scheduler(optimizer, cfg: TrainingRecipe):
     if cfg.lr_schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
     if cfg.lr_schedule == "exponential":
         return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_gamma)
+    if cfg.lr_schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step_epochs, gamma=cfg.lr_gamma)
     return None
 
 
@@ -191,9 +206,15 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
     show = cfg.progress and rank == 0
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f"{name} epochs".strip(), unit="epoch", disable=not show,
                initial=start_epoch, total=cfg.epochs)
+    lengths = train.lengths() if cfg.batch_order == "length_blocks" else None
     for epoch in bar:
+        if stop_early(cfg, best["epoch"], epoch, dev):
+            break
         train.epoch = epoch
-        order = epoch_order(len(train), cfg.seed, epoch)
+        if lengths is not None:
+            order = length_block_order(lengths, cfg.batch_size, cfg.seed, epoch)
+        else:
+            order = epoch_order(len(train), cfg.seed, epoch)
         n_batches = len(order) // cfg.batch_size if cfg.drop_last else -(-len(order) // cfg.batch_size)
         n_batches = max(n_batches, 1)
         batches = [order[b * cfg.batch_size:(b + 1) * cfg.batch_size] for b in range(n_batches)]
@@ -201,7 +222,8 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
         loader = torch.utils.data.DataLoader(
             train, batch_sampler=[b.tolist() for b in mine], num_workers=cfg.num_workers,
             worker_init_fn=_worker_init if cfg.num_workers else None,
-            generator=torch.Generator().manual_seed(cfg.seed + epoch), pin_memory=device.type == "cuda")
+            generator=torch.Generator().manual_seed(cfg.seed + epoch), pin_memory=device.type == "cuda",
+            collate_fn=pad_batch if cfg.n_samples is None else None)
         net.train()
         running, seen = 0.0, 0
         inner = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", leave=False, disable=not show)
@@ -254,6 +276,13 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
     if world > 1 and device.type == "cuda":
         model = revert_sync_batchnorm(model, norm_kinds)
     return TrainResult(best_state=best["state"], best_epoch=best["epoch"], best_dev_eer=best["eer"], history=history)
+
+
+def stop_early(cfg: TrainingRecipe, best_epoch: int, epochs_done: int, dev) -> bool:
+    """Early stopping (the NII toolkit's ``--no-best-epochs``): ``patience`` epochs have passed since the best
+    dev EER. Checked before each epoch, so a resumed run that had stopped stays stopped."""
+    return bool(cfg.patience) and dev is not None and len(dev) > 0 and best_epoch >= 1 \
+        and epochs_done - best_epoch >= cfg.patience
 
 
 def _per_item_loss(logits: torch.Tensor, y: torch.Tensor, score_rule: str) -> torch.Tensor:
