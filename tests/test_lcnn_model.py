@@ -151,3 +151,19 @@ def test_variable_lengths_frames_and_short_inputs():
         padded = np.zeros(2400, np.float32)
         padded[:300] = signal(300)
         np.testing.assert_allclose(short.numpy(), model(torch.from_numpy(padded)[None]).numpy(), atol=1e-6)
+
+
+def test_from_official_reads_an_official_state_dict_file(tmp_path):
+    from spoofbench.detectors.lcnn import from_official
+    from spoofbench.detectors.lcnn.detector import LFCCLCNN
+
+    path = tmp_path / "trained_network.pt"
+    state = official_pattern_state()
+    state["m_frontend.0.lfcc_fb"] = LCNNModel().frontend.filterbank.clone()  # as the official file holds it
+    torch.save(state, path)
+    w2 = signal(9000, 0.5)
+    with torch.no_grad():
+        out = from_official(path)(torch.from_numpy(w2)[None]).numpy()
+    np.testing.assert_allclose(out, FIXTURE["outputs"]["single_signal_9000"], rtol=0, atol=1e-5)
+    det = LFCCLCNN.from_official(path, progress=False)
+    assert det.is_fitted and det.n_parameters() == 269729

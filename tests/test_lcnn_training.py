@@ -123,3 +123,16 @@ def test_small_preset_trains_on_the_tiny_corpus_and_survives_save_load(corpus, t
     again = load_detector(tmp_path / "lcnn.det")
     np.testing.assert_array_equal(again.score(ev), scores)
     assert again.n_parameters() == det.n_parameters() == 4653
+
+
+def test_fast_inference_modes_run_and_stay_close(varied, monkeypatch):
+    from spoofbench.detectors.neural import inference
+
+    monkeypatch.setattr(inference, "native_bf16", lambda: True)  # run bf16 whatever this CPU does natively
+    det = create_detector("lfcc-lcnn.small", **TINY, epochs=3).fit(varied)
+    exact = det.score(varied)
+    for mode in ("bf16", "int8", "int8+bf16"):
+        det.set_params(fast_inference=mode)
+        approx = det.score(varied)
+        assert np.all(np.isfinite(approx)) and not np.array_equal(approx, exact)
+        np.testing.assert_allclose(approx, exact, rtol=0, atol=0.05 * np.ptp(exact) + 1e-3)
