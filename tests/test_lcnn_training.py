@@ -136,3 +136,29 @@ def test_fast_inference_modes_run_and_stay_close(varied, monkeypatch):
         approx = det.score(varied)
         assert np.all(np.isfinite(approx)) and not np.array_equal(approx, exact)
         np.testing.assert_allclose(approx, exact, rtol=0, atol=0.05 * np.ptp(exact) + 1e-3)
+
+
+def test_dev_loss_is_the_training_loss_of_the_dev_scores():
+    from spoofbench.detectors.neural.training import dev_loss
+
+    scores, labels = np.array([2.0, -1.0, 0.5, -3.0]), np.array([1, 0, 0, 1])
+    p = 1 / (1 + np.exp(-scores))
+    bce = -(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+    assert dev_loss(scores, labels, 1.0) == pytest.approx(bce.mean(), rel=1e-12)
+    w = np.where(labels == 1, 9.0, 1.0)
+    assert dev_loss(scores, labels, 9.0) == pytest.approx((bce * w).sum() / w.sum(), rel=1e-12)
+    # two logits: the score is their difference, and the loss their cross-entropy
+    logits = torch.tensor([[0.5, 2.5], [1.0, 0.0]], dtype=torch.float64)
+    ce = torch.nn.functional.cross_entropy(logits, torch.tensor([1, 0]))
+    assert dev_loss((logits[:, 1] - logits[:, 0]).numpy(), np.array([1, 0]), 1.0) == pytest.approx(float(ce))
+
+
+def test_selection_by_dev_loss_keeps_the_lowest_loss_epoch(varied, monkeypatch):
+    losses = iter([0.9, 0.5, 0.7, 0.6])
+    eers = iter([0.4, 0.3, 0.1, 0.2])
+    monkeypatch.setattr(training, "dev_loss", lambda *a: next(losses))
+    monkeypatch.setattr(training, "equal_error_rate", lambda *a: next(eers))
+    det = create_detector("lfcc-lcnn.small", **TINY, epochs=4, selection="dev_loss").fit(varied, varied)
+    assert det.best_epoch_ == 2  # not epoch 3, which has the lowest dev EER
+    assert [h["dev_loss"] for h in det.history_] == [0.9, 0.5, 0.7, 0.6]
+    assert create_detector("lfcc-lcnn").selection == "dev_loss"  # the official rule is the preset's

@@ -49,7 +49,8 @@ class TrainingRecipe:
     n_samples: int | None = 64600   # None: whole utterances, batches zero-padded to their longest (LFCC-LCNN)
     train_crop: str = "first"       # "first" (2021/ICASSP) or "random" (ASVspoof 5 baseline)
     batch_order: str = "shuffle"    # "shuffle", or "length_blocks" (NII block_shuffle_by_length)
-    patience: int = 0               # early stopping: stop after this many epochs without a better dev EER (0: off)
+    patience: int = 0               # early stopping: stop after this many epochs without a better dev result (0: off)
+    selection: str = "dev_eer"      # the epoch kept: lowest "dev_eer", or lowest "dev_loss" (the NII toolkit's rule)
     drop_last: bool = True          # as the 2021 baseline's train loader
     amp: bool = True                # mixed precision on CUDA (ignored on CPU)
     num_workers: int = 0
@@ -61,6 +62,8 @@ class TrainingRecipe:
     def __post_init__(self):
         if self.lr_schedule not in ("none", "cosine", "exponential", "step"):
             raise ConfigError(f"lr_schedule must be none, cosine, exponential or step, got {self.lr_schedule!r}")
+        if self.selection not in ("dev_eer", "dev_loss"):
+            raise ConfigError(f"selection must be 'dev_eer' or 'dev_loss', got {self.selection!r}")
         if self.batch_order not in ("shuffle", "length_blocks"):
             raise ConfigError(f"batch_order must be 'shuffle' or 'length_blocks', got {self.batch_order!r}")
         if int(self.patience) < 0 or int(self.lr_step_epochs) < 1:
@@ -130,7 +133,7 @@ def run_fingerprint(architecture: dict, cfg: TrainingRecipe, train_ids, dev_ids)
 
 
 #: recipe fields added later, with their defaults (left out of the fingerprint while at the default)
-_LATER_FIELDS = {"lr_step_epochs": 10, "batch_order": "shuffle"}
+_LATER_FIELDS = {"lr_step_epochs": 10, "batch_order": "shuffle", "selection": "dev_eer"}
 
 
 def make_scheduler(optimizer, cfg: TrainingRecipe):
@@ -168,6 +171,8 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
     progress bar; ``score_rule`` (``inference.SCORE_RULES``): how outputs become scores, and for "single" (one
     logit) the loss is the weighted binary cross-entropy instead."""
     rank, world = dist_utils.rank(), dist_utils.world_size()
+    if cfg.selection == "dev_loss" and score_rule == "bonafide":
+        raise ConfigError("selection='dev_loss' needs logits that give the loss (score rule single or difference)")
     model.to(device)
     if world > 1 and device.type == "cuda":
         norm_kinds = batch_norm_kinds(model)
@@ -254,7 +259,11 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
                                  rule=score_rule)
             labels = dev.labels
             record["dev_eer"] = equal_error_rate(scores[labels == 1], scores[labels == 0])
-            better = record["dev_eer"] < best["eer"]
+            if cfg.selection == "dev_loss":
+                record["dev_loss"] = dev_loss(scores, labels, cfg.bonafide_weight)
+                better = best["epoch"] < 1 or record["dev_loss"] < history[best["epoch"] - 1]["dev_loss"]
+            else:
+                better = record["dev_eer"] < best["eer"]
         else:
             better = True  # without a dev set the last epoch is kept
         if better:
@@ -278,9 +287,18 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
     return TrainResult(best_state=best["state"], best_epoch=best["epoch"], best_dev_eer=best["eer"], history=history)
 
 
+def dev_loss(scores: np.ndarray, labels: np.ndarray, bonafide_weight: float) -> float:
+    """The training loss on the dev set from its scores: the weighted binary cross-entropy of the bona fide
+    logit (score rule "single"), which for two logits equals their cross-entropy (the score is then
+    logit(bona fide) - logit(spoof))."""
+    s, y = torch.as_tensor(scores, dtype=torch.float64), torch.as_tensor(labels, dtype=torch.float64)
+    w = torch.where(y == 1, float(bonafide_weight), 1.0)
+    return float((F.binary_cross_entropy_with_logits(s, y, reduction="none") * w).sum() / w.sum())
+
+
 def stop_early(cfg: TrainingRecipe, best_epoch: int, epochs_done: int, dev) -> bool:
     """Early stopping (the NII toolkit's ``--no-best-epochs``): ``patience`` epochs have passed since the best
-    dev EER. Checked before each epoch, so a resumed run that had stopped stays stopped."""
+    dev result (``selection``). Checked before each epoch, so a resumed run that had stopped stays stopped."""
     return bool(cfg.patience) and dev is not None and len(dev) > 0 and best_epoch >= 1 \
         and epochs_done - best_epoch >= cfg.patience
 
