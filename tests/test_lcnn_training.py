@@ -162,3 +162,22 @@ def test_selection_by_dev_loss_keeps_the_lowest_loss_epoch(varied, monkeypatch):
     assert det.best_epoch_ == 2  # not epoch 3, which has the lowest dev EER
     assert [h["dev_loss"] for h in det.history_] == [0.9, 0.5, 0.7, 0.6]
     assert create_detector("lfcc-lcnn").selection == "dev_loss"  # the official rule is the preset's
+
+
+def test_training_batches_are_whole_utterances_padded_to_their_longest(varied, monkeypatch):
+    from spoofbench.detectors.lcnn.detector import LFCCLCNN
+
+    widths = []
+    build = LFCCLCNN.build_model
+
+    def build_and_watch(self):
+        model = build(self)
+        model.register_forward_pre_hook(lambda _m, args: widths.append(tuple(args[0].shape)) if _m.training else None)
+        return model
+
+    monkeypatch.setattr(LFCCLCNN, "build_model", build_and_watch)
+    create_detector("lfcc-lcnn.small", **{**TINY, "batch_size": 3}, epochs=2).fit(varied)
+    lengths = sorted(len(load_audio(p)) for p in varied["path"])
+    assert len(widths) == 2 * 4  # 10 utterances in batches of 3, the last short batch kept (drop_last=False)
+    assert {w for _, w in widths} <= set(lengths) and len({w for _, w in widths}) > 1
+    assert sorted(n for n, _ in widths[:4]) == [1, 3, 3, 3]
