@@ -1,6 +1,8 @@
-"""``bench score``: score audio files or folders with a saved detector (or an official RawNet2 checkpoint).
+"""``bench score``: score audio files or folders with a saved detector, a pre-trained preset (shipped weights,
+nothing trained or downloaded) or an official RawNet2 checkpoint.
 
     bench score --detector rawnet2 --checkpoint rawnet2.det audio/ extra.flac --out scores.csv
+    bench score --detector aasist.pretrained-la19 audio/
     bench score --detector rawnet2 --official-checkpoint pre_trained_DF_RawNet2.pth --variant 2021 audio/
     torchrun --nproc_per_node=4 $(command -v bench) score --detector rawnet2 --checkpoint rawnet2.det audio/
 
@@ -52,7 +54,8 @@ def collect_audio(inputs) -> list[str]:
 @click.command("score")
 @click.argument("inputs", nargs=-1, required=True, metavar="PATH...")
 @click.option("--detector", "spec", required=True, metavar="NAME[.PRESET]",
-              help="Registered detector (with --official-checkpoint: its preset or --variant picks the model).")
+              help="Registered detector (with --official-checkpoint: its preset or --variant picks the model). "
+                   "A pre-trained preset (e.g. aasist.pretrained-la19) scores as it is, with no checkpoint.")
 @click.option("--checkpoint", default=None, metavar="FILE", help="Detector file written by Detector.save / bench run.")
 @click.option("--official-checkpoint", default=None, metavar="FILE",
               help="RawNet2 only: an official state_dict (.pth), loaded with weights_only=True.")
@@ -74,14 +77,17 @@ def collect_audio(inputs) -> list[str]:
 def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, mode, hop, batch_size, device, fast,
                   workers, on_bad_audio):
     """Score audio files and folders (any length) with a trained detector; higher score = bona fide."""
-    from spoofbench.detectors import get_entry, load_detector, split_spec
+    from spoofbench.detectors import load_detector, split_spec
     from spoofbench.detectors.neural import distributed as dist_utils
+    from spoofbench.detectors.registry import check_spec
 
-    if (checkpoint is None) == (official_checkpoint is None):
-        raise ConfigError("give exactly one of --checkpoint FILE or --official-checkpoint FILE")
+    if checkpoint is not None and official_checkpoint is not None:
+        raise ConfigError("give one of --checkpoint FILE or --official-checkpoint FILE, not both")
     name, preset = split_spec(spec)
-    get_entry(name)  # unknown names fail here with a suggestion
-    if official_checkpoint is not None:
+    check_spec(spec)  # unknown names and presets fail here with a suggestion
+    if checkpoint is None and official_checkpoint is None:
+        det = _pretrained_detector(spec)
+    elif official_checkpoint is not None:
         if name != "rawnet2":
             raise ConfigError(f"--official-checkpoint is for RawNet2 checkpoints, not {name!r}")
         from spoofbench.detectors.rawnet2 import RawNet2
@@ -115,7 +121,8 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
                                                           for p, s, f in zip(paths, scores, flags)))
     flag_counts = {name: sum(name in f for f in flags) for name in quality.FLAGS}
     n_flagged = sum(bool(f) for f in flags)
-    summary = {"detector": det.name, "checkpoint": checkpoint or official_checkpoint, "files": len(paths),
+    summary = {"detector": det.name, "checkpoint": checkpoint or official_checkpoint,
+               "pretrained": det.pretrained_info() if hasattr(det, "pretrained_info") else None, "files": len(paths),
                "audio_seconds": round(duration, 3), "seconds": round(elapsed, 3),
                "real_time_factor": round(elapsed / duration, 6) if duration else None,
                "score_mean": float(scores.mean()), "score_std": float(scores.std()),
@@ -143,6 +150,20 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
         for path, problem in skipped:
             click.echo(f"  {path}: {problem}", err=True)
         click.get_current_context().exit(EXIT_SKIPPED)
+
+
+def _pretrained_detector(spec: str):
+    """A pre-trained preset, ready to score (its shipped weights load, checksum verified); any other detector
+    needs a checkpoint."""
+    from spoofbench.detectors import create_detector
+
+    det = create_detector(spec)
+    if getattr(det, "needs_training", True):
+        raise ConfigError(f"{spec} is not pre-trained: give --checkpoint FILE (a model saved by bench run or "
+                          "Detector.save) or --official-checkpoint FILE, or choose a pre-trained preset "
+                          "(bench list --presets)")
+    det.check_fitted()  # loads and verifies the weights now, before any audio is read
+    return det
 
 
 def _usable_audio(paths: list[str], on_bad_audio: str):
