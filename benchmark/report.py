@@ -226,13 +226,14 @@ def summary_rows(metrics: dict, outcome: RunOutcome) -> tuple[list[str], list[li
     """One row per system: pooled eval metrics (mean ± std over seeds when there are several), then status."""
     multi = len(outcome.seeds) > 1
     columns = metric_specs.shown_in("summary")
-    headers = ["system", "training"] + [spec.title for spec in columns] + ["status"]
+    training = training_by_system(outcome) if shows_training(outcome) else None
+    headers = ["system"] + (["training"] if training is not None else []) + [spec.title for spec in columns] + \
+        ["status"]
     status = _status_by_system(outcome)
-    training = training_by_system(outcome)
     rows = []
     for name in system_order(outcome):
         pooled = metrics["systems"].get(name, {}).get("pooled")
-        cells = [name, training.get(name, "")]
+        cells = [name] + ([training.get(name, "")] if training is not None else [])
         for spec in columns:
             cells.append(_cell(pooled, spec, multi, with_ci="summary" in spec.ci_shown) if pooled else "—")
         cells.append(status.get(name, "done"))
@@ -256,6 +257,14 @@ def describe_origin(origin: dict) -> str:
     if kind == "trained":
         return f"trained on {origin.get('corpus_name')} train"
     return ""
+
+
+def shows_training(outcome: RunOutcome) -> bool:
+    """Whether the tables need a "training" column: some model was not trained on the scored corpus's train
+    (pre-trained, fine-tuned, a saved model, --train-data). A plain run's column would only repeat itself."""
+    if getattr(outcome, "train_corpus", None) is not None:
+        return True
+    return any((getattr(r, "origin", None) or {}).get("kind", "trained") != "trained" for r in outcome.systems)
 
 
 def training_by_system(outcome: RunOutcome) -> dict[str, str]:
@@ -488,11 +497,14 @@ def _fusion_blocks(outcome: RunOutcome) -> list:
 
 
 def _systems_blocks(outcome: RunOutcome) -> list:
-    headers = ["system", "training", "status", "parameters", "fit s", "score eval s", "eval RTF"]
+    shown = shows_training(outcome)
+    headers = ["system"] + (["training"] if shown else []) + ["status", "parameters", "fit s", "score eval s",
+                                                              "eval RTF"]
     rows = []
     for r in outcome.systems:
         t = r.timings or {}
-        rows.append([r.system, describe_origin(r.origin), "done (cached)" if r.cached else r.status,
+        origin = [describe_origin(r.origin)] if shown else []
+        rows.append([r.system, *origin, "done (cached)" if r.cached else r.status,
                      f"{r.n_parameters:,}" if r.n_parameters is not None else "—",
                      _fmt(t.get("fit_s"), 1), _fmt(t.get("score_eval_s"), 1), _fmt(t.get("rtf_eval"), 4)])
     return [("h2", "Detectors"),

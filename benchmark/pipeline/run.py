@@ -58,13 +58,9 @@ def check_request(req: RunRequest) -> tuple[list, list[int | None], list, list[s
     seeds: list[int | None] = check_seeds(req.seeds, "seeds") if req.seeds else [None]
     planned = resolve_systems(specs, seeds, req)
     fusion_methods = check_fusion_names(req.fusion)
-    for folder, protocol in ((req.data, req.protocol), (req.train_data, req.train_protocol)):
+    for folder in (req.data, req.train_data):
         if folder is not None and not os.path.isdir(folder):
             raise BenchError(f"{folder}: corpus folder not found")
-        if folder is not None and protocol is None:  # a folder that is no corpus is named before any work
-            from spoofbench.protocols import detect_protocol
-
-            detect_protocol(folder)
     if req.on_bad_audio not in ("skip", "fail"):  # [run] on_bad_audio in a config file is not a click choice
         raise ConfigError(f"on_bad_audio must be skip or fail, got {req.on_bad_audio!r}")
     if req.device == "cuda":
@@ -76,6 +72,10 @@ def check_request(req: RunRequest) -> tuple[list, list[int | None], list, list[s
         if not os.path.isfile(req.asv_scores):
             raise BenchError(f"{req.asv_scores}: ASV score file not found")
         check_asv_file(req.asv_scores)
+    if req.train_data is not None and req.train_protocol is None:  # no corpus there: named before any work
+        from spoofbench.protocols import detect_protocol
+
+        detect_protocol(req.train_data)
     return specs, seeds, planned, fusion_methods
 
 
