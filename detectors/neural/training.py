@@ -142,14 +142,16 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves | None, cfg: TrainingRecipe,
                 device: torch.device, on_batch_end: Callable[[int, int, float], None] | None = None,
-                fingerprint: str = "", find_unused_parameters: bool = False, name: str = "") -> TrainResult:
+                fingerprint: str = "", find_unused_parameters: bool = False, name: str = "",
+                score_rule: str = "difference") -> TrainResult:
     """Train ``model`` in place; return the state of the epoch with the lowest dev EER (the last epoch
     when there is no dev set). Under torchrun the model is wrapped in DistributedDataParallel: each rank
     takes ``batch_size / world`` items of every global batch, and the weighted loss is normalised by the
     global weight sum, so the gradient is that of the whole batch. ``on_batch_end(epoch, batch, loss)`` is
     called after each optimizer step (progress hooks; tests use it to interrupt a run).
     ``find_unused_parameters``: some parameters get no gradient (DDP must be told); ``name`` labels the
-    progress bar."""
+    progress bar; ``score_rule`` (``inference.SCORE_RULES``): how outputs become scores, and for "single" (one
+    logit) the loss is the weighted binary cross-entropy instead."""
     rank, world = dist_utils.rank(), dist_utils.world_size()
     model.to(device)
     if world > 1 and device.type == "cuda":
@@ -212,7 +214,7 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
             total_weight = dist_utils.all_reduce_sum(weights.sum().detach())
             # weighted CE as nn.CrossEntropyLoss(weight=...) computes it, normalised over the global batch;
             # DDP averages gradients over ranks, hence the factor world
-            loss = (F.cross_entropy(logits.float(), y, reduction="none") * weights).sum() * world / total_weight
+            loss = (_per_item_loss(logits.float(), y, score_rule) * weights).sum() * world / total_weight
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
@@ -226,7 +228,8 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
         record = {"epoch": epoch + 1, "loss": dist_utils.all_reduce_mean(running / max(seen, 1)),
                   "lr": optimizer.param_groups[0]["lr"]}
         if dev is not None and len(dev):
-            scores = score_waves(model, dev, device, cfg.eval_batch_size, progress=False, sharded=True)
+            scores = score_waves(model, dev, device, cfg.eval_batch_size, progress=False, sharded=True,
+                                 rule=score_rule)
             labels = dev.labels
             record["dev_eer"] = equal_error_rate(scores[labels == 1], scores[labels == 0])
             better = record["dev_eer"] < best["eer"]
@@ -251,6 +254,15 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
     if world > 1 and device.type == "cuda":
         model = revert_sync_batchnorm(model, norm_kinds)
     return TrainResult(best_state=best["state"], best_epoch=best["epoch"], best_dev_eer=best["eer"], history=history)
+
+
+def _per_item_loss(logits: torch.Tensor, y: torch.Tensor, score_rule: str) -> torch.Tensor:
+    """Cross-entropy per item: over the two classes, or for a one-logit network (the logit of bona fide)
+    the binary cross-entropy."""
+    if score_rule == "single":
+        return F.binary_cross_entropy_with_logits(logits.reshape(len(logits)), y.to(logits.dtype),
+                                                  reduction="none")
+    return F.cross_entropy(logits, y, reduction="none")
 
 
 def batch_norm_kinds(model: torch.nn.Module) -> dict[str, type]:
