@@ -148,3 +148,30 @@ def test_a_corrupted_copy_of_the_shipped_weights_is_refused(tmp_path, monkeypatc
     # an intact copy in the same place is accepted
     shutil.copyfile(original, package / "AASIST.pth")
     assert np.isfinite(create_detector("aasist.pretrained-la19", progress=False).score(splits[2][:1])).all()
+
+
+def test_bench_score_with_a_pretrained_preset_or_an_official_file(splits, tmp_path):
+    from click.testing import CliRunner
+
+    from spoofbench.benchmark.cli import cli
+
+    paths = [str(p) for p in splits[2]["path"][:2]]
+    out = tmp_path / "pre.csv"
+    result = CliRunner().invoke(cli, ["score", "--detector", "aasist.l.pretrained-la19", *paths, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = out.read_text().splitlines()[1:]
+    scores = np.array([float(r.split(",")[1]) for r in rows])
+    assert len(rows) == 2 and np.isfinite(scores).all()
+    import json
+    summary = json.loads((tmp_path / "pre.summary.json").read_text())
+    assert summary["pretrained"]["name"] == "aasist-l-la19" and summary["pretrained"]["sha256"].startswith("814331d0")
+    # the same file given as an official checkpoint gives the same scores
+    official = tmp_path / "official.csv"
+    result = CliRunner().invoke(cli, ["score", "--detector", "aasist.l", "--official-checkpoint",
+                                      str(pre.weights_path("aasist-l-la19")), *paths, "--out", str(official)])
+    assert result.exit_code == 0, result.output
+    again = np.array([float(r.split(",")[1]) for r in official.read_text().splitlines()[1:]])
+    np.testing.assert_allclose(again, scores, rtol=1e-6, atol=1e-6)
+    # a preset that needs training needs a file
+    result = CliRunner().invoke(cli, ["score", "--detector", "aasist.small", *paths])
+    assert result.exit_code != 0 and "not a pre-trained preset" in result.output
