@@ -340,7 +340,7 @@ def test_bench_score_with_a_pretrained_preset_needs_no_checkpoint(corpus, tmp_pa
     assert FIT_CALLS == []
 
     r = CliRunner().invoke(cli, ["score", "--detector", "xc-tiny.scratch", str(folder)])
-    assert r.exit_code == 2 and "xc-tiny.scratch is not pre-trained: give --checkpoint FILE" in r.output
+    assert r.exit_code == 2 and "xc-tiny.scratch is not a pre-trained preset: give --checkpoint FILE" in r.output
     r = CliRunner().invoke(cli, ["score", "--detector", "xc-tiny.pretrianed-test", str(folder)])
     assert r.exit_code == 2 and "did you mean 'xc-tiny.pretrained-test'" in r.output
 
