@@ -2,6 +2,7 @@
 the corpus, fine-tuned / frozen / from scratch side by side, ``--train-data A --data B``, saved models (.det)
 scored on another corpus, ``bench score`` with a pre-trained preset, and one-line errors for bad inputs."""
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -317,6 +318,12 @@ def test_bad_inputs_are_one_line_errors(corpus, tmp_path, weights):
     assert "'tuned' is not among the detectors of this run" in line
     assert not (tmp_path / "x" / "scores").exists() or not list((tmp_path / "x" / "scores").iterdir())
 
+    # shipped weights altered after installation: refused before any work, naming the file
+    shipped = tmp_path / "site" / "xcweights_pkg" / "tiny.pth"  # the weights fixture's package
+    shipped.write_bytes(shipped.read_bytes()[:-8] + bytes(8))
+    line = _one_error(_run("--detectors", "xc-tiny.pretrained-test", "--data", corpus, "--out", tmp_path / "z"))
+    assert line.startswith(f"error: {shipped}: ") and "sha256" in line
+
 
 # ---- bench score ---------------------------------------------------------------------------------------------
 def test_bench_score_with_a_pretrained_preset_needs_no_checkpoint(corpus, tmp_path, weights):
@@ -371,3 +378,45 @@ def test_saved_models_record_their_pretrained_weights(weights, tmp_path):
     assert meta["pretrained"]["sha256"] == weights.sha256 and meta["provenance"]["spec"] == "xc-tiny.pretrained-test"
     loaded = Detector.load(tmp_path / "m.det")
     assert not loaded.needs_training and loaded.pretrained_info()["name"] == "xc-tiny-weights"
+
+
+# ---- a real shipped pre-trained model, end to end ---------------------------------------------------------------
+def _mini_manifest(corpus: Path, dest: Path, per_class: int) -> Path:
+    """A ``csv`` corpus of a few tiny-corpus files per split and class (no ASV scores: no t-DCF on 2 trials)."""
+    from spoofbench.protocols import get_protocol
+
+    table = get_protocol("demo").read(str(corpus), keys=None)
+    dest.mkdir()
+    lines = ["path,label,attack,split"]
+    for split in ("train", "dev", "eval"):
+        for label in ("bonafide", "spoof"):
+            rows = [i for i in range(len(table)) if table["split"][i] == split and table["label"][i] == label]
+            for i in rows[:per_class]:
+                name = f"{split}-{os.path.basename(table['path'][i])}"
+                shutil.copy(table["path"][i], dest / name)
+                lines.append(f"{name},{label},{table['attack'][i] if label == 'spoof' else '-'},{split}")
+    (dest / "manifest.csv").write_text("\n".join(lines) + "\n")
+    return dest
+
+
+def test_the_shipped_aasist_la19_model_is_scored_beside_a_trained_system(corpus, tmp_path, monkeypatch):
+    from spoofbench.detectors.aasist.detector import AASIST
+    from spoofbench.detectors.neural.pretrained import get_weights, weights_path
+
+    def no_fit(self, train, dev=None):
+        raise AssertionError("a pre-trained AASIST must not be fitted")
+
+    monkeypatch.setattr(AASIST, "fit", no_fit)
+    data = _mini_manifest(Path(corpus), tmp_path / "mini", per_class=2)
+    out = tmp_path / "run"
+    r = _run("--detectors", "aasist.pretrained-la19,spectral-lr", "--data", data, "--out", out, "--fusion", "mean")
+    assert r.exit_code == 0, r.output
+    system = _run_json(out)["systems"]["aasist.pretrained-la19"]
+    sha = file_sha256(weights_path("aasist-la19"))
+    assert system["pretrained"]["sha256"] == sha == get_weights("aasist-la19").sha256
+    assert system["pretrained"]["trained_on"] == "ASVspoof 2019 LA train"
+    assert system["n_parameters"] == 297_866
+    scores = _eval_scores(out, "aasist.pretrained-la19")
+    assert len(scores) == 4 and all(np.isfinite(list(scores.values())))
+    assert _summary(out)["aasist.pretrained-la19"]["training"] == "pre-trained on ASVspoof 2019 LA train"
+    assert sha in (out / "report.md").read_text()

@@ -82,6 +82,10 @@ def resolve_systems(systems: list, seeds: list[int | None], req: RunRequest) -> 
                 raise
             except Exception:  # a constructor that crashes fails in run_system, where it is reported
                 detector, pretrained = None, None
+            if pretrained is not None:  # altered or missing shipped weights: one line now, not a failed system later
+                from spoofbench.detectors.neural.pretrained import weights_path
+
+                weights_path(pretrained["name"])
             # The key holds every hyperparameter, defaults included, so a changed default retrains.
             full = detector.get_params() if detector is not None else dict(params)
             planned.append(PlannedSystem(system, resolved_spec, params, full, seed if seedable else None, names,
