@@ -225,6 +225,16 @@ def test_train_on_one_corpus_and_score_another(corpus, tmp_path, weights):
     assert r.exit_code == 0, r.output
     assert len(FIT_CALLS) == 1 and "cached: xc-tiny.pretrained-test" in r.stderr
 
+    # changed eval audio of B: nothing is fitted again, eval is scored again (dev kept)
+    FIT_CALLS.clear()
+    evals = sorted((b / "LA" / "ASVspoof2019_LA_eval" / "flac").glob("*.flac"))
+    evals[0].write_bytes(evals[1].read_bytes())
+    r = _run("--detectors", "xc-tiny.scratch,xc-tiny.pretrained-test", "--set", "xc-tiny.epochs=1",
+             "--train-data", a, "--data", b, "--out", out, "--fusion", "logreg")
+    assert r.exit_code == 0, r.output
+    assert FIT_CALLS == [] and "fitted in" not in r.stderr
+    assert r.stderr.count("scoring eval again") == 2 and "scored dev" not in r.stderr
+
 
 def test_train_data_audio_is_checked_like_the_corpus_audio(corpus, tmp_path):
     a = copy_corpus(corpus, tmp_path / "corpus-A")
@@ -268,6 +278,17 @@ def test_a_saved_model_from_one_run_is_scored_on_another_corpus(corpus, tmp_path
     row = _summary(second)["spectral-lr"]["training"]
     assert row == f"saved model spectral-lr.det (spectral-lr; trained on {Path(corpus).name} train " \
                   f"(model selection on its dev; {corpus}))"
+
+    # the same file again: cached; another model saved under that name: scored again
+    r = _run("--detectors", model, "--data", other, "--out", second, "--fusion", "none")
+    assert r.exit_code == 0 and "cached: spectral-lr" in r.stderr, r.output
+    r = _run("--detectors", "spectral-lr", "--set", "spectral-lr.n_bands=8", "--data", corpus,
+             "--out", tmp_path / "third", "--fusion", "none")
+    assert r.exit_code == 0, r.output
+    shutil.copy(tmp_path / "third" / "models" / "spectral-lr.det", model)
+    r = _run("--detectors", model, "--data", other, "--out", second, "--fusion", "none")
+    assert r.exit_code == 0 and "cached: spectral-lr" not in r.stderr, r.output
+    assert _eval_scores(second, "spectral-lr") == _eval_scores(tmp_path / "third", "spectral-lr")
 
     # a pre-trained system's saved model keeps its weights' description
     r = _run("--detectors", "xc-tiny.pretrained-test", "--data", corpus, "--out", tmp_path / "pre", "--fusion", "none")

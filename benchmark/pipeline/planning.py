@@ -110,7 +110,7 @@ def _plan_saved_model(entry: SystemSpec, req: RunRequest) -> PlannedSystem:
         params[key] = value
     detector = load_saved_model(saved, params)
     names = factory.param_names() if hasattr(factory, "param_names") else []
-    return PlannedSystem(entry.system, saved.spec, params, {"model_sha256": saved.sha256}, None, names, factory,
+    return PlannedSystem(entry.system, saved.spec, params, dict(params), None, names, factory,
                          needs_training=False, pretrained=detector.pretrained_info(), model_file=saved)
 
 
@@ -156,6 +156,10 @@ def plan_systems(planned: list[PlannedSystem], corpus: Corpus, out: Path,
                  "trials": corpus.trials_hash, "skipped": corpus.skipped}
         if cross and trains:
             ident["train_trials"], ident["train_skipped"] = train_corpus.trials_hash, train_corpus.skipped
+        if p.model_file is not None:  # another file under the same name is another model
+            ident["model_sha256"] = p.model_file.sha256
+        elif p.pretrained is not None:  # new weights shipped under the same name are another model
+            ident["weights_sha256"] = p.pretrained.get("sha256")
         key = hash_json(ident)
         if not trains:  # nothing is fitted on this run's audio: dev and eval are only scored
             audio = {"fit": "", **scored}
