@@ -97,7 +97,7 @@ class RunConfig:
         running, shown = set(), []
         for item in specs:
             spec = item if isinstance(item, str) else item.spec
-            if not isinstance(item, str) and item.alias:
+            if not isinstance(item, str) and (item.alias or item.model_file is not None):
                 running.add(item.system)
             shown.append(item if isinstance(item, str) else item.system)
             if spec is None:  # a saved model: only its own name (above) reaches it

@@ -118,9 +118,9 @@ def load_saved_model(saved: SavedModel, runtime: dict) -> Detector:
     """The detector of a saved model file, every failure one line naming the file."""
     try:
         return Detector.load(saved.path, **runtime)
-    except BenchError:
-        raise
-    except ConfigError as exc:
+    except BenchError as exc:  # Detector.load names the file in most of its errors, not in all
+        if str(exc).startswith(saved.path):
+            raise
         raise BenchError(f"{saved.path}: {exc}") from None
 
 
