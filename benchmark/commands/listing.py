@@ -34,7 +34,9 @@ def list_command(fmt: str, show_presets: bool) -> None:
     click.echo(tabulate([[r["detector"], ", ".join(r["presets"]), r["default"] or "", r["source"],
                           r["description"]] for r in rows],
                         headers=["detector", "presets", "default", "source", "description"]))
-    if presets is not None:
+    if presets is None:
+        click.echo("(parameter counts, and what each pre-trained preset was trained on: bench list --presets)")
+    else:
         click.echo()
         click.echo(tabulate([[p["preset"], f"{p['parameters']:,}" if isinstance(p["parameters"], int) else
                               p["parameters"], f"pre-trained on {p['trained_on']}" if p["pretrained"] else "",
