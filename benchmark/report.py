@@ -385,8 +385,8 @@ def report_blocks(outcome: RunOutcome, req: RunRequest, metrics: dict, tables: d
     if train is not None:
         train_counts = ", ".join(f"{s} {len(t)} ({int(t.is_bonafide.sum())} bona fide)"
                                  for s, t in train.tables.items())
-        corpus_lines = [f"Training corpus: `{train.root}` (protocol `{train.protocol}`): {train_counts} trials; "
-                        "the trained systems learnt on its train split and were selected on its dev",
+        corpus_lines = [f"Training corpus: `{train.root}` (protocol `{train.protocol}`): {train_counts} "
+                        f"trials{subset}; the trained systems learnt on its train split and were selected on its dev",
                         f"Evaluation corpus: `{c.root}` (protocol `{c.protocol}`): {counts} trials{subset}; "
                         "scored, calibrated and fused on its dev, evaluated on its eval"]
     else:

@@ -276,8 +276,8 @@ def test_a_saved_model_from_one_run_is_scored_on_another_corpus(corpus, tmp_path
     assert run["systems"]["spectral-lr"]["model_file"] == str(model)
     assert run["systems"]["spectral-lr"]["training"]["sha256"] == file_sha256(model)
     row = _summary(second)["spectral-lr"]["training"]
-    assert row == f"saved model spectral-lr.det (spectral-lr; trained on {Path(corpus).name} train " \
-                  f"(model selection on its dev; {corpus}))"
+    assert row == f"saved model spectral-lr.det (spectral-lr; trained on {Path(corpus).name} train)"
+    assert _model_meta(model)["provenance"]["origin"]["corpus"] == str(corpus)
 
     # the same file again: cached; another model saved under that name: scored again
     r = _run("--detectors", model, "--data", other, "--out", second, "--fusion", "none")

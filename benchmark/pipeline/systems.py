@@ -185,11 +185,11 @@ def _load_fitted(path: Path, record: dict | None, log: Log) -> Detector | None:
 def _provenance(run: SystemRun) -> dict:
     """What the saved model file tells its later readers (``bench run --detectors FILE.det``, ``bench score``)."""
     o = run.origin
-    if o.get("kind") == "trained":
-        trained_on = f"{o.get('corpus_name')} train (model selection on its dev; {o.get('corpus')})"
+    if o.get("kind") == "trained":  # the folder itself is in "origin"
+        trained_on = f"{o.get('corpus_name')} train"
     elif o.get("kind") == "finetuned":
         trained_on = (f"{o.get('trained_on')}, fine-tuned on {o.get('corpus_name')} train for "
-                      f"{o.get('finetune_epochs')} epochs ({o.get('corpus')})")
+                      f"{o.get('finetune_epochs')} epochs")
     else:
         trained_on = o.get("trained_on")
     return {"system": run.system, "spec": run.spec, "trained_on": trained_on, "origin": o}
