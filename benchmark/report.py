@@ -524,7 +524,8 @@ def _pretrained_blocks(outcome: RunOutcome) -> list:
         if info:
             epochs = int(info.get("finetune_epochs") or 0)
             rows.append([r.system, info.get("name"), info.get("trained_on"),
-                         f"{epochs} epochs on {r.origin.get('corpus_name')}" if epochs else "no (frozen)",
+                         f"{epochs} epochs on {r.origin.get('corpus_name') or 'its training corpus'}" if epochs else
+                         "no (frozen)",
                          f"`{info.get('sha256')}`", info.get("source"), info.get("licence")])
     if not rows:
         return []
