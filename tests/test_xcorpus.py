@@ -150,7 +150,7 @@ def test_frozen_finetuned_and_scratch_side_by_side(corpus, tmp_path, weights):
     out = tmp_path / "run"
     r = _run("--detectors", "frozen=xc-tiny.pretrained-test,tuned=xc-tiny.pretrained-test,xc-tiny.scratch",
              "--set", "tuned.finetune_epochs=2", "--set", "tuned.finetune_lr=0.003", "--set", "xc-tiny.epochs=1",
-             "--data", corpus, "--out", out, "--fusion", "none")
+             "--set", "xc-tiny.pretrained-test.finetune_lr=0.5", "--data", corpus, "--out", out, "--fusion", "none")
     assert r.exit_code == 0, r.output
     # fine-tuned from the weights for 2 epochs, scratch trained (1 epoch, --set xc-tiny reaches every system),
     # frozen never fitted
@@ -162,7 +162,9 @@ def test_frozen_finetuned_and_scratch_side_by_side(corpus, tmp_path, weights):
     assert summary["xc-tiny.scratch"]["training"] == f"trained on {name} train"
     assert _eval_scores(out, "frozen") != _eval_scores(out, "tuned")
     run = _run_json(out)
+    # precedence: --set NAME < --set NAME.PRESET < --set SYSTEM
     assert run["systems"]["tuned"]["params"]["finetune_lr"] == 0.003
+    assert run["systems"]["frozen"]["params"]["finetune_lr"] == 0.5
     assert run["systems"]["tuned"]["training"]["kind"] == "finetuned"
     assert run["systems"]["tuned"]["pretrained"]["sha256"] == weights.sha256
     assert run["systems"]["frozen"]["params"].get("finetune_epochs", 0) == 0
@@ -173,7 +175,7 @@ def test_frozen_finetuned_and_scratch_side_by_side(corpus, tmp_path, weights):
     FIT_CALLS.clear()
     r = _run("--detectors", "frozen=xc-tiny.pretrained-test,tuned=xc-tiny.pretrained-test,xc-tiny.scratch",
              "--set", "tuned.finetune_epochs=2", "--set", "tuned.finetune_lr=0.003", "--set", "xc-tiny.epochs=1",
-             "--data", corpus, "--out", out, "--fusion", "none")
+             "--set", "xc-tiny.pretrained-test.finetune_lr=0.5", "--data", corpus, "--out", out, "--fusion", "none")
     assert r.exit_code == 0 and FIT_CALLS == [] and r.stderr.count("cached:") == 3, r.output
 
 
