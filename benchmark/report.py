@@ -249,7 +249,7 @@ def describe_origin(origin: dict) -> str:
         return f"pre-trained on {origin.get('trained_on')}"
     if kind == "finetuned":
         return (f"pre-trained on {origin.get('trained_on')}; fine-tuned on {origin.get('corpus_name')} "
-                f"for {origin.get('finetune_epochs')} epochs")
+                f"for {epochs_text(origin.get('finetune_epochs'))}")
     if kind == "saved":
         spec = origin.get("spec") or origin.get("detector")
         return (f"saved model {os.path.basename(str(origin.get('file')))} ({spec}; trained on "
@@ -265,6 +265,10 @@ def shows_training(outcome: RunOutcome) -> bool:
     if getattr(outcome, "train_corpus", None) is not None:
         return True
     return any((getattr(r, "origin", None) or {}).get("kind", "trained") != "trained" for r in outcome.systems)
+
+
+def epochs_text(n) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
 
 
 def training_by_system(outcome: RunOutcome) -> dict[str, str]:
@@ -523,9 +527,9 @@ def _pretrained_blocks(outcome: RunOutcome) -> list:
         info = r.pretrained
         if info:
             epochs = int(info.get("finetune_epochs") or 0)
+            where = r.origin.get("corpus_name") or "its training corpus"
             rows.append([r.system, info.get("name"), info.get("trained_on"),
-                         f"{epochs} epochs on {r.origin.get('corpus_name') or 'its training corpus'}" if epochs else
-                         "no (frozen)",
+                         f"{epochs_text(epochs)} on {where}" if epochs else "no (frozen)",
                          f"`{info.get('sha256')}`", info.get("source"), info.get("licence")])
     if not rows:
         return []

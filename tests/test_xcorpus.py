@@ -186,6 +186,7 @@ def test_set_reaches_a_preset_whose_name_holds_dots(corpus, tmp_path, weights):
     assert r.exit_code == 0, r.output
     assert [(c[0], c[1]) for c in FIT_CALLS] == [("xc-tiny-weights", 1)]
     assert _run_json(out)["systems"]["xc-tiny.small.pretrained-test"]["params"]["finetune_epochs"] == 1
+    assert _summary(out)["xc-tiny.small.pretrained-test"]["training"].endswith(f"{Path(corpus).name} for 1 epoch")
 
 
 # ---- --train-data A --data B ----------------------------------------------------------------------------------

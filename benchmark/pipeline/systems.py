@@ -189,7 +189,7 @@ def _provenance(run: SystemRun) -> dict:
         trained_on = f"{o.get('corpus_name')} train"
     elif o.get("kind") == "finetuned":
         trained_on = (f"{o.get('trained_on')}, fine-tuned on {o.get('corpus_name')} train for "
-                      f"{o.get('finetune_epochs')} epochs")
+                      f"{o.get('finetune_epochs')} epoch{'' if o.get('finetune_epochs') == 1 else 's'}")
     else:
         trained_on = o.get("trained_on")
     return {"system": run.system, "spec": run.spec, "trained_on": trained_on, "origin": o}
