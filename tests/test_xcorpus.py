@@ -141,6 +141,14 @@ def test_a_run_of_pretrained_systems_reads_no_training_audio(corpus, tmp_path, w
     assert r.exit_code == 0, r.output
     assert FIT_CALLS == []
     assert set(_run_json(out)["corpus"]["trials"]) == {"dev", "eval"}
+    # the pre-trained system's results do not depend on the train split: a run that adds a trained system
+    # reuses them (on the full corpus; here the train audio is gone)
+    r = _run("--detectors", "xc-tiny.pretrained-test,spectral-lr", "--data", corpus, "--out", tmp_path / "both",
+             "--fusion", "none")
+    assert r.exit_code == 0, r.output
+    r = _run("--detectors", "xc-tiny.pretrained-test", "--data", corpus, "--out", tmp_path / "both",
+             "--fusion", "none")
+    assert r.exit_code == 0 and "cached: xc-tiny.pretrained-test" in r.stderr, r.output
     # a system that trains does need that audio: the same corpus is then refused before any training
     r = _run("--detectors", "spectral-lr", "--data", data, "--out", tmp_path / "other", "--fusion", "none")
     assert r.exit_code == 2 and "nothing was trained" in r.output

@@ -127,14 +127,15 @@ def _asv_file(root: str, protocol: str, split: str) -> str | None:
     return os.path.abspath(path) if path else None
 
 
-def trials_hash(corpus: Corpus) -> str:
+def trials_hash(corpus: Corpus, splits: tuple[str, ...] = SPLITS) -> str:
     """Hash of what the detectors see: every trial's id, label, attack, split and audio path (relative to the
     corpus root, so a moved corpus keeps its cache), plus the protocol files' own hashes. The ASV score files
-    are left out: they change the t-DCF, never a detector's scores, so fixing one retrains nothing."""
+    are left out: they change the t-DCF, never a detector's scores, so fixing one retrains nothing.
+    ``splits``: only these splits' trials (e.g. dev and eval, all that a system that is only scored sees)."""
     asv = {os.path.relpath(p, corpus.root) for p in corpus.asv_files.values() if p}
     protocol_files = {rel: sha for rel, sha in corpus.sources.items() if rel not in asv}
     h = hashlib.sha256()
-    for split in (s for s in SPLITS if s in corpus.tables):
+    for split in (s for s in SPLITS if s in corpus.tables and s in splits):
         t = corpus.tables[split]
         for cols in zip(t["utt_id"], t["label"], t["attack"], t["split"], t["path"]):
             rel = os.path.relpath(cols[4], corpus.root) if os.path.isabs(cols[4]) else cols[4]

@@ -11,7 +11,7 @@ from spoofbench.protocols.errors import BenchError, ConfigError
 
 from ..provenance import hash_json
 from .audio_scan import audio_hash
-from .corpus import Corpus, corpus_name
+from .corpus import Corpus, corpus_name, trials_hash
 from .request import RunRequest, SystemSpec
 from .saved_models import SavedModel, read_saved_model
 from .systems import SystemRun
@@ -154,6 +154,9 @@ def plan_systems(planned: list[PlannedSystem], corpus: Corpus, out: Path,
         trains = p.needs_training and p.model_file is None
         ident = {"spec": p.spec, "params": result_params(p.factory, p.full_params),
                  "trials": corpus.trials_hash, "skipped": corpus.skipped}
+        if not trains:  # it sees dev and eval only (the trials left out as bad audio are gone from them):
+            # adding a system that trains, or changing train, must not score it again
+            ident["trials"], ident["skipped"] = trials_hash(corpus, ("dev", "eval")), []
         if cross and trains:
             ident["train_trials"], ident["train_skipped"] = train_corpus.trials_hash, train_corpus.skipped
         if p.model_file is not None:  # another file under the same name is another model
