@@ -3,8 +3,8 @@
 
 The ``TrainingRecipe`` defaults are the RawNet2 2021 baseline's: Adam (lr 1e-4, weight decay 1e-4), batch
 32, cross-entropy weighted 1:9 with bona fide weighted up, inputs = first 64,600 samples (or tiled), 100
-epochs, no learning-rate schedule (cosine and exponential are options). The model kept is the epoch with
-the lowest dev EER: the evaluation data never choose.
+epochs, no learning-rate schedule (per-epoch cosine and exponential, and AASIST's per-step cosine to ``lr_min``
+are options). The model kept is the epoch with the lowest dev EER: the evaluation data never choose.
 
 Every epoch writes a checkpoint (model, optimizer, scheduler, RNG states, history) to ``checkpoint_dir``
 with a sha256 digest (``checkpoints.py``); a fit with the same settings and data resumes from the latest
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
 from collections.abc import Callable
@@ -32,6 +33,11 @@ from .checkpoints import latest_good_checkpoint, prune_checkpoints, save_epoch_c
 from .data import TrainingWaves, length_block_order, pad_batch
 from .inference import score_waves
 
+#: "cosine": per epoch from lr to 0 (CosineAnnealingLR); "cosine-step": after every optimizer step from lr to
+#: lr_min over all the run's steps (AASIST's official schedule); "exponential": per epoch by lr_gamma; "step":
+#: lr_gamma every lr_step_epochs epochs (LFCC-LCNN's halving).
+LR_SCHEDULES = ("none", "cosine", "exponential", "cosine-step", "step")
+
 
 @dataclass
 class TrainingRecipe:
@@ -42,7 +48,8 @@ class TrainingRecipe:
     lr: float = 1e-4
     weight_decay: float = 1e-4
     bonafide_weight: float = 9.0    # class weights [1, 9] = the official [0.1, 0.9]
-    lr_schedule: str = "none"       # "none" (official), "cosine" (to 0 over the epochs), "exponential", "step"
+    lr_schedule: str = "none"       # one of LR_SCHEDULES; "none" is the RawNet2 baselines' (official)
+    lr_min: float = 0.0             # where "cosine-step" ends (AASIST's official lr_min: 5e-6)
     lr_gamma: float = 0.95          # per-epoch factor of the exponential schedule, per-step factor of "step"
     lr_step_epochs: int = 10        # "step": lr *= lr_gamma every lr_step_epochs epochs (LFCC-LCNN: 0.5 per 10)
     seed: int = 1234
@@ -60,8 +67,10 @@ class TrainingRecipe:
     progress: bool = True
 
     def __post_init__(self):
-        if self.lr_schedule not in ("none", "cosine", "exponential", "step"):
-            raise ConfigError(f"lr_schedule must be none, cosine, exponential or step, got {self.lr_schedule!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        if not 0 <= float(self.lr_min) <= float(self.lr):
+            raise ConfigError(f"lr_min must be from 0 to lr ({self.lr}), got {self.lr_min!r}")
         if self.selection not in ("dev_eer", "dev_loss"):
             raise ConfigError(f"selection must be 'dev_eer' or 'dev_loss', got {self.selection!r}")
         if self.batch_order not in ("shuffle", "length_blocks"):
@@ -133,10 +142,26 @@ def run_fingerprint(architecture: dict, cfg: TrainingRecipe, train_ids, dev_ids)
 
 
 #: recipe fields added later, with their defaults (left out of the fingerprint while at the default)
-_LATER_FIELDS = {"lr_step_epochs": 10, "batch_order": "shuffle", "selection": "dev_eer"}
+_LATER_FIELDS = {"lr_step_epochs": 10, "batch_order": "shuffle", "selection": "dev_eer", "lr_min": 0.0}
 
 
-def make_scheduler(optimizer, cfg: TrainingRecipe):
+def batches_per_epoch(n_items: int, cfg: TrainingRecipe) -> int:
+    n = n_items // cfg.batch_size if cfg.drop_last else -(-n_items // cfg.batch_size)
+    return max(n, 1)
+
+
+def step_cosine_factor(step: int, total_steps: int, floor: float) -> float:
+    """The learning-rate factor after ``step`` optimizer steps: half a cosine from 1 down to ``floor``
+    (= lr_min / lr) over ``total_steps``, as the official AASIST ``cosine_annealing``."""
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+
+
+def make_scheduler(optimizer, cfg: TrainingRecipe, steps_per_epoch: int = 1):
+    """The learning-rate scheduler of ``cfg.lr_schedule`` (None for "none"). "cosine-step" is stepped after
+    every optimizer step, the others after every epoch."""
+    if cfg.lr_schedule == "cosine-step":
+        total, floor = cfg.epochs * steps_per_epoch, cfg.lr_min / cfg.lr
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: step_cosine_factor(step, total, floor))
     if cfg.lr_schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
     if cfg.lr_schedule == "exponential":
@@ -183,7 +208,8 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
             model, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=find_unused_parameters)
     optimizer = make_optimizer(model, cfg, device)
-    scheduler = make_scheduler(optimizer, cfg)
+    scheduler = make_scheduler(optimizer, cfg, batches_per_epoch(len(train), cfg))
+    step_each_batch = cfg.lr_schedule == "cosine-step"
     use_amp = cfg.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
@@ -220,8 +246,7 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
             order = length_block_order(lengths, cfg.batch_size, cfg.seed, epoch)
         else:
             order = epoch_order(len(train), cfg.seed, epoch)
-        n_batches = len(order) // cfg.batch_size if cfg.drop_last else -(-len(order) // cfg.batch_size)
-        n_batches = max(n_batches, 1)
+        n_batches = batches_per_epoch(len(order), cfg)
         batches = [order[b * cfg.batch_size:(b + 1) * cfg.batch_size] for b in range(n_batches)]
         mine = [batch[rank::world] for batch in batches]  # this rank's share of every global batch
         loader = torch.utils.data.DataLoader(
@@ -245,12 +270,14 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            if step_each_batch:
+                scheduler.step()
             running += loss.item() / world
             seen += 1
             inner.set_postfix(loss=f"{running / seen:.4f}")
             if on_batch_end is not None:
                 on_batch_end(epoch, b, float(loss.item()))
-        if scheduler is not None:
+        if scheduler is not None and not step_each_batch:
             scheduler.step()
         record = {"epoch": epoch + 1, "loss": dist_utils.all_reduce_mean(running / max(seen, 1)),
                   "lr": optimizer.param_groups[0]["lr"]}
