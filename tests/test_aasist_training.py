@@ -205,3 +205,22 @@ def test_resume_mid_run_gives_the_same_numbers_with_per_step_cosine_and_freq_aug
     # freq_aug and the crops draw from the seeded generators: another seed trains otherwise
     other = create_detector("aasist.small", **{**params, "seed": 6}).fit(train, dev)
     assert [h["loss"] for h in other.history_] != [h["loss"] for h in full.history_]
+
+
+def test_finetuning_a_pretrained_preset_starts_from_the_shipped_weights(splits):
+    train, dev, _ = splits
+    def both_classes(table, n):
+        return table[np.concatenate([np.flatnonzero(table.y == 1)[:n], np.flatnonzero(table.y == 0)[:n]])]
+
+    train, dev = both_classes(train, 4), both_classes(dev, 2)
+    assert set(train.y.tolist()) == set(dev.y.tolist()) == {0, 1}
+    det = create_detector("aasist.l.pretrained-la19", finetune_epochs=1, n_samples=16000, batch_size=4,
+                          eval_batch_size=4, progress=False)
+    assert det.needs_training and det.pretrained_info()["finetune_epochs"] == 1
+    det.fit(train, dev)
+    assert len(det.history_) == 1 and np.isfinite(det.history_[0]["loss"])
+    assert det.history_[0]["lr"] == pytest.approx(5e-6)  # the per-step cosine from lr / 10 ends at lr_min
+    shipped = pre.load_pretrained_state("aasist-l-la19")
+    moved = max(float((det.model_.state_dict()[k].double() - v.double()).abs().max())
+                for k, v in shipped.items() if v.is_floating_point() and "running" not in k)
+    assert 0 < moved < 1e-2  # two small steps from the shipped weights
