@@ -217,3 +217,22 @@ def test_a_training_step_equals_the_official_one():
 def _feeds_batch_norm(key: str) -> bool:
     """A bias added right before a BatchNorm that runs on batch statistics."""
     return key.endswith(("conv1.bias", "proj_with_att.bias", "proj_without_att.bias"))
+
+
+def test_every_shipped_file_is_declared_package_data():
+    """A wheel holds the weights, configs, licences and README only if pyproject's package-data names them
+    (checked once by hand: pip wheel . lists all 10 files under spoofbench/detectors/aasist/weights/)."""
+    import fnmatch
+
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "spoofbench.detectors.aasist.weights"]
+    folder = root / "detectors" / "aasist" / "weights"
+    data = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix != ".py")
+    assert {"AASIST.pth", "AASIST-L.pth", "AASIST-ASVspoof5.pth", "LICENSE.clovaai-aasist", "NOTICE.clovaai-aasist",
+            "LICENSE.asvspoof5-baseline-aasist", "README.md"} <= set(data)
+    assert [n for n in data if not any(fnmatch.fnmatch(n, g) for g in globs)] == []
+    for weights in SHIPPED.values():
+        assert (folder / weights.filename).is_file()
