@@ -165,6 +165,9 @@ class AASIST(NeuralDetector):
     def load_weights(self, model: AASISTModel, state: dict[str, torch.Tensor], source: str) -> None:
         load_official_state(model, state, source=source)
 
+    def find_unused_parameters(self) -> bool:
+        return True  # bn1 of blocks 1-5: in the official files, but its output is discarded (no gradient)
+
     @classmethod
     def from_official(cls, path, variant: str = "aasist", **overrides) -> AASIST:
         """A fitted detector holding an official AASIST ``state_dict`` file (``variant``: aasist, aasist-l or
