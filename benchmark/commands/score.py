@@ -91,8 +91,7 @@ def collect_audio(inputs) -> list[str]:
                    "exit 2), or leave it out, list it and score the rest (skip, exit 3).")
 def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, mode, hop, batch_size, device, fast,
                   workers, on_bad_audio):
-    """Score audio files and folders (any length) with a trained or pre-trained detector; higher score = bona
-    fide."""
+    """Score audio files and folders (any length) with a trained or pre-trained detector; higher score = bona fide."""
     from spoofbench.detectors import create_detector, get_entry, load_detector, split_spec
     from spoofbench.detectors.neural import distributed as dist_utils
 
