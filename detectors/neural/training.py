@@ -18,6 +18,7 @@ import json
 import math
 import os
 import random
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -196,6 +197,11 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
     progress bar; ``score_rule`` (``inference.SCORE_RULES``): how outputs become scores, and for "single" (one
     logit) the loss is the weighted binary cross-entropy instead."""
     rank, world = dist_utils.rank(), dist_utils.world_size()
+    if dev is not None and cfg.selection == "dev_eer" and len(np.unique(dev.labels)) < 2:
+        # an EER needs both classes: with one, every epoch's would be NaN and none could be chosen
+        warnings.warn(f"{name or 'training'}: the dev set holds only one class, so no dev EER can choose an "
+                      "epoch; the last epoch is kept", stacklevel=2)
+        dev = None
     if cfg.selection == "dev_loss" and score_rule == "bonafide":
         raise ConfigError("selection='dev_loss' needs logits that give the loss (score rule single or difference)")
     model.to(device)
