@@ -114,6 +114,17 @@ class Detector:
         self.check_fitted()
         return int(sum(np.asarray(v).size for v in self.get_state().values()))
 
+    def pretrained_info(self) -> dict | None:
+        """Where shipped pre-trained weights come from (name, file, sha256, trained_on, source, licence,
+        finetune_epochs), or None for a detector trained by ``fit``."""
+        return None
+
+    @property
+    def needs_training(self) -> bool:
+        """False for a pre-trained detector used as it is: ``fit`` ignores its data (the harness scores it
+        without training)."""
+        return True
+
     @property
     def is_fitted(self) -> bool:
         return any(k.endswith("_") and not k.startswith("_") for k in vars(self))

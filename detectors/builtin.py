@@ -10,6 +10,11 @@ declare_detector("spectral-lr", "spoofbench.detectors.spectral_lr:SpectralLR",
 declare_detector("rawnet2", "spoofbench.detectors.rawnet2.detector:RawNet2",
                  presets=("asvspoof2021", "icassp21", "asvspoof5", "small"), default_preset="asvspoof2021",
                  description="RawNet2 end-to-end CM on raw waveforms (ASVspoof 2021 / ICASSP 2021 / ASVspoof 5)")
+declare_detector("aasist", "spoofbench.detectors.aasist.detector:AASIST",
+                 presets=("aasist", "l", "asvspoof5", "small", "pretrained-la19", "l.pretrained-la19",
+                          "pretrained-asv5"), default_preset="aasist",
+                 description="AASIST spectro-temporal graph attention CM on raw waveforms (AASIST 297,866 "
+                             "parameters, L 85,306; official pre-trained weights shipped)")
 declare_detector("lfcc-gmm", "spoofbench.detectors.gmm_baselines:LFCCGMM",
                  presets=("asvspoof2019", "asvspoof2021", "small"), default_preset="asvspoof2019",
                  description="LFCC front end + bona fide/spoof diagonal GMMs (ASVspoof 2019/2021 baseline)")

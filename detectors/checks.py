@@ -36,6 +36,12 @@ QUICK_OVERRIDES: dict[str, dict[str, Any]] = {
                      progress=False),
     "cqcc-gmm": dict(n_components=2, n_iter=3, init_frames=2000, cache_dir=False, n_jobs=1, device="cpu",
                      progress=False),
+    # AASIST: a thin network on 0.5 s inputs (3 temporal nodes). The pre-trained presets are checked here as
+    # trainable networks (pretrained=None): their shipped weights need the full network, tested in
+    # tests/test_aasist_training.py
+    "aasist": dict(sinc_filters=12, sinc_taps=32, encoder_channels=[4, 4, 8, 8], gat_dims=[8, 8], n_samples=8000,
+                   epochs=3, batch_size=6, lr=1e-2, lr_min=1e-4, pretrained=None, eval_batch_size=16, amp=False,
+                   device="cpu", threads=1, progress=False),
     "rawnet2": dict(sinc_filters=8, sinc_taps=129, block_channels=[8, 16], gru_hidden=16, gru_layers=1,
                     fc_hidden=16, n_samples=4000, epochs=2, batch_size=8, lr=1e-2, eval_batch_size=16, amp=False,
                     device="cpu", threads=1, progress=False),

@@ -1,11 +1,14 @@
 """The neural engine serves a network family that supplies only its nn.Module and hyperparameters (what the CPU
 runs natively: test_cpu_isa.py)."""
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 from test_rawnet2_training import synthetic_trials
 
 from spoofbench.detectors.neural import NeuralDetector
+from spoofbench.detectors.neural.data import fit_length
+from spoofbench.protocols.audio import load_audio
 
 
 class TinyNet(nn.Module):
@@ -78,3 +81,117 @@ def test_sync_batchnorm_reverts_to_each_layers_own_class():
     for key, value in expected.items():
         torch.testing.assert_close(back.state_dict()[key], value)
     assert back[0].eval()(torch.randn(2, 3)).shape == (2, 3)  # a 1d layer again: takes (batch, features)
+
+
+# ---- score rules ------------------------------------------------------------------------------------------------
+def test_score_rules_turn_outputs_into_scores():
+    from spoofbench.detectors.neural.inference import scores_from_logits
+    from spoofbench.protocols.errors import ConfigError
+
+    logits = torch.tensor([[0.5, 2.0], [1.0, -1.0]])
+    assert scores_from_logits(logits).tolist() == [1.5, -2.0]
+    assert scores_from_logits(logits, "bonafide").tolist() == [2.0, -1.0]
+    assert scores_from_logits(torch.tensor([[0.25], [-3.0]]), "single").tolist() == [0.25, -3.0]
+    assert scores_from_logits(torch.tensor([0.25, -3.0]), "single").tolist() == [0.25, -3.0]
+    with pytest.raises(ConfigError, match="score rule"):
+        scores_from_logits(logits, "mean")
+
+
+class OneLogitNet(TinyNet):
+    def __init__(self, channels: int):
+        super().__init__(channels)
+        self.out = nn.Linear(channels, 1)
+
+
+class OneLogitDetector(TinyDetector):
+    name = "one-logit"
+    score_rule = "single"
+
+    def build_model(self):
+        return OneLogitNet(self.channels)
+
+
+def test_a_one_logit_family_trains_with_binary_cross_entropy_and_scores_its_logit(tmp_path):
+    trials = synthetic_trials(tmp_path / "audio", n=8)
+    det = OneLogitDetector(epochs=3).fit(trials, trials)
+    assert all(np.isfinite(h["loss"]) for h in det.history_)
+    assert det.history_[-1]["loss"] < det.history_[0]["loss"]  # BCE on one logit does learn
+    scores = det.score(trials)
+    # the score is the network's logit itself
+    x = torch.from_numpy(np.stack([fit_length(load_audio(p, 16000), 4000) for p in trials["path"]]))
+    with torch.no_grad():
+        expected = det.model_(x).reshape(-1).double().numpy()
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+
+
+# ---- shipped pre-trained weights ------------------------------------------------------------------------------
+class PretrainedTiny(TinyDetector):
+    name = "pretrained-tiny"
+
+    def __init__(self, pretrained=None, finetune_epochs: int = 0, finetune_lr=None, **kwargs):
+        super().__init__(**kwargs)
+        self.pretrained, self.finetune_epochs, self.finetune_lr = pretrained, finetune_epochs, finetune_lr
+
+
+@pytest.fixture
+def shipped_weights(tmp_path, monkeypatch):
+    """Weights of a TinyNet as package data of a throwaway package, registered as 'tiny-test'."""
+    import sys
+
+    from spoofbench.detectors.neural import pretrained as pre
+    from spoofbench.protocols.files import file_sha256
+    monkeypatch.delitem(sys.modules, "tinyweights_pkg", raising=False)  # imported by an earlier test's folder
+    package = tmp_path / "site" / "tinyweights_pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    torch.manual_seed(7)
+    state = TinyNet(8).state_dict()
+    torch.save(state, package / "tiny.pth")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    weights = pre.PretrainedWeights("tiny-test", "tinyweights_pkg", "tiny.pth", file_sha256(package / "tiny.pth"),
+                                    trained_on="nothing", source="this test", licence="none")
+    monkeypatch.setitem(pre._WEIGHTS, "tiny-test", weights)
+    return package / "tiny.pth", state
+
+
+def test_a_pretrained_detector_scores_without_fit_and_fit_ignores_the_data(tmp_path, shipped_weights):
+    path, state = shipped_weights
+    trials = synthetic_trials(tmp_path / "audio", n=6)
+    det = PretrainedTiny(pretrained="tiny-test")
+    assert not det.needs_training and not det.is_fitted
+    info = det.pretrained_info()
+    assert info["sha256"] == file_sha256_of(path) and info["finetune_epochs"] == 0
+    scores = det.score(trials)  # no fit: the shipped weights load on first use
+    assert all(torch.equal(det.model_.state_dict()[k], v) for k, v in state.items())
+    empty = trials[np.zeros(len(trials), dtype=bool)]
+    np.testing.assert_array_equal(PretrainedTiny(pretrained="tiny-test").fit(empty).score(trials), scores)
+    assert PretrainedTiny().pretrained_info() is None and PretrainedTiny().needs_training
+
+
+def test_pretrained_weights_altered_after_installation_are_refused(tmp_path, shipped_weights):
+    from spoofbench.protocols.errors import BenchError, ConfigError
+
+    path, _ = shipped_weights
+    data = bytearray(path.read_bytes())
+    data[-40] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(BenchError, match="sha256"):
+        PretrainedTiny(pretrained="tiny-test").score(synthetic_trials(tmp_path / "audio", n=2))
+    with pytest.raises(ConfigError, match="unknown pre-trained weights 'tiny-tset'.*did you mean 'tiny-test'"):
+        PretrainedTiny(pretrained="tiny-tset").pretrained_info()
+
+
+def test_finetuning_starts_from_the_pretrained_weights(tmp_path, shipped_weights):
+    _, state = shipped_weights
+    trials = synthetic_trials(tmp_path / "audio", n=8)
+    det = PretrainedTiny(pretrained="tiny-test", finetune_epochs=2, finetune_lr=1e-3)
+    assert det.needs_training
+    det.fit(trials, trials)
+    assert len(det.history_) == 2 and all(h["lr"] == pytest.approx(1e-3) for h in det.history_)
+    moved = max(float((det.model_.state_dict()[k] - v).abs().max()) for k, v in state.items())
+    assert 0 < moved < 0.1  # trained, but from the shipped weights (a fresh init differs by far more)
+
+
+def file_sha256_of(path):
+    from spoofbench.protocols.files import file_sha256
+    return file_sha256(path)

@@ -9,7 +9,8 @@ inference, and the CPU set-up (allocator; what the instruction set runs natively
 from ..cpu import cpu_isa, native_bf16
 from .checkpoints import load_state_dict_file, verify_sha256, verify_zip
 from .detector import NeuralDetector
+from .pretrained import PretrainedWeights, register_weights
 from .training import TrainingRecipe
 
-__all__ = ["NeuralDetector", "TrainingRecipe", "cpu_isa", "load_state_dict_file", "native_bf16", "verify_sha256",
-           "verify_zip"]
+__all__ = ["NeuralDetector", "PretrainedWeights", "TrainingRecipe", "cpu_isa", "load_state_dict_file", "native_bf16",
+           "register_weights", "verify_sha256", "verify_zip"]

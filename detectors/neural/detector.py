@@ -27,6 +27,7 @@ from . import distributed as dist_utils
 from .data import AUTO_CACHE_BYTES, TrainingWaves
 from .inference import score_paths
 from .memory import reuse_freed_memory
+from .pretrained import get_weights, load_pretrained_state, weights_path
 from .training import TrainingRecipe, run_fingerprint, seed_everything, train_model
 
 
@@ -35,6 +36,10 @@ class NeuralDetector(Detector):
 
     #: Layers that ``fast_inference="int8"`` quantises dynamically: attribute names or layer types.
     int8_modules: ClassVar[tuple] = (nn.Linear, nn.GRU, nn.LSTM)
+    #: How the network's output becomes the score (``inference.SCORE_RULES``): "difference" (logit(bona fide) -
+    #: logit(spoof)), "bonafide" (the bona fide logit, as official AASIST) or "single" (a one-logit network,
+    #: trained with binary cross-entropy).
+    score_rule: ClassVar[str] = "difference"
 
     # ---- what a family supplies ---------------------------------------------------------------------
     def build_model(self) -> nn.Module:
@@ -59,6 +64,30 @@ class NeuralDetector(Detector):
     def find_unused_parameters(self) -> bool:
         """Whether some parameters get no gradient (DistributedDataParallel must then be told)."""
         return False
+
+    # ---- shipped pre-trained weights (hyperparameters ``pretrained``, ``finetune_epochs``, ``finetune_lr``) ----
+    def pretrained_info(self) -> dict | None:
+        name = getattr(self, "pretrained", None)
+        if not name:
+            return None
+        return {**get_weights(name).describe(), "finetune_epochs": int(getattr(self, "finetune_epochs", 0) or 0)}
+
+    @property
+    def needs_training(self) -> bool:
+        return not (getattr(self, "pretrained", None) and not getattr(self, "finetune_epochs", 0))
+
+    def _pretrained_model(self) -> nn.Module:
+        """A fresh network holding the shipped weights (checksum verified)."""
+        model = self.build_model()
+        self.load_weights(model, load_pretrained_state(self.pretrained), source=str(weights_path(self.pretrained)))
+        return model
+
+    def check_fitted(self) -> None:
+        # a pre-trained preset is ready to score: its weights load on first use, no fit() needed
+        if not self.is_fitted and not self.needs_training:
+            self.model_ = self._pretrained_model().eval()
+            self.history_ = []
+        super().check_fitted()
 
     # ---- recipe ---------------------------------------------------------------------------------------
     def recipe(self) -> TrainingRecipe:
@@ -100,12 +129,21 @@ class NeuralDetector(Detector):
             return self._fit_checked(train, dev)
 
     def _fit_checked(self, train: TrialTable, dev: TrialTable | None) -> NeuralDetector:
+        if not self.needs_training:  # pre-trained, used as it is: the data are not needed
+            self.model_ = self._pretrained_model().eval()
+            self.history_ = []
+            return self
         if len(train) == 0 or len(set(train.y.tolist())) < 2:
             raise BenchError(f"{self.name}: the training set needs both bona fide and spoof trials")
         cfg = self.recipe()
         device = self._device()
         seed_everything(cfg.seed)
-        model = self.build_model()
+        if getattr(self, "pretrained", None):  # fine-tuning: start from the shipped weights, gently
+            model = self._pretrained_model()
+            lr = self.finetune_lr if getattr(self, "finetune_lr", None) is not None else cfg.lr / 10
+            cfg = dataclasses.replace(cfg, epochs=int(self.finetune_epochs), lr=float(lr))
+        else:
+            model = self.build_model()
         if cfg.checkpoint_dir is None:  # still checkpoint every epoch, in a folder removed afterwards
             with tempfile.TemporaryDirectory(prefix=f"{self.name or 'neural'}-ckpt-") as tmp:
                 cfg.checkpoint_dir = tmp if dist_utils.world_size() == 1 else None
@@ -122,7 +160,7 @@ class NeuralDetector(Detector):
                                       dev["utt_id"] if dev is not None else [])
         result = train_model(model, train_w, dev_w, cfg, device, on_batch_end=getattr(self, "_on_batch_end", None),
                              fingerprint=fingerprint, find_unused_parameters=self.find_unused_parameters(),
-                             name=type(self).__name__)
+                             name=type(self).__name__, score_rule=self.score_rule)
         model.load_state_dict(result.best_state)
         self.model_ = model.eval()
         self.history_ = result.history
@@ -142,7 +180,8 @@ class NeuralDetector(Detector):
         local = score_paths(self.model_, paths, int(self.n_samples), self.sample_rate, device,
                             batch_size=int(self.eval_batch_size), mode=self.score_mode, hop=self.window_hop,
                             num_workers=int(self.num_workers), fast=self.fast_inference,
-                            progress=bool(self.progress) and dist_utils.rank() == 0, int8_modules=self.int8_modules)
+                            progress=bool(self.progress) and dist_utils.rank() == 0, int8_modules=self.int8_modules,
+                            rule=self.score_rule)
         return dist_utils.gather_by_index(idx, local, len(trials))
 
     def get_state(self) -> dict[str, np.ndarray]:

@@ -1,9 +1,10 @@
 """Batched scoring of the neural engine: the official first window or the mean over sliding windows, in
 float32 or a fast mode (bfloat16 autocast, dynamic int8 quantisation, both).
 
-A network's ``forward`` takes (batch, samples) waveforms and returns (batch, 2) logits [spoof, bona fide];
-the score is logit(bona fide) - logit(spoof). Fast modes use bfloat16 only where the hardware runs it
-natively (``spoofbench.detectors.cpu``); elsewhere they fall back, with one warning, to the best mode that does.
+A network's ``forward`` takes (batch, samples) waveforms and returns (batch, 2) logits [spoof, bona fide]
+(or one logit); its family's score rule (``SCORE_RULES``) makes them a score. Fast modes use bfloat16 only
+where the hardware runs it natively (``spoofbench.detectors.cpu``); elsewhere they fall back, with one warning,
+to the best mode that does.
 """
 from __future__ import annotations
 
@@ -25,9 +26,23 @@ FAST_MODES = ("off", "bf16", "int8", "int8+bf16")
 _fallbacks_told: set[str] = set()  # fast modes whose fallback has been reported in this process
 
 
-def scores_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Detection score: logit(bona fide) - logit(spoof), the log-odds of bona fide (higher = bona fide)."""
-    return logits[:, 1] - logits[:, 0]
+#: How a family's network output becomes a detection score (higher = bona fide):
+#: "difference": logit(bona fide) - logit(spoof) of (batch, 2) logits, the log-odds of bona fide (RawNet2);
+#: "bonafide": the bona fide logit alone, ``output[:, 1]`` (the official AASIST score);
+#: "single": a one-logit network, (batch,) or (batch, 1), the logit of bona fide (trained with binary
+#: cross-entropy).
+SCORE_RULES = ("difference", "bonafide", "single")
+
+
+def scores_from_logits(logits: torch.Tensor, rule: str = "difference") -> torch.Tensor:
+    """Detection scores of a batch of network outputs under ``rule`` (see ``SCORE_RULES``)."""
+    if rule == "difference":
+        return logits[:, 1] - logits[:, 0]
+    if rule == "bonafide":
+        return logits[:, 1]
+    if rule == "single":
+        return logits.reshape(len(logits))
+    raise ConfigError(f"score rule must be one of {', '.join(SCORE_RULES)}, got {rule!r}")
 
 
 def _why_no_bf16(info: dict) -> str:
@@ -90,8 +105,8 @@ def _feed_float32_to_int8_layers(model: nn.Module) -> None:
 
 @torch.no_grad()
 def score_batches(model: nn.Module, windows: torch.Tensor, device: torch.device, batch_size: int,
-                  autocast: str | None = None) -> np.ndarray:
-    """logit(bona fide) - logit(spoof) of each window, float64."""
+                  autocast: str | None = None, rule: str = "difference") -> np.ndarray:
+    """The score of each window under ``rule`` (``scores_from_logits``), float64."""
     out = []
     use_bf16 = autocast == "bf16"
     for i in range(0, len(windows), batch_size):
@@ -99,12 +114,13 @@ def score_batches(model: nn.Module, windows: torch.Tensor, device: torch.device,
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # quantised GRU: deprecation notice on every call
             logits = model(x)
-        out.append(scores_from_logits(logits.float()).double().cpu())
+        out.append(scores_from_logits(logits.float(), rule).double().cpu())
     return torch.cat(out).numpy() if out else np.zeros(0)
 
 
 def score_waves(model: nn.Module, data: TrainingWaves, device: torch.device, batch_size: int,
-                progress: bool = False, autocast: str | None = None, sharded: bool = False) -> np.ndarray:
+                progress: bool = False, autocast: str | None = None, sharded: bool = False,
+                rule: str = "difference") -> np.ndarray:
     """Scores of a (fixed-length) dataset, e.g. the dev set during training. ``sharded``: under torchrun
     each rank scores its share and every rank gets all the scores back."""
     was_training = model.training
@@ -112,7 +128,7 @@ def score_waves(model: nn.Module, data: TrainingWaves, device: torch.device, bat
     idx = dist_utils.shard(len(data)) if sharded else np.arange(len(data))
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(data, idx.tolist()), batch_size=batch_size,
                                          shuffle=False)
-    out = [score_batches(model, x, device, batch_size, autocast)
+    out = [score_batches(model, x, device, batch_size, autocast, rule)
            for x, _ in tqdm(loader, desc="scoring", unit="batch", leave=False, disable=not progress)]
     model.train(was_training)
     local = np.concatenate(out) if out else np.zeros(0)
@@ -121,7 +137,8 @@ def score_waves(model: nn.Module, data: TrainingWaves, device: torch.device, bat
 
 def score_paths(model: nn.Module, paths, n_samples: int, sample_rate: int, device: torch.device,
                 batch_size: int = 32, mode: str = "first", hop: int | None = None, num_workers: int = 0,
-                fast: str = "off", progress: bool = False, int8_modules=(nn.Linear, nn.GRU, nn.LSTM)) -> np.ndarray:
+                fast: str = "off", progress: bool = False, int8_modules=(nn.Linear, nn.GRU, nn.LSTM),
+                rule: str = "difference") -> np.ndarray:
     """Score audio files of any length: the official first window (``mode="first"``) or the mean score
     of sliding windows (``mode="sliding"``, hop ``n_samples // 2`` by default). Float64, one per path."""
     if mode not in ("first", "sliding"):
@@ -136,7 +153,7 @@ def score_paths(model: nn.Module, paths, n_samples: int, sample_rate: int, devic
                                          num_workers=num_workers, collate_fn=collate_windows)
     sums, counts = np.zeros(len(data)), np.zeros(len(data))
     for windows, owner in tqdm(loader, desc="scoring", unit="batch", leave=False, disable=not progress):
-        scores = score_batches(model, windows, device, batch_size, autocast)
+        scores = score_batches(model, windows, device, batch_size, autocast, rule)
         np.add.at(sums, owner.numpy(), scores)  # owner = index of the utterance each window came from
         np.add.at(counts, owner.numpy(), 1)
     return sums / np.maximum(counts, 1)

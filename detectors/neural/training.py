@@ -3,8 +3,8 @@
 
 The ``TrainingRecipe`` defaults are the RawNet2 2021 baseline's: Adam (lr 1e-4, weight decay 1e-4), batch
 32, cross-entropy weighted 1:9 with bona fide weighted up, inputs = first 64,600 samples (or tiled), 100
-epochs, no learning-rate schedule (cosine and exponential are options). The model kept is the epoch with
-the lowest dev EER: the evaluation data never choose.
+epochs, no learning-rate schedule (per-epoch cosine and exponential, and AASIST's per-step cosine to ``lr_min``
+are options). The model kept is the epoch with the lowest dev EER: the evaluation data never choose.
 
 Every epoch writes a checkpoint (model, optimizer, scheduler, RNG states, history) to ``checkpoint_dir``
 with a sha256 digest (``checkpoints.py``); a fit with the same settings and data resumes from the latest
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
 from collections.abc import Callable
@@ -32,6 +33,10 @@ from .checkpoints import latest_good_checkpoint, prune_checkpoints, save_epoch_c
 from .data import TrainingWaves
 from .inference import score_waves
 
+#: "cosine": per epoch from lr to 0 (CosineAnnealingLR); "cosine-step": after every optimizer step from lr to
+#: lr_min over all the run's steps (AASIST's official schedule); "exponential": per epoch by lr_gamma.
+LR_SCHEDULES = ("none", "cosine", "exponential", "cosine-step")
+
 
 @dataclass
 class TrainingRecipe:
@@ -42,7 +47,8 @@ class TrainingRecipe:
     lr: float = 1e-4
     weight_decay: float = 1e-4
     bonafide_weight: float = 9.0    # class weights [1, 9] = the official [0.1, 0.9]
-    lr_schedule: str = "none"       # "none" (official), "cosine" (to 0 over the epochs), "exponential"
+    lr_schedule: str = "none"       # "none" (official), "cosine" (per epoch, to 0), "exponential", "cosine-step"
+    lr_min: float = 0.0             # where "cosine-step" ends (AASIST's official lr_min: 5e-6)
     lr_gamma: float = 0.95          # per-epoch factor of the exponential schedule
     seed: int = 1234
     n_samples: int = 64600
@@ -56,8 +62,10 @@ class TrainingRecipe:
     progress: bool = True
 
     def __post_init__(self):
-        if self.lr_schedule not in ("none", "cosine", "exponential"):
-            raise ConfigError(f"lr_schedule must be none, cosine or exponential, got {self.lr_schedule!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        if not 0 <= float(self.lr_min) <= float(self.lr):
+            raise ConfigError(f"lr_min must be from 0 to lr ({self.lr}), got {self.lr_min!r}")
         if self.train_crop not in ("first", "random"):
             raise ConfigError(f"train_crop must be 'first' or 'random', got {self.train_crop!r}")
         if int(self.batch_size) < 1 or int(self.epochs) < 1:
@@ -120,7 +128,23 @@ def run_fingerprint(architecture: dict, cfg: TrainingRecipe, train_ids, dev_ids)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def make_scheduler(optimizer, cfg: TrainingRecipe):
+def batches_per_epoch(n_items: int, cfg: TrainingRecipe) -> int:
+    n = n_items // cfg.batch_size if cfg.drop_last else -(-n_items // cfg.batch_size)
+    return max(n, 1)
+
+
+def step_cosine_factor(step: int, total_steps: int, floor: float) -> float:
+    """The learning-rate factor after ``step`` optimizer steps: half a cosine from 1 down to ``floor``
+    (= lr_min / lr) over ``total_steps``, as the official AASIST ``cosine_annealing``."""
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+
+
+def make_scheduler(optimizer, cfg: TrainingRecipe, steps_per_epoch: int = 1):
+    """The learning-rate scheduler of ``cfg.lr_schedule`` (None for "none"). "cosine-step" is stepped after
+    every optimizer step, the others after every epoch."""
+    if cfg.lr_schedule == "cosine-step":
+        total, floor = cfg.epochs * steps_per_epoch, cfg.lr_min / cfg.lr
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: step_cosine_factor(step, total, floor))
     if cfg.lr_schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
     if cfg.lr_schedule == "exponential":
@@ -142,14 +166,16 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves | None, cfg: TrainingRecipe,
                 device: torch.device, on_batch_end: Callable[[int, int, float], None] | None = None,
-                fingerprint: str = "", find_unused_parameters: bool = False, name: str = "") -> TrainResult:
+                fingerprint: str = "", find_unused_parameters: bool = False, name: str = "",
+                score_rule: str = "difference") -> TrainResult:
     """Train ``model`` in place; return the state of the epoch with the lowest dev EER (the last epoch
     when there is no dev set). Under torchrun the model is wrapped in DistributedDataParallel: each rank
     takes ``batch_size / world`` items of every global batch, and the weighted loss is normalised by the
     global weight sum, so the gradient is that of the whole batch. ``on_batch_end(epoch, batch, loss)`` is
     called after each optimizer step (progress hooks; tests use it to interrupt a run).
     ``find_unused_parameters``: some parameters get no gradient (DDP must be told); ``name`` labels the
-    progress bar."""
+    progress bar; ``score_rule`` (``inference.SCORE_RULES``): how outputs become scores, and for "single" (one
+    logit) the loss is the weighted binary cross-entropy instead."""
     rank, world = dist_utils.rank(), dist_utils.world_size()
     model.to(device)
     if world > 1 and device.type == "cuda":
@@ -161,7 +187,8 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
             model, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=find_unused_parameters)
     optimizer = make_optimizer(model, cfg, device)
-    scheduler = make_scheduler(optimizer, cfg)
+    scheduler = make_scheduler(optimizer, cfg, batches_per_epoch(len(train), cfg))
+    step_each_batch = cfg.lr_schedule == "cosine-step"
     use_amp = cfg.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
@@ -192,8 +219,7 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
     for epoch in bar:
         train.epoch = epoch
         order = epoch_order(len(train), cfg.seed, epoch)
-        n_batches = len(order) // cfg.batch_size if cfg.drop_last else -(-len(order) // cfg.batch_size)
-        n_batches = max(n_batches, 1)
+        n_batches = batches_per_epoch(len(order), cfg)
         batches = [order[b * cfg.batch_size:(b + 1) * cfg.batch_size] for b in range(n_batches)]
         mine = [batch[rank::world] for batch in batches]  # this rank's share of every global batch
         loader = torch.utils.data.DataLoader(
@@ -212,21 +238,24 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
             total_weight = dist_utils.all_reduce_sum(weights.sum().detach())
             # weighted CE as nn.CrossEntropyLoss(weight=...) computes it, normalised over the global batch;
             # DDP averages gradients over ranks, hence the factor world
-            loss = (F.cross_entropy(logits.float(), y, reduction="none") * weights).sum() * world / total_weight
+            loss = (_per_item_loss(logits.float(), y, score_rule) * weights).sum() * world / total_weight
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            if step_each_batch:
+                scheduler.step()
             running += loss.item() / world
             seen += 1
             inner.set_postfix(loss=f"{running / seen:.4f}")
             if on_batch_end is not None:
                 on_batch_end(epoch, b, float(loss.item()))
-        if scheduler is not None:
+        if scheduler is not None and not step_each_batch:
             scheduler.step()
         record = {"epoch": epoch + 1, "loss": dist_utils.all_reduce_mean(running / max(seen, 1)),
                   "lr": optimizer.param_groups[0]["lr"]}
         if dev is not None and len(dev):
-            scores = score_waves(model, dev, device, cfg.eval_batch_size, progress=False, sharded=True)
+            scores = score_waves(model, dev, device, cfg.eval_batch_size, progress=False, sharded=True,
+                                 rule=score_rule)
             labels = dev.labels
             record["dev_eer"] = equal_error_rate(scores[labels == 1], scores[labels == 0])
             better = record["dev_eer"] < best["eer"]
@@ -251,6 +280,15 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
     if world > 1 and device.type == "cuda":
         model = revert_sync_batchnorm(model, norm_kinds)
     return TrainResult(best_state=best["state"], best_epoch=best["epoch"], best_dev_eer=best["eer"], history=history)
+
+
+def _per_item_loss(logits: torch.Tensor, y: torch.Tensor, score_rule: str) -> torch.Tensor:
+    """Cross-entropy per item: over the two classes, or for a one-logit network (the logit of bona fide)
+    the binary cross-entropy."""
+    if score_rule == "single":
+        return F.binary_cross_entropy_with_logits(logits.reshape(len(logits)), y.to(logits.dtype),
+                                                  reduction="none")
+    return F.cross_entropy(logits, y, reduction="none")
 
 
 def batch_norm_kinds(model: torch.nn.Module) -> dict[str, type]:
