@@ -329,7 +329,11 @@ class AASISTModel(nn.Module):
 
     def forward_with_hidden(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(the 5 x gat_dims[1] readout before the output layer, the logits): the official ``forward``."""
-        magnitude = torch.abs(self.encode(x))
+        return self.graph_readout(self.encode(x))
+
+    def graph_readout(self, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The graph half of the network: encoder map -> (readout, logits)."""
+        magnitude = torch.abs(encoded)
         spectral = magnitude.amax(dim=3).transpose(1, 2) + self.pos_S   # max over time: one node per band
         temporal = magnitude.amax(dim=2).transpose(1, 2)                 # max over bands: one node per frame
         nodes_s = self.pool_S(self.GAT_layer_S(spectral))
