@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fast_ops import conv2d_cl, fold_batch_norm, max_pool_time, sinc_band_pool
+
 #: freq_aug masks a band of at most this many sinc filters (official: ``int(uniform(0, 20))``).
 FREQ_AUG_MAX_BAND = 20
 
@@ -138,38 +140,19 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
-            out = self.conv2(F.selu(self.bn2(self.conv1(x))))
+            # the official layout (NCHW): channels-last runs the backward convolutions slower here
+            out = self.conv2(F.selu(self.bn2(self.conv1(x)), inplace=True))
             # conv2's output is not needed by its backward: the shortcut is added in place
             out += self.conv_downsample(x) if hasattr(self, "conv_downsample") else x
             return F.max_pool2d(out, (1, 3))
-        # Evaluation: bn2 folded into conv1 and SELU in place (two passes fewer over the largest maps of the
-        # network: at the first block, 32 channels x 24 bands x 21,490 frames per utterance); the time pooling
-        # as a reduction over a view (max_pool2d's (1, 3) window is 4x slower on these maps).
-        weight, bias = fold_batch_norm(self.conv1, self.bn2)
-        out = self.conv2(F.selu(F.conv2d(x, weight, bias, padding=(1, 1)), inplace=True))
-        out += self.conv_downsample(x) if hasattr(self, "conv_downsample") else x
-        return max_pool_last(out, 3)
-
-
-def fold_batch_norm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weight and bias of ``bn(conv(x))`` as one convolution (BatchNorm in evaluation mode)."""
-    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
-    return conv.weight * scale.view(-1, 1, 1, 1), (conv.bias - bn.running_mean) * scale + bn.bias
-
-
-def max_pool_last(x: torch.Tensor, k: int) -> torch.Tensor:
-    """Max over non-overlapping windows of ``k`` along the last axis (the remainder dropped), as
-    ``max_pool2d(x, (1, k))``."""
-    frames = x.shape[-1] // k
-    return x[..., :frames * k].unflatten(-1, (frames, k)).amax(dim=-1)
-
-
-def sinc_band_pool(x: torch.Tensor, bands: int) -> torch.Tensor:
-    """``max_pool2d(|x|, (3, 3))`` of the sinc output (batch, 3 * bands, samples) as one reduction:
-    (batch, 1, bands, samples // 3)."""
-    frames = x.shape[-1] // 3
-    x = x[..., :frames * 3].unflatten(-1, (frames, 3)).unflatten(1, (bands, 3))
-    return torch.abs(x).amax(dim=(2, 4)).unsqueeze(1)
+        # evaluation: channels-last, bn2 folded into conv1 (see fast_ops)
+        out = F.selu(conv2d_cl(x, *fold_batch_norm(self.conv1, self.bn2), (1, 1)), inplace=True)
+        out = conv2d_cl(out, self.conv2.weight, self.conv2.bias, (0, 1))
+        if hasattr(self, "conv_downsample"):
+            out += conv2d_cl(x, self.conv_downsample.weight, self.conv_downsample.bias, (0, 1))
+        else:
+            out += x
+        return max_pool_time(out, 3)
 
 
 # ---- graph attention -----------------------------------------------------------------------------
