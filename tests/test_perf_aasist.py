@@ -56,7 +56,7 @@ def test_ours_and_the_reference_compute_the_same_function(variant):
 
 def test_bench_perf_aasist_tiny_run(tmp_path):
     out = tmp_path / "perf.json"
-    result = CliRunner().invoke(cli, ["perf", "aasist", "--batches", "2", "--samples", "2000", "--reps", "1",
+    result = CliRunner().invoke(cli, ["perf", "aasist", "--batches", "2", "--samples", "2400", "--reps", "1",
                                       "--fast", "int8", "--threads", "1", "--json", str(out)])
     assert result.exit_code == 0, result.output
     table = [line for line in result.output.splitlines() if line.startswith("| aasist ")]
@@ -64,7 +64,7 @@ def test_bench_perf_aasist_tiny_run(tmp_path):
     assert "where the time goes: aasist, batch 2" in result.output
     data = json.loads(out.read_text())
     (row,) = data["rows"]
-    assert (row["variant"], row["batch"], row["samples"]) == ("aasist", 2, 2000)
+    assert (row["variant"], row["batch"], row["samples"]) == ("aasist", 2, 2400)
     for key in ("ref_train_s", "ref_heap_train_s", "ours_train_s", "ref_infer_s", "ref_heap_infer_s",
                 "ours_infer_s", "ours_int8_infer_s"):
         assert row[key] > 0 and row[key.replace("_s", "_med")] >= row[key]

@@ -325,8 +325,9 @@ def _command():
     @click.option("--fast", "fast_modes", default="int8,bf16", show_default=True,
                   help="Fast inference modes to time (comma-separated; 'none' for none; bf16 only where native).")
     @click.option("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
-    @click.option("--samples", type=click.IntRange(min=2000), default=SAMPLES, show_default=True,
-                  help="Input samples per utterance (the official 64,600; fewer for a quick look).")
+    @click.option("--samples", type=click.IntRange(min=2400), default=SAMPLES, show_default=True,
+                  help="Input samples per utterance (the official 64,600; fewer for a quick look, at least 2,400: the "
+                       "seven 3x poolings must leave one frame).")
     @click.option("--clock", type=click.Choice(["wall", "cpu"]), default="wall", show_default=True,
                   help="wall time, or process CPU time (use with --threads 1 on a loaded machine).")
     @click.option("--eer-check", is_flag=True,
