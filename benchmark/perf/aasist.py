@@ -331,10 +331,14 @@ def _command():
     @click.option("--clock", type=click.Choice(["wall", "cpu"]), default="wall", show_default=True,
                   help="wall time, or process CPU time (use with --threads 1 on a loaded machine).")
     @click.option("--eer-check", is_flag=True,
-                  help="Also train aasist.small on the demo corpus once and compare the eval EER of float32 and "
+                  help="Also fit --eer-preset on the demo corpus once and compare the eval EER of float32 and "
                        "the fast modes (minutes).")
+    @click.option("--eer-preset", default="aasist.small", show_default=True,
+                  help="The detector of --eer-check: a preset trained on the demo corpus, or a pre-trained one "
+                       "(e.g. aasist.pretrained-la19, scored as shipped).")
     @click.option("--json", "json_out", default=None, metavar="FILE", help="Also write every number as JSON.")
-    def perf_aasist(variants, batches, reps, fast_modes, threads, samples, clock, eer_check, json_out):
+    def perf_aasist(variants, batches, reps, fast_modes, threads, samples, clock, eer_check, eer_preset,
+                    json_out):
         """AASIST train step and inference time: ours vs a literal re-implementation of the official code,
         where the time goes per stage, the float32 floor, fast modes (about 10 minutes on 2 cores)."""
         from spoofbench.detectors.neural.inference import supported_fast_mode
@@ -359,7 +363,7 @@ def _command():
             from .aasist_eer import eer_check as check
             from .aasist_eer import format_eer
 
-            result["eer_check"] = check(tuple(modes), echo=lambda m: click.echo(m, err=True))
+            result["eer_check"] = check(tuple(modes), eer_preset, echo=lambda m: click.echo(m, err=True))
             click.echo("\n" + format_eer(result["eer_check"]))
         if json_out:
             write_text_atomic(json_out, json.dumps(result, indent=1))
