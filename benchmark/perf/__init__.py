@@ -27,7 +27,7 @@ from ..commands.lazy import LazyGroup
 })
 @click.pass_context
 def perf(ctx) -> None:
-    """Speed benchmarks of the front ends, the GMM back end, RawNet2, AASIST, `bench eval` and the demo corpus build
+    """Speed benchmarks of the front ends, the GMM back end, RawNet2, `bench eval` and the demo corpus build
     on this machine (each prints the CPU's instruction-set class first)."""
     if not ctx.resilient_parsing:  # not while completing the command line
         click.echo(describe_cpu_isa())
