@@ -27,7 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("spoofbench.benchmark.commands.run:run_command",
             "Train each detector on train (dev for model selection), score dev and eval, fuse on dev"),
     "score": ("spoofbench.benchmark.commands.score:score_command",
-              "Score audio files and folders (any length) with a trained detector; higher score = bona fide."),
+              "Score audio files and folders (any length) with a trained or pre-trained detector; higher score = "
+              "bona fide."),
 }
 
 

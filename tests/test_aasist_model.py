@@ -185,3 +185,54 @@ def test_from_official_gives_a_fitted_detector_of_the_variant():
     assert det.is_fitted and det.gat_dims == [24, 32] and det.n_parameters() == 85_306
     assert det.get_params()["device"] == "cpu"
     assert set(SHIPPED) == {"aasist-la19", "aasist-l-la19", "aasist-asv5"}
+
+
+def test_a_training_step_equals_the_official_one():
+    """Training mode (dropout off so that it is deterministic, BatchNorm on batch statistics): the same
+    logits, loss and gradient of every parameter as the official code (bn1 gets none in either)."""
+    record = OFFICIAL["training_step"]
+    batch = torch.from_numpy(np.stack([inputs.make_input(r) for r in OFFICIAL["inputs"]]))
+    model = from_official(shipped("AASIST.pth")).model_
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    model.train()
+    logits = model(batch)
+    loss = torch.nn.CrossEntropyLoss(weight=torch.tensor([0.1, 0.9]))(logits, torch.tensor(record["labels"]))
+    loss.backward()
+    np.testing.assert_allclose(logits.detach().double().numpy(), np.array(record["logits"]), rtol=0, atol=1e-4)
+    assert float(loss.detach()) == pytest.approx(record["loss"], rel=1e-5)
+    got = {k: (None if p.grad is None else float(p.grad.double().norm())) for k, p in model.named_parameters()}
+    assert got.keys() == record["grad_norms"].keys()
+    assert [k for k, v in got.items() if v is None] == [k for k, v in record["grad_norms"].items() if v is None]
+    for key, want in record["grad_norms"].items():
+        if want is None:
+            continue
+        if _feeds_batch_norm(key):  # mathematically zero (BatchNorm removes any shift): rounding noise on both
+            assert got[key] < 1e-3 and want < 1e-3, key
+        else:
+            assert got[key] == pytest.approx(want, rel=1e-3, abs=1e-9), key
+
+
+def _feeds_batch_norm(key: str) -> bool:
+    """A bias added right before a BatchNorm that runs on batch statistics."""
+    return key.endswith(("conv1.bias", "proj_with_att.bias", "proj_without_att.bias"))
+
+
+def test_every_shipped_file_is_declared_package_data():
+    """A wheel holds the weights, configs, licences and README only if pyproject's package-data names them
+    (checked once by hand: pip wheel . lists all 10 files under spoofbench/detectors/aasist/weights/)."""
+    import fnmatch
+
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "spoofbench.detectors.aasist.weights"]
+    folder = root / "detectors" / "aasist" / "weights"
+    data = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix != ".py")
+    assert {"AASIST.pth", "AASIST-L.pth", "AASIST-ASVspoof5.pth", "LICENSE.clovaai-aasist", "NOTICE.clovaai-aasist",
+            "LICENSE.asvspoof5-baseline-aasist", "README.md"} <= set(data)
+    assert [n for n in data if not any(fnmatch.fnmatch(n, g) for g in globs)] == []
+    for weights in SHIPPED.values():
+        assert (folder / weights.filename).is_file()

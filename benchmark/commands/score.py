@@ -1,7 +1,9 @@
-"""``bench score``: score audio files or folders with a saved detector (or an official RawNet2 checkpoint).
+"""``bench score``: score audio files or folders with a saved detector, an official RawNet2 or AASIST
+checkpoint, or a pre-trained preset whose weights ship with spoofbench.
 
     bench score --detector rawnet2 --checkpoint rawnet2.det audio/ extra.flac --out scores.csv
     bench score --detector rawnet2 --official-checkpoint pre_trained_DF_RawNet2.pth --variant 2021 audio/
+    bench score --detector aasist.pretrained-la19 audio/
     torchrun --nproc_per_node=4 $(command -v bench) score --detector rawnet2 --checkpoint rawnet2.det audio/
 
 Writes ``path,score,flags`` (higher = bona fide) as CSV, atomically, and a summary (printed and as JSON beside
@@ -25,6 +27,21 @@ AUDIO_EXTENSIONS = (".flac", ".wav", ".ogg", ".mp3", ".aiff", ".aif")
 #: Exit status when some files were left out as unusable (``--on-bad-audio skip``): the scores written are
 #: complete for the others, but not for everything asked for.
 EXIT_SKIPPED = 3
+
+
+def _from_official(name: str, preset: str | None, path: str, variant: str | None):
+    """A detector holding an official checkpoint; ``variant`` defaults to the one the preset names."""
+    if name == "rawnet2":
+        from spoofbench.detectors.rawnet2 import RawNet2
+
+        return RawNet2.from_official(path, variant or preset or "2021")  # rawnet2's presets name variants
+    if name == "aasist":
+        from spoofbench.detectors.aasist import AASIST
+
+        by_preset = {"l": "aasist-l", "l.pretrained-la19": "aasist-l", "asvspoof5": "asvspoof5",
+                     "pretrained-asv5": "asvspoof5"}
+        return AASIST.from_official(path, variant or by_preset.get(preset or "", "aasist"))
+    raise ConfigError(f"--official-checkpoint is for RawNet2 and AASIST checkpoints, not {name!r}")
 
 
 def collect_audio(inputs) -> list[str]:
@@ -55,10 +72,11 @@ def collect_audio(inputs) -> list[str]:
               help="Registered detector (with --official-checkpoint: its preset or --variant picks the model).")
 @click.option("--checkpoint", default=None, metavar="FILE", help="Detector file written by Detector.save / bench run.")
 @click.option("--official-checkpoint", default=None, metavar="FILE",
-              help="RawNet2 only: an official state_dict (.pth), loaded with weights_only=True.")
+              help="RawNet2 or AASIST: an official state_dict (.pth), loaded with weights_only=True.")
 @click.option("--variant", default=None,
-              help="With --official-checkpoint: 2021 (ASVspoof 2021 baseline), icassp21 or asvspoof5 "
-                   "(default: the preset named in --detector, else 2021).")
+              help="With --official-checkpoint: RawNet2 2021 (ASVspoof 2021 baseline), icassp21 or asvspoof5; "
+                   "AASIST aasist, aasist-l or asvspoof5 (default: the preset named in --detector, else 2021 / "
+                   "aasist).")
 @click.option("--out", default="scores.csv", show_default=True, metavar="FILE", help="CSV of path,score.")
 @click.option("--mode", type=click.Choice(["first", "sliding"]), default=None,
               help="RawNet2: score the official first window (default) or average sliding windows.")
@@ -73,20 +91,21 @@ def collect_audio(inputs) -> list[str]:
                    "exit 2), or leave it out, list it and score the rest (skip, exit 3).")
 def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, mode, hop, batch_size, device, fast,
                   workers, on_bad_audio):
-    """Score audio files and folders (any length) with a trained detector; higher score = bona fide."""
-    from spoofbench.detectors import get_entry, load_detector, split_spec
+    """Score audio files and folders (any length) with a trained or pre-trained detector; higher score = bona fide."""
+    from spoofbench.detectors import create_detector, get_entry, load_detector, split_spec
     from spoofbench.detectors.neural import distributed as dist_utils
 
-    if (checkpoint is None) == (official_checkpoint is None):
-        raise ConfigError("give exactly one of --checkpoint FILE or --official-checkpoint FILE")
+    if checkpoint is not None and official_checkpoint is not None:
+        raise ConfigError("give one of --checkpoint FILE or --official-checkpoint FILE, not both")
     name, preset = split_spec(spec)
     get_entry(name)  # unknown names fail here with a suggestion
     if official_checkpoint is not None:
-        if name != "rawnet2":
-            raise ConfigError(f"--official-checkpoint is for RawNet2 checkpoints, not {name!r}")
-        from spoofbench.detectors.rawnet2 import RawNet2
-
-        det = RawNet2.from_official(official_checkpoint, variant or preset or "2021")  # preset names a variant
+        det = _from_official(name, preset, official_checkpoint, variant)
+    elif checkpoint is None:  # a pre-trained preset (its weights ship with spoofbench) needs no file
+        det = create_detector(spec)
+        if det.needs_training:
+            raise ConfigError(f"{spec} is not a pre-trained preset: give --checkpoint FILE (a trained detector) "
+                              f"or --official-checkpoint FILE")
     else:
         det = load_detector(checkpoint)
         if det.name != name:
@@ -124,6 +143,8 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
                "flagged": n_flagged, "flag_counts": {k: v for k, v in flag_counts.items() if v},
                "flag_thresholds": quality.thresholds(quality.min_samples_of(det), det.sample_rate),
                "skipped": [{"path": p, "problem": problem} for p, problem in skipped]}
+    if det.pretrained_info() is not None:  # which shipped weights scored (name, sha256, trained on, licence)
+        summary["pretrained"] = det.pretrained_info()
     for key in ("score_mode", "fast_inference", "n_samples"):
         if key in valid:
             summary[key] = det.get_params()[key]

@@ -79,8 +79,8 @@ def load_official_state(model: AASISTModel, state: dict[str, torch.Tensor], sour
             k = shapes[0]
             parts.append(f"{len(shapes)} shape mismatches (e.g. {k}: {tuple(state[k].shape)} vs "
                          f"{tuple(expected[k].shape)})")
-        raise BenchError(f"{source}: not an AASIST {variant or ''} checkpoint: {', '.join(parts)}{hint}".replace(
-            "  ", " "))
+        what = f"AASIST {variant}" if variant else "AASIST"
+        raise BenchError(f"{source}: not an {what} checkpoint: {', '.join(parts)}{hint}")
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
 
 
