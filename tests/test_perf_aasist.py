@@ -80,3 +80,19 @@ def test_bench_perf_aasist_rejects_an_unknown_variant():
     result = CliRunner().invoke(cli, ["perf", "aasist", "--variants", "aasist-xl"])
     assert result.exit_code == 2
     assert result.output.splitlines()[-1] == "error: unknown AASIST variant 'aasist-xl'; choose aasist, aasist-l"
+
+
+def test_the_fast_mode_eer_check_compares_one_fitted_model_in_each_mode(corpus):
+    from spoofbench.benchmark.perf.aasist_eer import eer_check, format_eer
+    from spoofbench.detectors.checks import QUICK_OVERRIDES
+
+    result = eer_check(("int8",), "aasist.small", echo=lambda m: None, root=corpus, **QUICK_OVERRIDES["aasist"])
+    float32, int8 = result["rows"]
+    assert (float32["mode"], int8["mode"]) == ("float32", "int8")
+    assert float32["eer_change"] == 0 and float32["max_abs_score_diff"] is None
+    assert 0 <= int8["eval_eer"] <= 100 and int8["eer_change"] == pytest.approx(int8["eval_eer"] - float32["eval_eer"])
+    assert int8["max_abs_score_diff"] > 0  # the quantised layers change the scores a little
+    assert int8["within_target"] == (abs(int8["eer_change"]) <= 0.5)
+    lines = format_eer(result).splitlines()
+    assert lines[0].startswith("fast modes on ") and "aasist.small" in lines[0]
+    assert [line.split("|")[1].strip() for line in lines[3:]] == ["float32", "int8"]
