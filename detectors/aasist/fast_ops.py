@@ -1,14 +1,15 @@
-"""The operations that make the AASIST encoder fast on CPU, each equal to the official layer it replaces up to
-float32 rounding (tests/test_aasist_model.py compares the network with the official outputs).
+"""The operations that make the AASIST encoder fast on CPU in evaluation, each equal to the official layer it
+replaces up to float32 rounding (tests/test_aasist_model.py compares the network with the official outputs).
 
-Where the time goes in the official code (2 cores, batch 8): 2/3 in the first two residual blocks, whose maps
-are 32 channels x 24 bands x 21,490 frames (66 MB per utterance). There the official layout (NCHW) runs
-oneDNN's 2x3 convolutions at about half the speed of channels-last; its one-input-channel convolutions
-(conv1 and the shortcut of the first block) are bound by writing their output in NCHW; ``max_pool2d((1, 3))``
-and the separate BatchNorm and shortcut passes each read and write those maps again. So the encoder runs
-channels-last in evaluation: the one-channel convolutions as matrix products over 2x3 patches written straight into
-channels-last, the time pooling as a reduction over a contiguous view, BatchNorm folded into conv1 in
-evaluation, SELU and the shortcut in place.
+Where the official code spends an inference (AMD EPYC, batch 8): about three quarters in the first two
+residual blocks, whose maps are 32 channels x 24 bands x 21,490 frames (66 MB per utterance). There oneDNN
+runs the 2x3 convolutions in the official layout (NCHW) at about 0.6x their channels-last speed; the
+one-input-channel convolutions of the first block (conv1, the shortcut) are bound by writing their output;
+``max_pool2d((1, 3))`` and the separate BatchNorm and shortcut passes each read and write those maps again. So
+in evaluation the encoder runs channels-last: the one-channel convolutions as matrix products over 2x3 patches,
+which come out channels-last; the time pooling as a reduction over the contiguous (batch, H, W, C) view;
+BatchNorm folded into conv1; SELU and the shortcut in place. Training keeps the official layout (channels-last
+ran its backward convolutions slower).
 """
 from __future__ import annotations
 
