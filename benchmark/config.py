@@ -40,6 +40,7 @@ from spoofbench.protocols.errors import ConfigError
 
 #: Options of the ``[run]`` table and the type each must have.
 RUN_OPTIONS = {"detectors": list, "fusion": list, "seeds": list, "data": str, "protocol": str, "out": str,
+               "train_data": str, "train_protocol": str,
                "device": str, "on_bad_audio": str, "asv_scores": str, "bootstrap": int}
 #: Old names of ``[run]`` options, still read.
 RUN_OPTION_ALIASES = {"n_bootstrap": "bootstrap"}
@@ -55,9 +56,11 @@ class RunConfig:
     cli_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str | None = None
 
-    def resolve(self, spec: str, runtime: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    def resolve(self, spec: str, runtime: Mapping[str, Any] | None = None,
+                system: str | None = None) -> tuple[str, dict[str, Any]]:
         """The detector spec to build (with the config's ``preset`` applied) and its full, validated
-        hyperparameters: preset < config file < ``runtime`` (options such as --device) < --set."""
+        hyperparameters: preset < config file < ``runtime`` (options such as --device) < --set NAME <
+        --set NAME.PRESET < --set SYSTEM (a system named on the command line, ``SYSTEM=SPEC``)."""
         name, preset = split_spec(spec)
         entry = get_entry(name)  # unknown detector: ConfigError with the closest name
         file_named = dict(self.file_params.get(name, {}))
@@ -76,6 +79,8 @@ class RunConfig:
         layers.append((self.cli_params.get(name, {}), f"--set {name}"))
         if resolved_preset:
             layers.append((self.cli_params.get(f"{name}.{resolved_preset}", {}), f"--set {name}.{resolved_preset}"))
+        if system is not None:
+            layers.append((self.cli_params.get(system, {}), f"--set {system}"))
         valid = param_names(name)
         for layer, origin in layers:
             for key, value in layer.items():
@@ -86,10 +91,17 @@ class RunConfig:
                 params[key] = coerce(name, key, value)
         return spec, params
 
-    def check_names(self, specs: list[str]) -> None:
-        """``--set`` must name a detector (or preset) that is being run: a typo should not pass silently."""
-        running = set()
-        for spec in specs:
+    def check_names(self, specs: list) -> None:
+        """``--set`` must name a detector (or preset, or a system named ``NAME=SPEC``) that is being run: a typo
+        should not pass silently. ``specs``: registry specs, or the run's ``SystemSpec`` entries."""
+        running, shown = set(), []
+        for item in specs:
+            spec = item if isinstance(item, str) else item.spec
+            if not isinstance(item, str) and (item.alias or item.model_file is not None):
+                running.add(item.system)
+            shown.append(item if isinstance(item, str) else item.system)
+            if spec is None:  # a saved model: only its own name (above) reaches it
+                continue
             name, preset = split_spec(spec)
             running.add(name)
             if preset:
@@ -99,7 +111,7 @@ class RunConfig:
                 close = difflib.get_close_matches(key, sorted(running), n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ConfigError(f"--set {key}.…: {key!r} is not among the detectors of this run{hint}: "
-                                  f"{', '.join(specs)}")
+                                  f"{', '.join(shown)}")
 
 
 #: Seeds go to numpy and torch generators; both take 0 .. 2**32 - 1 everywhere.

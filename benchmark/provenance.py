@@ -56,13 +56,16 @@ def git_revision() -> dict:
 
 def run_record(outcome, req, started: float | None) -> dict:
     """What ``run.json`` holds for a finished ``bench run`` (a RunOutcome and its RunRequest)."""
-    c = outcome.corpus
+    c, train = outcome.corpus, getattr(outcome, "train_corpus", None)
     systems = {}
     for r in outcome.systems:
         systems[r.system] = {"spec": r.spec, "seed": r.seed, "params": r.params, "status": r.status,
                              "error": r.error, "cached": r.cached, "n_parameters": r.n_parameters,
                              "timings": r.timings, "stage_key": r.key,
-                             "real_time_factor_eval": (r.timings or {}).get("rtf_eval")}
+                             "real_time_factor_eval": (r.timings or {}).get("rtf_eval"),
+                             "trained_by_this_run": getattr(r, "trains", True),
+                             "training": getattr(r, "origin", {}), "pretrained": getattr(r, "pretrained", None),
+                             "model_file": getattr(r, "model_file", None)}
     fusions = {f.system: {"method": f.method, "members": f.members, "left_out": f.left_out, "status": f.status,
                           "error": f.error, "parameters": f.parameters} for f in outcome.fusions}
     return {
@@ -70,16 +73,15 @@ def run_record(outcome, req, started: float | None) -> dict:
         "cwd": os.getcwd(),
         "config": {"file": req.config.source, "run": req.config.run, "file_params": req.config.file_params,
                    "set": req.config.cli_params},
-        "options": {"detectors": req.detectors, "fusion": req.fusion, "seeds": req.seeds, "device": req.device,
+        "options": {"detectors": req.detectors, "train_data": req.train_data, "train_protocol": req.train_protocol,
+                    "fusion": req.fusion, "seeds": req.seeds, "device": req.device,
                     "on_bad_audio": req.on_bad_audio, "verify_audio": req.verify_audio,
                     "n_bootstrap": req.n_bootstrap, "protocol": c.protocol,
                     "fraction": req.fraction, "max_trials": req.max_trials, "subset_seed": req.subset_seed},
         "git": git_revision(),
         "environment": environment(),
-        "corpus": {"root": c.root, "protocol": c.protocol, "protocol_files_sha256": c.sources,
-                   "asv_scores": c.asv_files, "trials": {s: len(t) for s, t in c.tables.items()},
-                   "audio_seconds": c.durations, "trials_sha256": c.trials_hash,
-                   "skipped_audio": [{"path": p, "problem": q} for p, q in c.skipped]},
+        "corpus": corpus_record(c),
+        "train_corpus": corpus_record(train) if train is not None else None,
         "seeds": outcome.seeds,
         "feature_cache": getattr(outcome, "feature_cache", {}),
         "systems": systems,
@@ -88,3 +90,11 @@ def run_record(outcome, req, started: float | None) -> dict:
                         **({"total": time.perf_counter() - started} if started is not None else {})},
         "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
+
+
+def corpus_record(c) -> dict:
+    """A corpus as run.json names it: where, which format, the hashes of its protocol files and trials."""
+    return {"root": c.root, "protocol": c.protocol, "protocol_files_sha256": c.sources,
+            "asv_scores": c.asv_files, "trials": {s: len(t) for s, t in c.tables.items()},
+            "audio_seconds": c.durations, "trials_sha256": c.trials_hash,
+            "skipped_audio": [{"path": p, "problem": q} for p, q in c.skipped]}

@@ -226,17 +226,61 @@ def summary_rows(metrics: dict, outcome: RunOutcome) -> tuple[list[str], list[li
     """One row per system: pooled eval metrics (mean ± std over seeds when there are several), then status."""
     multi = len(outcome.seeds) > 1
     columns = metric_specs.shown_in("summary")
-    headers = ["system"] + [spec.title for spec in columns] + ["status"]
+    training = training_by_system(outcome) if shows_training(outcome) else None
+    headers = ["system"] + (["training"] if training is not None else []) + [spec.title for spec in columns] + \
+        ["status"]
     status = _status_by_system(outcome)
     rows = []
     for name in system_order(outcome):
         pooled = metrics["systems"].get(name, {}).get("pooled")
-        cells = [name]
+        cells = [name] + ([training.get(name, "")] if training is not None else [])
         for spec in columns:
             cells.append(_cell(pooled, spec, multi, with_ci="summary" in spec.ci_shown) if pooled else "—")
         cells.append(status.get(name, "done"))
         rows.append(cells)
     return headers, rows
+
+
+def describe_origin(origin: dict) -> str:
+    """Where a system's model comes from, in words: "trained on X train", "pre-trained on ...", "pre-trained on
+    ...; fine-tuned on X for N epochs", or the saved model file it was loaded from."""
+    kind = origin.get("kind")
+    if kind == "pretrained":
+        return f"pre-trained on {origin.get('trained_on')}"
+    if kind == "finetuned":
+        return (f"pre-trained on {origin.get('trained_on')}; fine-tuned on {origin.get('corpus_name')} "
+                f"for {epochs_text(origin.get('finetune_epochs'))}")
+    if kind == "saved":
+        spec = origin.get("spec") or origin.get("detector")
+        return (f"saved model {os.path.basename(str(origin.get('file')))} ({spec}; trained on "
+                f"{origin.get('trained_on') or 'unrecorded data'})")
+    if kind == "trained":
+        return f"trained on {origin.get('corpus_name')} train"
+    return ""
+
+
+def shows_training(outcome: RunOutcome) -> bool:
+    """Whether the tables need a "training" column: some model was not trained on the scored corpus's train
+    (pre-trained, fine-tuned, a saved model, --train-data). A plain run's column would only repeat itself."""
+    if getattr(outcome, "train_corpus", None) is not None:
+        return True
+    return any((getattr(r, "origin", None) or {}).get("kind", "trained") != "trained" for r in outcome.systems)
+
+
+def epochs_text(n) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
+def training_by_system(outcome: RunOutcome) -> dict[str, str]:
+    """Report row name -> where its model comes from (fusions: fitted on the scored corpus's dev)."""
+    out = {}
+    for r in outcome.systems:
+        out.setdefault(r.label, describe_origin(getattr(r, "origin", None) or {}))
+    corpus = getattr(outcome, "corpus", None)
+    where = os.path.basename(os.path.normpath(corpus.root)) if corpus is not None else "the"
+    for f in outcome.fusions:
+        out.setdefault(f.label, f"fitted on {where} dev")
+    return out
 
 
 def _cell(m: dict, spec: metric_specs.MetricSpec, multi: bool, with_ci: bool) -> str:
@@ -341,8 +385,17 @@ def report_blocks(outcome: RunOutcome, req: RunRequest, metrics: dict, tables: d
             x for x in (f"fraction {req.fraction}" if req.fraction else "",
                         f"at most {req.max_trials} trials" if req.max_trials else "") if x)
             + f", seed {req.subset_seed})")
-    b.append(("ul", [f"Command: `{' '.join(req.command) or 'bench run'}`",
-                     f"Corpus: `{c.root}` (protocol `{c.protocol}`): {counts} trials{subset}",
+    train = getattr(outcome, "train_corpus", None)
+    if train is not None:
+        train_counts = ", ".join(f"{s} {len(t)} ({int(t.is_bonafide.sum())} bona fide)"
+                                 for s, t in train.tables.items())
+        corpus_lines = [f"Training corpus: `{train.root}` (protocol `{train.protocol}`): {train_counts} "
+                        f"trials{subset}; the trained systems learnt on its train split and were selected on its dev",
+                        f"Evaluation corpus: `{c.root}` (protocol `{c.protocol}`): {counts} trials{subset}; "
+                        "scored, calibrated and fused on its dev, evaluated on its eval"]
+    else:
+        corpus_lines = [f"Corpus: `{c.root}` (protocol `{c.protocol}`): {counts} trials{subset}"]
+    b.append(("ul", [f"Command: `{' '.join(req.command) or 'bench run'}`", *corpus_lines,
                      f"ASV scores for the t-DCF: {asv_text}",
                      f"Seeds: {seeds}; bootstrap: {req.n_bootstrap} resamples (95 % CIs)",
                      f"Written: {_dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}"]))
@@ -372,6 +425,7 @@ def report_blocks(outcome: RunOutcome, req: RunRequest, metrics: dict, tables: d
     b += _image_blocks(outcome, [(t, p) for t, p in images if not t.startswith("DET")])
     b += _fusion_blocks(outcome)
     b += _systems_blocks(outcome)
+    b += _pretrained_blocks(outcome)
     if c.skipped:
         b.append(("h2", f"Left out: {len(c.skipped)} bad audio file(s)"))
         b.append(("ul", [f"`{p}`: {problem}" for p, problem in c.skipped]))
@@ -447,18 +501,42 @@ def _fusion_blocks(outcome: RunOutcome) -> list:
 
 
 def _systems_blocks(outcome: RunOutcome) -> list:
-    headers = ["system", "status", "parameters", "fit s", "score eval s", "eval RTF"]
+    shown = shows_training(outcome)
+    headers = ["system"] + (["training"] if shown else []) + ["status", "parameters", "fit s", "score eval s",
+                                                              "eval RTF"]
     rows = []
     for r in outcome.systems:
         t = r.timings or {}
-        rows.append([r.system, "done (cached)" if r.cached else r.status,
+        origin = [describe_origin(r.origin)] if shown else []
+        rows.append([r.system, *origin, "done (cached)" if r.cached else r.status,
                      f"{r.n_parameters:,}" if r.n_parameters is not None else "—",
                      _fmt(t.get("fit_s"), 1), _fmt(t.get("score_eval_s"), 1), _fmt(t.get("rtf_eval"), 4)])
     return [("h2", "Detectors"),
-            ("p", "Fit on train (dev passed for model selection), scored on dev and eval. RTF = scoring time / "
+            ("p", "Fit on train (dev passed for model selection), scored on dev and eval; pre-trained systems and "
+                  "saved models are not fitted, only scored. RTF = scoring time / "
                   "audio duration (features included; cached features make it lower). Timings of cached "
                   "systems are those of the run that computed them."),
             ("table", headers, rows)]
+
+
+def _pretrained_blocks(outcome: RunOutcome) -> list:
+    """The shipped weights the pre-trained systems use: what they were trained on, their sha256, source and
+    licence (the same as run.json's ``pretrained``)."""
+    rows = []
+    for r in outcome.systems:
+        info = r.pretrained
+        if info:
+            epochs = int(info.get("finetune_epochs") or 0)
+            where = r.origin.get("corpus_name") or "its training corpus"
+            rows.append([r.system, info.get("name"), info.get("trained_on"),
+                         f"{epochs_text(epochs)} on {where}" if epochs else "no (frozen)",
+                         f"`{info.get('sha256')}`", info.get("source"), info.get("licence")])
+    if not rows:
+        return []
+    return [("h2", "Pre-trained weights"),
+            ("p", "Shipped with the package, checksum verified on load; not trained on this run's corpus unless "
+                  "fine-tuned."),
+            ("table", ["system", "weights", "trained on", "fine-tuned", "sha256", "source", "licence"], rows)]
 
 
 def _fmt(value, digits) -> str:
@@ -540,7 +618,8 @@ def _inline(text: str) -> str:
 
 
 def _html_table(headers, rows) -> str:
-    text_cols = {i for i, h in enumerate(headers) if str(h) in ("status",)}  # words, not numbers: left-aligned
+    # words, not numbers: left-aligned
+    text_cols = {i for i, h in enumerate(headers) if str(h) in ("status", "training", "source", "licence")}
     cls = [' class="text"' if i in text_cols else "" for i in range(len(headers))]
     head = "".join(f"<th{cls[i]}>{_inline(str(h))}</th>" for i, h in enumerate(headers))
     body = "".join("<tr>" + "".join(f"<td{cls[i] if i < len(cls) else ''}>{_inline(str(c))}</td>"

@@ -184,12 +184,19 @@ class Detector:
         return np.concatenate(scores) if scores else np.zeros(0, dtype=np.float64)
 
     # ---- persistence --------------------------------------------------------------------------
-    def save(self, path: os.PathLike | str) -> None:
+    def save(self, path: os.PathLike | str, *, provenance: dict | None = None) -> None:
         """Write ``path`` atomically (see :mod:`spoofbench.detectors.model_file`). Runtime parameters (cache and
-        checkpoint folders, devices, workers) are not written: they belong to the machine that loads it."""
+        checkpoint folders, devices, workers) are not written: they belong to the machine that loads it.
+        ``provenance``: what the file should tell its readers (e.g. ``bench run`` records the preset and the
+        corpus it was trained on); it is description only, never read back as a setting."""
         self.check_fitted()
         params = {k: v for k, v in self.get_params().items() if k not in self.runtime_params}
         meta = {"detector": self.name, "class": type(self).__name__, "params": jsonable(params)}
+        info = self.pretrained_info()
+        if info is not None:
+            meta["pretrained"] = jsonable(info)
+        if provenance:
+            meta["provenance"] = jsonable(provenance)
         write_detector_file(path, meta, {k: np.asarray(v) for k, v in self.get_state().items()})
 
     @classmethod

@@ -21,3 +21,7 @@ declare_detector("lfcc-gmm", "spoofbench.detectors.gmm_baselines:LFCCGMM",
 declare_detector("cqcc-gmm", "spoofbench.detectors.gmm_baselines:CQCCGMM",
                  presets=("asvspoof2019", "asvspoof2021", "small"), default_preset="asvspoof2019",
                  description="CQCC front end + bona fide/spoof diagonal GMMs (ASVspoof 2019/2021 baseline)")
+declare_detector("lfcc-lcnn", "spoofbench.detectors.lcnn.detector:LFCCLCNN",
+                 presets=("asvspoof2021", "small"), default_preset="asvspoof2021",
+                 description="LFCC + LCNN (max-feature-map) + BLSTM, ASVspoof 2021 LA/DF baseline "
+                             "(269,729 parameters; small 4,653)")

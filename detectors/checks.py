@@ -45,6 +45,9 @@ QUICK_OVERRIDES: dict[str, dict[str, Any]] = {
     "rawnet2": dict(sinc_filters=8, sinc_taps=129, block_channels=[8, 16], gru_hidden=16, gru_layers=1,
                     fc_hidden=16, n_samples=4000, epochs=2, batch_size=8, lr=1e-2, eval_batch_size=16, amp=False,
                     device="cpu", threads=1, progress=False),
+    # LFCC-LCNN: whole utterances and length-sorted batches stay (they are what the family is)
+    "lfcc-lcnn": dict(channels=[4, 4, 4, 4, 4, 4, 4, 4, 4], dropout=0.0, epochs=3, patience=0, batch_size=4, lr=1e-2,
+                      eval_batch_size=16, amp=False, device="cpu", threads=1, progress=False),
 }
 
 

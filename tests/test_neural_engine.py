@@ -195,3 +195,11 @@ def test_finetuning_starts_from_the_pretrained_weights(tmp_path, shipped_weights
 def file_sha256_of(path):
     from spoofbench.protocols.files import file_sha256
     return file_sha256(path)
+
+
+def test_a_dev_set_of_one_class_keeps_the_last_epoch_with_a_warning(tmp_path):
+    trials = synthetic_trials(tmp_path / "audio", n=8)
+    bona_only = trials[trials.y == 1]
+    with pytest.warns(UserWarning, match="only one class"):
+        det = TinyDetector(epochs=2).fit(trials, bona_only)
+    assert det.best_epoch_ == 2 and np.all(np.isfinite(det.score(trials)))

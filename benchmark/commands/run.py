@@ -51,11 +51,18 @@ def _one_of(ctx: click.Context, name: str, old_name: str, option: str, old_optio
 
 @click.command("run")
 @click.option("--detectors", "detectors", metavar="LIST",
-              help="Comma-separated detectors, NAME or NAME.PRESET (see `bench list`), e.g. "
-                   "rawnet2.small,lfcc-gmm.small,cqcc-gmm.small.")
+              help="Comma-separated systems: NAME or NAME.PRESET (see `bench list`), a saved model FILE.det "
+                   "(scored as it is, e.g. from a run's models/), or SYSTEM=NAME.PRESET / SYSTEM=FILE.det to name "
+                   "a system yourself (two systems of one preset, each with its own --set SYSTEM.PARAM). "
+                   "Pre-trained presets are scored, not trained. E.g. rawnet2.small,lfcc-gmm.small or "
+                   "la19=aasist.pretrained-la19,la19-ft=aasist.pretrained-la19.")
 @click.option("--data", type=click.Path(file_okay=False), metavar="ROOT",
               help="Corpus root. Without it, the built-in demo corpus is built once in the cache folder and used.")
 @click.option("--protocol", metavar="NAME", help="Corpus format (auto-detected when left out).")
+@click.option("--train-data", type=click.Path(file_okay=False), metavar="ROOT",
+              help="Train on this corpus's train split (model selection on its dev) and score --data's dev and "
+                   "eval (calibration and fusion on --data's dev). Pre-trained and saved models ignore it.")
+@click.option("--train-protocol", metavar="NAME", help="Format of --train-data (auto-detected when left out).")
 @click.option("--fusion", metavar="LIST",
               help="Fusions fitted on dev, applied to eval: logreg, xgboost, mean, calibrate (one calibrated row "
                    "per system), none. [default: logreg,mean]")
@@ -64,7 +71,9 @@ def _one_of(ctx: click.Context, name: str, old_name: str, option: str, old_optio
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="TOML or YAML file: a [run] table of these options and per-detector hyperparameter tables.")
 @click.option("--set", "sets", multiple=True, metavar="DETECTOR.PARAM=VALUE",
-              help="Override one hyperparameter (repeatable; wins over --config), e.g. --set rawnet2.epochs=10.")
+              help="Override one hyperparameter (repeatable; wins over --config): of a detector "
+                   "(rawnet2.epochs=10), a preset (aasist.pretrained-la19.finetune_epochs=3) or a system "
+                   "named in --detectors (la19-ft.finetune_epochs=3).")
 @click.option("--out", type=click.Path(file_okay=False), metavar="DIR",
               help="Output folder. Default: results/<corpus>-<hash of the options>, so the same command resumes.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Device for detectors that take one.")
@@ -87,10 +96,9 @@ def _one_of(ctx: click.Context, name: str, old_name: str, option: str, old_optio
 @click.option("--max-trials", "old_max_trials", type=click.IntRange(min=2), hidden=True)  # its old name
 @click.option("--subset-seed", type=int, default=0, show_default=True, help="Seed of --fraction/--max-count.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Draw DET curves and histograms.")
-def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out, device, on_bad_audio,
-                verify_audio, asv_scores, n_bootstrap, old_n_bootstrap, fraction, max_trials, old_max_trials,
-                subset_seed,
-                plots) -> None:
+def run_command(detectors, data, protocol, train_data, train_protocol, fusion, seeds, config_file, sets, out, device,
+                on_bad_audio, verify_audio, asv_scores, n_bootstrap, old_n_bootstrap, fraction, max_trials,
+                old_max_trials, subset_seed, plots) -> None:
     """Train each detector on train (dev for model selection), score dev and eval, fuse on dev, and write
     the per-attack report (EER, t-DCF, minDCF, actDCF, Cllr, DET curves) to DIR.
 
@@ -103,8 +111,13 @@ def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out
       3  finished, but some detectors or fusions failed (the report covers the others)
 
     \b
-    Example:
+    Examples:
       bench run --detectors rawnet2.small,lfcc-gmm.small,cqcc-gmm.small --out results/demo
+      bench run --detectors aasist.pretrained-la19,lfcc-gmm --data CORPUS
+      bench run --detectors la19=aasist.pretrained-la19,la19-ft=aasist.pretrained-la19,aasist \\
+                --set la19-ft.finetune_epochs=3 --data CORPUS     # frozen, fine-tuned, from scratch
+      bench run --detectors lfcc-gmm --train-data A --data B      # train on A, score B
+      bench run --detectors results/run1/models/lfcc-gmm.det --data B
     """
     from spoofbench.benchmark.config import load_config
     from spoofbench.benchmark.pipeline import RunRequest, run_benchmark
@@ -120,6 +133,8 @@ def run_command(detectors, data, protocol, fusion, seeds, config_file, sets, out
         detectors=_csv(detectors) or opts.get("detectors") or [],
         data=data or opts.get("data"),
         protocol=protocol or opts.get("protocol"),
+        train_data=train_data or opts.get("train_data"),
+        train_protocol=train_protocol or opts.get("train_protocol"),
         fusion=_csv(fusion) if fusion is not None else opts.get("fusion", ["logreg", "mean"]),
         seeds=_seeds(seeds) if seeds is not None else opts.get("seeds"),
         out=out or opts.get("out"),

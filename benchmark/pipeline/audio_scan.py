@@ -18,20 +18,23 @@ from .corpus import Corpus, trials_hash
 from .log import Log, log_to_stderr
 
 
-def scan_audio(corpus: Corpus, on_bad_audio: str, *, verify: bool = False, log: Log = log_to_stderr) -> None:
+def scan_audio(corpus: Corpus, on_bad_audio: str, *, verify: bool = False, splits: tuple[str, ...] | None = None,
+               log: Log = log_to_stderr) -> None:
     """Decode every audio file once (cached by path, size and mtime) and find the ones no detector can use:
     missing, empty, undecodable, NaN/Inf samples, a rate the format forbids. ``fail``: stop before any
     training with the list; ``skip``: leave their trials out of every split (the report lists them).
 
     Each file's content hash is kept (``corpus.audio_sha256``) for the stage keys, so changed audio is
     re-scored. It is recomputed when a file's size or mtime changed; ``verify`` rehashes every file (audio
-    rewritten with its old size and mtime kept)."""
+    rewritten with its old size and mtime kept). ``splits``: only these splits' audio is read (default: all the
+    corpus's tables), e.g. not the train split of a corpus whose systems are all pre-trained."""
     from spoofbench.protocols import get_protocol
 
     if on_bad_audio not in ("skip", "fail"):
         raise ConfigError(f"--on-bad-audio must be skip or fail, got {on_bad_audio!r}")
     expected_rate = getattr(get_protocol(corpus.protocol), "sample_rate", None)
-    paths = sorted({p for t in corpus.tables.values() for p in t["path"]})
+    scanned = {s: t for s, t in corpus.tables.items() if splits is None or s in splits}
+    paths = sorted({p for t in scanned.values() for p in t["path"]})
     cache_file = cache_root() / "audio-scan" / f"{hashlib.sha256(corpus.root.encode()).hexdigest()[:16]}.json"
     cache = _read_records(cache_file)
     results: dict[str, dict] = {}
@@ -60,7 +63,7 @@ def scan_audio(corpus: Corpus, on_bad_audio: str, *, verify: bool = False, log: 
             pass  # the cache is an optimisation; a read-only cache folder must not stop a run
     corpus.audio_sha256 = {p: results[p].get("sha256") for p in paths}
     bad = [(p, results[p]["problem"]) for p in paths if results[p].get("problem")]
-    for split, table in corpus.tables.items():
+    for split, table in scanned.items():
         corpus.durations[split] = float(sum(results[p].get("seconds", 0.0) for p in table["path"]))
     if not bad:
         return

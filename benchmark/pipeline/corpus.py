@@ -31,6 +31,11 @@ class Corpus:
     audio_sha256: dict[str, str | None] = field(default_factory=dict)  # audio path -> content hash (the scan's)
 
 
+def corpus_name(root: str) -> str:
+    """How reports name a corpus: its folder's name."""
+    return os.path.basename(os.path.normpath(root)) or root
+
+
 def ensure_demo_corpus(seed: int = DEMO_SEED, log: Log = log_to_stderr) -> str:
     """The built-in demo corpus in the cache folder: built on first use (atomically, by the generator),
     reused as it is afterwards, rebuilt only when the generator's version changed."""
@@ -48,9 +53,11 @@ def ensure_demo_corpus(seed: int = DEMO_SEED, log: Log = log_to_stderr) -> str:
 
 
 def load_corpus(root: str, protocol: str | None, *, asv_override: str | None = None, fraction: float | None = None,
-                max_trials: int | None = None, subset_seed: int = 0, log: Log = log_to_stderr) -> Corpus:
+                max_trials: int | None = None, subset_seed: int = 0, splits: tuple[str, ...] = SPLITS,
+                log: Log = log_to_stderr) -> Corpus:
     """Read the corpus into train/dev/eval tables and hash the protocol files it was read from.
-    ``fraction``/``max_trials``: a random subset of each split (seeded), for a first run on a big corpus."""
+    ``fraction``/``max_trials``: a random subset of each split (seeded), for a first run on a big corpus.
+    ``splits``: the splits the run uses (others are left out, e.g. the train split of a corpus only scored)."""
     from spoofbench.protocols import detect_protocol, get_protocol
 
     if not os.path.isdir(root):
@@ -59,19 +66,20 @@ def load_corpus(root: str, protocol: str | None, *, asv_override: str | None = N
     reader = get_protocol(name)
     table, sources = _read_with_sources(reader, root)
     tables = {}
-    for split in SPLITS:
+    for split in (s for s in SPLITS if s in splits):
         part = table[table["split"] == split]
         if fraction is not None or max_trials is not None:
             part = part.select(fraction=fraction, max_count=max_trials, seed=subset_seed)
         if len(part) == 0:
-            raise BenchError(f"{root}: the {name} corpus has no {split!r} trials; bench run needs train, dev "
-                             f"and eval (found splits: {', '.join(sorted(set(table['split']))) or 'none'})")
+            raise BenchError(f"{root}: the {name} corpus has no {split!r} trials; bench run needs "
+                             f"{_listing(splits)} here (found splits: "
+                             f"{', '.join(sorted(set(table['split']))) or 'none'})")
         labels = set(part["label"])
         if split != "train" and labels != {"bonafide", "spoof"}:
             raise BenchError(f"{root}: the {split} split needs both bona fide and spoof trials "
                              f"(found: {', '.join(sorted(labels))})")
         tables[split] = part
-    if set(tables["train"]["label"]) != {"bonafide", "spoof"}:
+    if "train" in tables and set(tables["train"]["label"]) != {"bonafide", "spoof"}:
         raise BenchError(f"{root}: the train split needs both bona fide and spoof trials")
     hashes = {}
     for path in sources:
@@ -94,6 +102,11 @@ def load_corpus(root: str, protocol: str | None, *, asv_override: str | None = N
     return corpus
 
 
+def _listing(splits: tuple[str, ...]) -> str:
+    names = [s for s in SPLITS if s in splits]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def _read_with_sources(reader, root: str) -> tuple[TrialTable, list[str]]:
     """Read strictly, but learn which protocol files were read (readers that collect findings list them)."""
     if reader.collects_findings:
@@ -114,14 +127,15 @@ def _asv_file(root: str, protocol: str, split: str) -> str | None:
     return os.path.abspath(path) if path else None
 
 
-def trials_hash(corpus: Corpus) -> str:
+def trials_hash(corpus: Corpus, splits: tuple[str, ...] = SPLITS) -> str:
     """Hash of what the detectors see: every trial's id, label, attack, split and audio path (relative to the
     corpus root, so a moved corpus keeps its cache), plus the protocol files' own hashes. The ASV score files
-    are left out: they change the t-DCF, never a detector's scores, so fixing one retrains nothing."""
+    are left out: they change the t-DCF, never a detector's scores, so fixing one retrains nothing.
+    ``splits``: only these splits' trials (e.g. dev and eval, all that a system that is only scored sees)."""
     asv = {os.path.relpath(p, corpus.root) for p in corpus.asv_files.values() if p}
     protocol_files = {rel: sha for rel, sha in corpus.sources.items() if rel not in asv}
     h = hashlib.sha256()
-    for split in SPLITS:
+    for split in (s for s in SPLITS if s in corpus.tables and s in splits):
         t = corpus.tables[split]
         for cols in zip(t["utt_id"], t["label"], t["attack"], t["split"], t["path"]):
             rel = os.path.relpath(cols[4], corpus.root) if os.path.isabs(cols[4]) else cols[4]

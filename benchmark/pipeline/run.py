@@ -45,20 +45,22 @@ class RunOutcome:
     dev_scores: dict[int | None, dict[str, np.ndarray]]   # seed -> system -> dev scores
     report: object = None
     feature_cache: dict = field(default_factory=dict)    # cache folder -> bytes and entries (per front end)
+    train_corpus: Corpus | None = None   # --train-data: where the trained systems learnt (None: ``corpus`` itself)
 
 
-def check_request(req: RunRequest) -> tuple[list[str], list[int | None], list, list[str]]:
+def check_request(req: RunRequest) -> tuple[list, list[int | None], list, list[str]]:
     """Everything the user gave, checked before any work (corpus, training), each problem one line:
-    detector, preset and fusion names, hyperparameter names and values (each detector's validate_params),
-    seeds, the corpus folder, --on-bad-audio, the device, the ASV score file. Returns the specs, seeds, planned systems
-    and fusion methods."""
+    detector, preset and fusion names, saved model files, hyperparameter names and values (each detector's
+    validate_params), seeds, the corpus folders, --on-bad-audio, the device, the ASV score file. Returns the
+    systems, seeds, planned systems and fusion methods."""
     specs = check_detector_names(req.detectors)
     req.config.check_names(specs)
     seeds: list[int | None] = check_seeds(req.seeds, "seeds") if req.seeds else [None]
     planned = resolve_systems(specs, seeds, req)
     fusion_methods = check_fusion_names(req.fusion)
-    if req.data is not None and not os.path.isdir(req.data):
-        raise BenchError(f"{req.data}: corpus folder not found")
+    for folder in (req.data, req.train_data):
+        if folder is not None and not os.path.isdir(folder):
+            raise BenchError(f"{folder}: corpus folder not found")
     if req.on_bad_audio not in ("skip", "fail"):  # [run] on_bad_audio in a config file is not a click choice
         raise ConfigError(f"on_bad_audio must be skip or fail, got {req.on_bad_audio!r}")
     if req.device == "cuda":
@@ -70,6 +72,10 @@ def check_request(req: RunRequest) -> tuple[list[str], list[int | None], list, l
         if not os.path.isfile(req.asv_scores):
             raise BenchError(f"{req.asv_scores}: ASV score file not found")
         check_asv_file(req.asv_scores)
+    if req.train_data is not None and req.train_protocol is None:  # no corpus there: named before any work
+        from spoofbench.protocols import detect_protocol
+
+        detect_protocol(req.train_data)
     return specs, seeds, planned, fusion_methods
 
 
@@ -91,22 +97,35 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
     with RunLock(out, req.command):
         remove_temporary_files(out, log=log)
         manifest = Manifest(out / "manifest.json", log=log)
+        trains = any(p.needs_training and p.model_file is None for p in planned)
+        cross = req.train_data is not None and os.path.abspath(req.train_data) != os.path.abspath(data_root)
+        splits = ("dev", "eval") if cross or not trains else ("train", "dev", "eval")  # only what is read
         t0 = time.perf_counter()
         corpus = load_corpus(data_root, req.protocol, asv_override=req.asv_scores, fraction=req.fraction,
-                             max_trials=req.max_trials, subset_seed=req.subset_seed, log=log)
+                             max_trials=req.max_trials, subset_seed=req.subset_seed, splits=splits, log=log)
         if not req.asv_scores and corpus.asv_files.get("eval"):
             check_asv_file(corpus.asv_files["eval"])
+        train_corpus = None
+        if cross:  # read (and so checked) even when no system trains: a wrong folder is named, not ignored
+            train_corpus = load_corpus(req.train_data, req.train_protocol, fraction=req.fraction,
+                                       max_trials=req.max_trials, subset_seed=req.subset_seed,
+                                       splits=("train", "dev"), log=log)
+            if not trains:
+                log(f"note: no system of this run trains (all pre-trained or saved): {req.train_data} is not used")
+                train_corpus = None
         stage_times["load_corpus"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         scan_audio(corpus, req.on_bad_audio, verify=req.verify_audio, log=log)
+        if train_corpus is not None:
+            scan_audio(train_corpus, req.on_bad_audio, verify=req.verify_audio, log=log)
         stage_times["audio_scan"] = time.perf_counter() - t0
 
-        runs = plan_systems(planned, corpus, out)
+        runs = plan_systems(planned, corpus, out, train_corpus)
         for i, run in enumerate(runs, 1):
             log(f"[{i}/{len(runs)}] {run.system}")
             t0 = time.perf_counter()
-            run_system(run, corpus, out, manifest, log=log)
+            run_system(run, corpus, out, manifest, log=log, train_corpus=train_corpus)
             stage_times[f"system:{run.system}"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -119,7 +138,8 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
             fail_hard_decision_fusions(fusions, eval_scores, corpus.tables["eval"], log=log)
         remove_stale_fusion_scores(out, [f.score_file for f in fusions], log=log)
         stage_times["fusion"] = time.perf_counter() - t0
-        outcome = RunOutcome(out, corpus, runs, fusions, seeds, stage_times, eval_scores, dev_scores)
+        outcome = RunOutcome(out, corpus, runs, fusions, seeds, stage_times, eval_scores, dev_scores,
+                             train_corpus=train_corpus)
         outcome.feature_cache = feature_cache_usage([r.params["cache_dir"] for r in runs
                                                      if r.params.get("cache_dir")])
         if finish is not None:

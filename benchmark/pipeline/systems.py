@@ -3,6 +3,7 @@ manifest as it ends. A detector that raises is recorded as failed (error and tra
 from __future__ import annotations
 
 import errno
+import inspect
 import re
 import time
 import traceback
@@ -46,8 +47,13 @@ class SystemRun:
     timings: dict[str, float] = field(default_factory=dict)
     n_parameters: int | None = None
     score_files: dict[str, str] = field(default_factory=dict)
-    #: Content hashes of the audio each stage reads: "fit" (train and dev, which selects the model), "eval".
+    #: Content hashes of the audio each stage reads: "fit" (train and dev, which selects the model), "eval", and
+    #: "dev" where dev is only scored (pre-trained and saved models; training on another corpus).
     audio: dict[str, str] = field(default_factory=dict)
+    trains: bool = True              # fitted by this run (False: pre-trained weights or a saved model, scored)
+    pretrained: dict | None = None   # Detector.pretrained_info()
+    origin: dict = field(default_factory=dict)   # where the model comes from (planning.training_origin)
+    model_file: str | None = None    # a saved model scored as it is
 
     @property
     def ok(self) -> bool:
@@ -59,8 +65,11 @@ class SystemRun:
         return base_system_name(self.system)
 
 
-def run_system(run: SystemRun, corpus: Corpus, out: Path, manifest: Manifest, *, log: Log = log_to_stderr) -> None:
-    """Fit (or load the fitted model), score dev and eval, each step recorded in the manifest as it ends."""
+def run_system(run: SystemRun, corpus: Corpus, out: Path, manifest: Manifest, *, log: Log = log_to_stderr,
+               train_corpus: Corpus | None = None) -> None:
+    """Fit (or load the fitted model), score dev and eval, each step recorded in the manifest as it ends.
+    ``train_corpus`` (default ``corpus``) gives train and dev to ``fit``; ``corpus``'s dev and eval are scored.
+    A pre-trained system is not fitted (its weights are loaded, checksum verified), a saved model is loaded."""
     rec = manifest.get(run.system, run.key)
     _forget_stages_of_changed_audio(rec, run.audio, run.system, log)
     model_path = out / "models" / f"{run.system}.det"
@@ -79,14 +88,25 @@ def run_system(run: SystemRun, corpus: Corpus, out: Path, manifest: Manifest, *,
     rec.setdefault("timings", {})
     rec.setdefault("scores", {})
     try:
-        detector = _load_fitted(model_path, rec.get("model"), log) if rec.get("fitted") else None
+        if run.model_file is not None:
+            detector = Detector.load(run.model_file, **run.params)  # checked at planning; scored as it is
+            log(f"  loaded the saved model {run.model_file}")
+        else:
+            detector = _load_fitted(model_path, rec.get("model"), log) if rec.get("fitted") else None
         if detector is None:
             detector = create_detector(run.spec, **run.params)
             t0 = time.perf_counter()
-            detector.fit(corpus.tables["train"], corpus.tables["dev"])
-            rec["timings"]["fit_s"] = time.perf_counter() - t0
-            log(f"  fitted in {rec['timings']['fit_s']:.1f} s")
-            rec["model"] = _save_model(detector, model_path, log)
+            if run.trains:
+                train_corpus = train_corpus or corpus
+                detector.fit(train_corpus.tables["train"], train_corpus.tables["dev"])
+                rec["timings"]["fit_s"] = time.perf_counter() - t0
+                log(f"  fitted in {rec['timings']['fit_s']:.1f} s")
+            else:  # pre-trained: no training data is read; the shipped weights load, checksum verified
+                detector.check_fitted()
+                rec["timings"]["load_s"] = time.perf_counter() - t0
+                log(f"  pre-trained ({run.origin.get('trained_on')}): weights {run.origin.get('weights')} loaded, "
+                    f"sha256 {str(run.origin.get('sha256'))[:12]}… verified; not trained")
+            rec["model"] = _save_model(detector, model_path, log, _provenance(run))
             rec["fitted"] = rec["model"] is not None
             rec["n_parameters"] = _count_parameters(detector)
             manifest.put(run.system, rec)
@@ -132,14 +152,17 @@ def _forget_stages_of_changed_audio(rec: dict, audio: dict[str, str], system: st
     if seen is not None:
         if seen.get("fit") != audio.get("fit"):
             log(f"  train/dev audio changed since {system} was fitted: fitting again")
-        elif seen.get("eval") != audio.get("eval"):
-            log("  eval audio changed since it was scored: scoring eval again")
+        for split in ("dev", "eval"):
+            if seen.get("fit") == audio.get("fit") and seen.get(split) != audio.get(split):
+                log(f"  {split} audio changed since it was scored: scoring {split} again")
     if (seen or {}).get("fit") != audio.get("fit"):
         rec.pop("fitted", None)
         rec.pop("model", None)
         rec["scores"] = {}
-    elif seen.get("eval") != audio.get("eval"):
-        rec.get("scores", {}).pop("eval", None)
+    else:
+        for split in ("dev", "eval"):  # "dev" is a key of its own only where dev is scored, not trained on
+            if seen.get(split) != audio.get(split):
+                rec.get("scores", {}).pop(split, None)
     rec["audio"] = dict(audio)
 
 
@@ -159,9 +182,25 @@ def _load_fitted(path: Path, record: dict | None, log: Log) -> Detector | None:
     return detector
 
 
-def _save_model(detector, path: Path, log: Log) -> dict | None:
+def _provenance(run: SystemRun) -> dict:
+    """What the saved model file tells its later readers (``bench run --detectors FILE.det``, ``bench score``)."""
+    o = run.origin
+    if o.get("kind") == "trained":  # the folder itself is in "origin"
+        trained_on = f"{o.get('corpus_name')} train"
+    elif o.get("kind") == "finetuned":
+        trained_on = (f"{o.get('trained_on')}, fine-tuned on {o.get('corpus_name')} train for "
+                      f"{o.get('finetune_epochs')} epoch{'' if o.get('finetune_epochs') == 1 else 's'}")
+    else:
+        trained_on = o.get("trained_on")
+    return {"system": run.system, "spec": run.spec, "trained_on": trained_on, "origin": o}
+
+
+def _save_model(detector, path: Path, log: Log, provenance: dict | None = None) -> dict | None:
     try:
-        detector.save(path)
+        if "provenance" in inspect.signature(detector.save).parameters:
+            detector.save(path, provenance=provenance)
+        else:  # a plugin's own save, written before provenance existed
+            detector.save(path)
     except NotImplementedError:
         log(f"  note: {detector.name} cannot be saved (no get_state); it will be refitted if scoring is interrupted")
         return None

@@ -34,6 +34,8 @@ def default_out_dir(req: RunRequest, data_root: str) -> Path:
     ident = {"detectors": req.detectors, "data": os.path.abspath(data_root), "protocol": req.protocol,
              "seeds": req.seeds, "sets": req.config.cli_params, "config": req.config.file_params,
              "device": req.device, "subset": [req.fraction, req.max_trials, req.subset_seed]}
+    if req.train_data is not None:  # only when given, so the folders of earlier runs are found again
+        ident["train_data"] = [os.path.abspath(req.train_data), req.train_protocol]
     corpus = re.sub(r"[^A-Za-z0-9_.-]+", "-", os.path.basename(os.path.normpath(data_root))) or "corpus"
     return Path("results") / f"{corpus}-{hash_json(ident)[:8]}"
 

@@ -1,12 +1,14 @@
 """Waveform inputs of the neural engine: the official fixed-length rule (first window, short files tiled),
-random training crops, sliding scoring windows, and an optional in-memory cache of decoded training audio."""
+random training crops, sliding scoring windows, whole utterances (``n_samples=None``: batches zero-padded to
+their longest item, as the NII toolkit's collate, ordered by length blocks as its sampler), and an optional
+in-memory cache of decoded training audio."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from spoofbench.protocols.audio import load_audio
+from spoofbench.protocols.audio import audio_info, load_audio
 
 #: Cache decoded training audio in memory when it takes at most this many bytes ("auto").
 AUTO_CACHE_BYTES = 2 << 30
@@ -44,11 +46,36 @@ def sliding_windows(wave: np.ndarray, n_samples: int, hop: int) -> np.ndarray:
     return np.stack([wave[s:s + n_samples] for s in starts])
 
 
+def pad_batch(items):
+    """Collate (wave, label) pairs of different lengths: zero-padded at the end to the longest of the batch
+    (the NII toolkit's ``customize_collate``; the network sees the padding, as there)."""
+    longest = max(len(w) for w, _ in items)
+    waves = torch.zeros(len(items), longest)
+    for i, (w, _) in enumerate(items):
+        waves[i, :len(w)] = w
+    return waves, torch.tensor([y for _, y in items], dtype=torch.long)
+
+
+def length_block_order(lengths, batch_size: int, seed: int, epoch: int) -> torch.Tensor:
+    """The NII toolkit's ``block_shuffle_by_length`` order: indices sorted by length, shuffled within blocks of
+    ``4 * batch_size``, then whole blocks shuffled (a last partial block stays last). Consecutive batches thus
+    hold utterances of similar length. A function of (seed, epoch) only."""
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    block = 4 * batch_size
+    blocks = [order[i:i + block] for i in range(0, len(order), block)]
+    blocks = [b[torch.randperm(len(b), generator=gen).numpy()] for b in blocks]
+    n_full = len(order) // block
+    shuffled = [blocks[i] for i in torch.randperm(n_full, generator=gen).tolist()] + blocks[n_full:]
+    return torch.from_numpy(np.concatenate(shuffled) if shuffled else order.astype(np.int64))
+
+
 class TrainingWaves(torch.utils.data.Dataset):
     """(wave, label) pairs of a trial table. Crops are a pure function of (seed, epoch, index), so the data
-    are the same whatever the number of loader workers or ranks, and after a resume."""
+    are the same whatever the number of loader workers or ranks, and after a resume. ``n_samples=None``: each
+    item is the whole utterance (collate with ``pad_batch``)."""
 
-    def __init__(self, paths, labels, n_samples: int, sample_rate: int, crop_mode: str = "first",
+    def __init__(self, paths, labels, n_samples: int | None, sample_rate: int, crop_mode: str = "first",
                  seed: int = 0, cache: bool = False, progress: bool = False):
         self.paths, self.labels = list(paths), np.asarray(labels, dtype=np.int64)
         self.n_samples, self.sample_rate, self.crop_mode, self.seed = n_samples, sample_rate, crop_mode, seed
@@ -58,13 +85,24 @@ class TrainingWaves(torch.utils.data.Dataset):
             it = tqdm(self.paths, desc="loading audio", unit="file", disable=not progress, leave=False)
             waves = [load_audio(p, sample_rate) for p in it]
             # "first" crops never change: keep only the fixed-length input
-            self._cache = np.stack([fit_length(w, n_samples) for w in waves]) if crop_mode == "first" else waves
+            fixed = crop_mode == "first" and n_samples is not None
+            self._cache = np.stack([fit_length(w, n_samples) for w in waves]) if fixed else waves
 
     def __len__(self) -> int:
         return len(self.paths)
 
+    def lengths(self) -> np.ndarray:
+        """Samples of each utterance at ``sample_rate`` (from the cache, else from the file headers)."""
+        if self._cache is not None and self.n_samples is None:
+            return np.array([len(w) for w in self._cache])
+        infos = [audio_info(p) for p in self.paths]
+        return np.array([round(i.frames * self.sample_rate / i.sample_rate) for i in infos])
+
     def __getitem__(self, index: int):
-        if self._cache is not None and self.crop_mode == "first":
+        if self.n_samples is None:  # whole utterances
+            raw = self._cache[index] if self._cache is not None else load_audio(self.paths[index], self.sample_rate)
+            wave = np.asarray(raw, dtype=np.float32)
+        elif self._cache is not None and self.crop_mode == "first":
             wave = self._cache[index]
         else:
             raw = self._cache[index] if self._cache is not None else load_audio(self.paths[index], self.sample_rate)
@@ -74,11 +112,12 @@ class TrainingWaves(torch.utils.data.Dataset):
 
 
 class ScoringWaves(torch.utils.data.Dataset):
-    """The input windows of each utterance: the official first window, or sliding windows over all of it."""
+    """The input windows of each utterance: the official first window, sliding windows over all of it, or
+    (``mode="whole"``) the whole utterance as one window."""
 
     def __init__(self, paths, n_samples: int, sample_rate: int, mode: str = "first", hop: int | None = None):
         self.paths, self.n_samples, self.sample_rate = list(paths), n_samples, sample_rate
-        self.mode, self.hop = mode, hop or n_samples // 2
+        self.mode, self.hop = mode, hop or (n_samples // 2 if n_samples else None)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -87,6 +126,8 @@ class ScoringWaves(torch.utils.data.Dataset):
         wave = load_audio(self.paths[index], self.sample_rate)
         if self.mode == "sliding":
             return torch.from_numpy(sliding_windows(wave, self.n_samples, self.hop)), index
+        if self.mode == "whole":
+            return torch.from_numpy(wave[None]), index
         return torch.from_numpy(fit_length(wave, self.n_samples)[None]), index
 
 

@@ -119,8 +119,8 @@ class NeuralDetector(Detector):
                              seed=cfg.seed, cache=cache, progress=cfg.progress and dist_utils.rank() == 0)
 
     def _cache(self, n_items: int) -> bool:
-        if self.cache_audio == "auto":
-            return n_items * int(self.n_samples) * 4 <= AUTO_CACHE_BYTES
+        if self.cache_audio == "auto":  # whole utterances (n_samples None): counted as 8 s each
+            return n_items * int(self.n_samples or 8 * self.sample_rate) * 4 <= AUTO_CACHE_BYTES
         return bool(self.cache_audio)
 
     def fit(self, train: TrialTable, dev: TrialTable | None = None) -> NeuralDetector:
@@ -177,7 +177,8 @@ class NeuralDetector(Detector):
         self.model_.to(device)
         idx = dist_utils.shard(len(trials))
         paths = [trials["path"][i] for i in idx]
-        local = score_paths(self.model_, paths, int(self.n_samples), self.sample_rate, device,
+        n_samples = None if self.n_samples is None else int(self.n_samples)  # None: whole utterances
+        local = score_paths(self.model_, paths, n_samples, self.sample_rate, device,
                             batch_size=int(self.eval_batch_size), mode=self.score_mode, hop=self.window_hop,
                             num_workers=int(self.num_workers), fast=self.fast_inference,
                             progress=bool(self.progress) and dist_utils.rank() == 0, int8_modules=self.int8_modules,

@@ -23,6 +23,7 @@ from . import distributed as dist_utils
 from .data import ScoringWaves, TrainingWaves, collate_windows
 
 FAST_MODES = ("off", "bf16", "int8", "int8+bf16")
+SCORE_MODES = ("first", "sliding", "whole")
 _fallbacks_told: set[str] = set()  # fast modes whose fallback has been reported in this process
 
 
@@ -121,11 +122,14 @@ def score_batches(model: nn.Module, windows: torch.Tensor, device: torch.device,
 def score_waves(model: nn.Module, data: TrainingWaves, device: torch.device, batch_size: int,
                 progress: bool = False, autocast: str | None = None, sharded: bool = False,
                 rule: str = "difference") -> np.ndarray:
-    """Scores of a (fixed-length) dataset, e.g. the dev set during training. ``sharded``: under torchrun
-    each rank scores its share and every rank gets all the scores back."""
+    """Scores of a dataset, e.g. the dev set during training. ``sharded``: under torchrun each rank scores its
+    share and every rank gets all the scores back. Whole utterances (``data.n_samples`` None) are scored one
+    at a time, as ``score_paths(mode="whole")`` scores them, so padding never changes a score."""
     was_training = model.training
     model.eval()
     idx = dist_utils.shard(len(data)) if sharded else np.arange(len(data))
+    if data.n_samples is None:
+        batch_size = 1
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(data, idx.tolist()), batch_size=batch_size,
                                          shuffle=False)
     out = [score_batches(model, x, device, batch_size, autocast, rule)
@@ -139,16 +143,18 @@ def score_paths(model: nn.Module, paths, n_samples: int, sample_rate: int, devic
                 batch_size: int = 32, mode: str = "first", hop: int | None = None, num_workers: int = 0,
                 fast: str = "off", progress: bool = False, int8_modules=(nn.Linear, nn.GRU, nn.LSTM),
                 rule: str = "difference") -> np.ndarray:
-    """Score audio files of any length: the official first window (``mode="first"``) or the mean score
-    of sliding windows (``mode="sliding"``, hop ``n_samples // 2`` by default). Float64, one per path."""
-    if mode not in ("first", "sliding"):
-        raise ConfigError(f"score mode must be 'first' or 'sliding', got {mode!r}")
+    """Score audio files of any length: the official first window (``mode="first"``), the mean score
+    of sliding windows (``mode="sliding"``, hop ``n_samples // 2`` by default) or the whole utterance in one
+    pass (``mode="whole"``, one utterance per batch, as the NII toolkit scores; ``n_samples`` unused).
+    Float64, one per path."""
+    if mode not in SCORE_MODES:
+        raise ConfigError(f"score mode must be one of {', '.join(SCORE_MODES)}, got {mode!r}")
     fast = supported_fast_mode(fast, device)
     model, autocast = prepare_inference(model, fast, int8_modules, device)
     if "int8" in fast:  # dynamically quantised layers run on the CPU only
         device = torch.device("cpu")
     data = ScoringWaves(paths, n_samples, sample_rate, mode, hop)
-    per_item = 1 if mode == "first" else 4
+    per_item = {"first": 1, "sliding": 4, "whole": batch_size}[mode]  # whole: utterances of any length, one each
     loader = torch.utils.data.DataLoader(data, batch_size=max(1, batch_size // per_item), shuffle=False,
                                          num_workers=num_workers, collate_fn=collate_windows)
     sums, counts = np.zeros(len(data)), np.zeros(len(data))

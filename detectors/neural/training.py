@@ -18,6 +18,7 @@ import json
 import math
 import os
 import random
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -30,12 +31,13 @@ from spoofbench.protocols.errors import BenchError, ConfigError
 
 from . import distributed as dist_utils
 from .checkpoints import latest_good_checkpoint, prune_checkpoints, save_epoch_checkpoint
-from .data import TrainingWaves
+from .data import TrainingWaves, length_block_order, pad_batch
 from .inference import score_waves
 
 #: "cosine": per epoch from lr to 0 (CosineAnnealingLR); "cosine-step": after every optimizer step from lr to
-#: lr_min over all the run's steps (AASIST's official schedule); "exponential": per epoch by lr_gamma.
-LR_SCHEDULES = ("none", "cosine", "exponential", "cosine-step")
+#: lr_min over all the run's steps (AASIST's official schedule); "exponential": per epoch by lr_gamma; "step":
+#: lr_gamma every lr_step_epochs epochs (LFCC-LCNN's halving).
+LR_SCHEDULES = ("none", "cosine", "exponential", "cosine-step", "step")
 
 
 @dataclass
@@ -47,12 +49,16 @@ class TrainingRecipe:
     lr: float = 1e-4
     weight_decay: float = 1e-4
     bonafide_weight: float = 9.0    # class weights [1, 9] = the official [0.1, 0.9]
-    lr_schedule: str = "none"       # "none" (official), "cosine" (per epoch, to 0), "exponential", "cosine-step"
+    lr_schedule: str = "none"       # one of LR_SCHEDULES; "none" is the RawNet2 baselines' (official)
     lr_min: float = 0.0             # where "cosine-step" ends (AASIST's official lr_min: 5e-6)
-    lr_gamma: float = 0.95          # per-epoch factor of the exponential schedule
+    lr_gamma: float = 0.95          # per-epoch factor of the exponential schedule, per-step factor of "step"
+    lr_step_epochs: int = 10        # "step": lr *= lr_gamma every lr_step_epochs epochs (LFCC-LCNN: 0.5 per 10)
     seed: int = 1234
-    n_samples: int = 64600
+    n_samples: int | None = 64600   # None: whole utterances, batches zero-padded to their longest (LFCC-LCNN)
     train_crop: str = "first"       # "first" (2021/ICASSP) or "random" (ASVspoof 5 baseline)
+    batch_order: str = "shuffle"    # "shuffle", or "length_blocks" (NII block_shuffle_by_length)
+    patience: int = 0               # early stopping: stop after this many epochs without a better dev result (0: off)
+    selection: str = "dev_eer"      # the epoch kept: lowest "dev_eer", or lowest "dev_loss" (the NII toolkit's rule)
     drop_last: bool = True          # as the 2021 baseline's train loader
     amp: bool = True                # mixed precision on CUDA (ignored on CPU)
     num_workers: int = 0
@@ -66,6 +72,12 @@ class TrainingRecipe:
             raise ConfigError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if not 0 <= float(self.lr_min) <= float(self.lr):
             raise ConfigError(f"lr_min must be from 0 to lr ({self.lr}), got {self.lr_min!r}")
+        if self.selection not in ("dev_eer", "dev_loss"):
+            raise ConfigError(f"selection must be 'dev_eer' or 'dev_loss', got {self.selection!r}")
+        if self.batch_order not in ("shuffle", "length_blocks"):
+            raise ConfigError(f"batch_order must be 'shuffle' or 'length_blocks', got {self.batch_order!r}")
+        if int(self.patience) < 0 or int(self.lr_step_epochs) < 1:
+            raise ConfigError("patience must be >= 0 and lr_step_epochs >= 1")
         if self.train_crop not in ("first", "random"):
             raise ConfigError(f"train_crop must be 'first' or 'random', got {self.train_crop!r}")
         if int(self.batch_size) < 1 or int(self.epochs) < 1:
@@ -118,14 +130,20 @@ def _as_tuple(x):
 def run_fingerprint(architecture: dict, cfg: TrainingRecipe, train_ids, dev_ids) -> str:
     """Hash of everything that determines the training numbers, so a checkpoint folder is never resumed
     with other settings or data."""
+    # fields added after the first release count only when set, so earlier checkpoints keep their fingerprint
     relevant = {k: v for k, v in asdict(cfg).items()
                 if k not in ("epochs", "num_workers", "checkpoint_dir", "keep_checkpoints", "progress",
-                             "eval_batch_size")}
+                             "eval_batch_size", "patience")
+                and not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
     blob = json.dumps({"model": architecture, "train": relevant,
                        "train_ids": hashlib.sha256("\n".join(map(str, train_ids)).encode()).hexdigest(),
                        "dev_ids": hashlib.sha256("\n".join(map(str, dev_ids)).encode()).hexdigest()},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+#: recipe fields added later, with their defaults (left out of the fingerprint while at the default)
+_LATER_FIELDS = {"lr_step_epochs": 10, "batch_order": "shuffle", "selection": "dev_eer", "lr_min": 0.0}
 
 
 def batches_per_epoch(n_items: int, cfg: TrainingRecipe) -> int:
@@ -149,6 +167,8 @@ def make_scheduler(optimizer, cfg: TrainingRecipe, steps_per_epoch: int = 1):
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
     if cfg.lr_schedule == "exponential":
         return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_gamma)
+    if cfg.lr_schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step_epochs, gamma=cfg.lr_gamma)
     return None
 
 
@@ -177,6 +197,13 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
     progress bar; ``score_rule`` (``inference.SCORE_RULES``): how outputs become scores, and for "single" (one
     logit) the loss is the weighted binary cross-entropy instead."""
     rank, world = dist_utils.rank(), dist_utils.world_size()
+    if dev is not None and cfg.selection == "dev_eer" and len(np.unique(dev.labels)) < 2:
+        # an EER needs both classes: with one, every epoch's would be NaN and none could be chosen
+        warnings.warn(f"{name or 'training'}: the dev set holds only one class, so no dev EER can choose an "
+                      "epoch; the last epoch is kept", stacklevel=2)
+        dev = None
+    if cfg.selection == "dev_loss" and score_rule == "bonafide":
+        raise ConfigError("selection='dev_loss' needs logits that give the loss (score rule single or difference)")
     model.to(device)
     if world > 1 and device.type == "cuda":
         norm_kinds = batch_norm_kinds(model)
@@ -216,16 +243,23 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
     show = cfg.progress and rank == 0
     bar = tqdm(range(start_epoch, cfg.epochs), desc=f"{name} epochs".strip(), unit="epoch", disable=not show,
                initial=start_epoch, total=cfg.epochs)
+    lengths = train.lengths() if cfg.batch_order == "length_blocks" else None
     for epoch in bar:
+        if stop_early(cfg, best["epoch"], epoch, dev):
+            break
         train.epoch = epoch
-        order = epoch_order(len(train), cfg.seed, epoch)
+        if lengths is not None:
+            order = length_block_order(lengths, cfg.batch_size, cfg.seed, epoch)
+        else:
+            order = epoch_order(len(train), cfg.seed, epoch)
         n_batches = batches_per_epoch(len(order), cfg)
         batches = [order[b * cfg.batch_size:(b + 1) * cfg.batch_size] for b in range(n_batches)]
         mine = [batch[rank::world] for batch in batches]  # this rank's share of every global batch
         loader = torch.utils.data.DataLoader(
             train, batch_sampler=[b.tolist() for b in mine], num_workers=cfg.num_workers,
             worker_init_fn=_worker_init if cfg.num_workers else None,
-            generator=torch.Generator().manual_seed(cfg.seed + epoch), pin_memory=device.type == "cuda")
+            generator=torch.Generator().manual_seed(cfg.seed + epoch), pin_memory=device.type == "cuda",
+            collate_fn=pad_batch if cfg.n_samples is None else None)
         net.train()
         running, seen = 0.0, 0
         inner = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", leave=False, disable=not show)
@@ -258,7 +292,11 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
                                  rule=score_rule)
             labels = dev.labels
             record["dev_eer"] = equal_error_rate(scores[labels == 1], scores[labels == 0])
-            better = record["dev_eer"] < best["eer"]
+            if cfg.selection == "dev_loss":
+                record["dev_loss"] = dev_loss(scores, labels, cfg.bonafide_weight)
+                better = best["epoch"] < 1 or record["dev_loss"] < history[best["epoch"] - 1]["dev_loss"]
+            else:
+                better = record["dev_eer"] < best["eer"]
         else:
             better = True  # without a dev set the last epoch is kept
         if better:
@@ -280,6 +318,22 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
     if world > 1 and device.type == "cuda":
         model = revert_sync_batchnorm(model, norm_kinds)
     return TrainResult(best_state=best["state"], best_epoch=best["epoch"], best_dev_eer=best["eer"], history=history)
+
+
+def dev_loss(scores: np.ndarray, labels: np.ndarray, bonafide_weight: float) -> float:
+    """The training loss on the dev set from its scores: the weighted binary cross-entropy of the bona fide
+    logit (score rule "single"), which for two logits equals their cross-entropy (the score is then
+    logit(bona fide) - logit(spoof))."""
+    s, y = torch.as_tensor(scores, dtype=torch.float64), torch.as_tensor(labels, dtype=torch.float64)
+    w = torch.where(y == 1, float(bonafide_weight), 1.0)
+    return float((F.binary_cross_entropy_with_logits(s, y, reduction="none") * w).sum() / w.sum())
+
+
+def stop_early(cfg: TrainingRecipe, best_epoch: int, epochs_done: int, dev) -> bool:
+    """Early stopping (the NII toolkit's ``--no-best-epochs``): ``patience`` epochs have passed since the best
+    dev result (``selection``). Checked before each epoch, so a resumed run that had stopped stays stopped."""
+    return bool(cfg.patience) and dev is not None and len(dev) > 0 and best_epoch >= 1 \
+        and epochs_done - best_epoch >= cfg.patience
 
 
 def _per_item_loss(logits: torch.Tensor, y: torch.Tensor, score_rule: str) -> torch.Tensor:
