@@ -1,6 +1,6 @@
 """``bench perf``: speed and memory benchmarks (measured by scripts, never by timed unit tests), one module each:
-``rawnet2``, ``baselines`` (front ends and GMM), ``cache`` (feature-cache entries), ``eval`` (``bench eval``),
-``demo`` (demo corpus build);
+``aasist``, ``rawnet2``, ``baselines`` (front ends and GMM), ``cache`` (feature-cache entries),
+``eval`` (``bench eval``), ``demo`` (demo corpus build);
 ``spoofbench.detectors.cpu`` tells which vector instructions the numbers were measured with."""
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from ..commands.lazy import LazyGroup
 # The RawNet2 benchmark imports torch at module level: each subcommand is imported only when used, and
 # `bench perf --help` shows the summaries (each the start of its command's docstring; a test keeps them in step).
 @click.group(cls=LazyGroup, lazy={
+    "aasist": ("spoofbench.benchmark.perf.aasist:perf_aasist",
+               "AASIST train step and inference time: ours vs a literal re-implementation of the official code,"),
     "rawnet2": ("spoofbench.benchmark.perf.rawnet2:perf_rawnet2",
                 "RawNet2 train step and inference time: ours vs a literal re-implementation of the official code"),
     "baselines": ("spoofbench.benchmark.perf.baselines:baselines",

@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fast_ops import conv2d_cl, fold_batch_norm, max_pool_time, sinc_band_pool
+
 #: freq_aug masks a band of at most this many sinc filters (official: ``int(uniform(0, 20))``).
 FREQ_AUG_MAX_BAND = 20
 
@@ -103,9 +105,13 @@ class SincFrontEnd(nn.Module):
         super().__init__()
         self.register_buffer("band_pass", mel_sinc_filters(n_filters, taps, sample_rate), persistent=False)
 
+    #: Filters computed by ``forward``: all (None) or the first n (the model's 3x3 pooling reads 3 * (n // 3)).
+    computed_filters: int | None = None
+
     def forward(self, x: torch.Tensor, mask_band: bool = False) -> torch.Tensor:
         """(batch, 1, samples) -> (batch, filters, samples - taps + 1). ``mask_band``: zero a random band of
-        0..19 consecutive filters, the same for the whole batch (the official freq_aug)."""
+        0..19 consecutive filters, the same for the whole batch (the official freq_aug; drawn over all the
+        filters, also those not computed)."""
         filters = self.band_pass
         if mask_band:
             n = filters.shape[0]
@@ -114,7 +120,7 @@ class SincFrontEnd(nn.Module):
             keep = torch.ones(n, 1, device=filters.device, dtype=filters.dtype)
             keep[start:start + width] = 0
             filters = filters * keep
-        return F.conv1d(x, filters.unsqueeze(1).to(x.dtype))
+        return F.conv1d(x, filters[:self.computed_filters].unsqueeze(1).to(x.dtype))
 
 
 # ---- 2-D residual encoder ------------------------------------------------------------------------
@@ -133,9 +139,20 @@ class ResidualBlock(nn.Module):
             self.conv_downsample = nn.Conv2d(in_channels, out_channels, kernel_size=(1, 3), padding=(0, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv2(F.selu(self.bn2(self.conv1(x))))
-        shortcut = self.conv_downsample(x) if hasattr(self, "conv_downsample") else x
-        return F.max_pool2d(out + shortcut, (1, 3))
+        if self.training:
+            # the official layout (NCHW): channels-last runs the backward convolutions slower here
+            out = self.conv2(F.selu(self.bn2(self.conv1(x)), inplace=True))
+            # conv2's output is not needed by its backward: the shortcut is added in place
+            out += self.conv_downsample(x) if hasattr(self, "conv_downsample") else x
+            return F.max_pool2d(out, (1, 3))
+        # evaluation: channels-last, bn2 folded into conv1 (see fast_ops)
+        out = F.selu(conv2d_cl(x, *fold_batch_norm(self.conv1, self.bn2), (1, 1)), inplace=True)
+        out = conv2d_cl(out, self.conv2.weight, self.conv2.bias, (0, 1))
+        if hasattr(self, "conv_downsample"):
+            out += conv2d_cl(x, self.conv_downsample.weight, self.conv_downsample.bias, (0, 1))
+        else:
+            out += x
+        return max_pool_time(out, 3)
 
 
 # ---- graph attention -----------------------------------------------------------------------------
@@ -251,6 +268,7 @@ class AASISTModel(nn.Module):
         ratio_s, ratio_t, ratio_h, _ = cfg.pool_ratios
 
         self.conv_time = SincFrontEnd(cfg.sinc_filters, cfg.sinc_taps, cfg.sample_rate)
+        self.conv_time.computed_filters = 3 * cfg.spectral_nodes
         self.first_bn = nn.BatchNorm2d(1)
         self.drop = nn.Dropout(0.5)
         self.drop_way = nn.Dropout(0.2)
@@ -277,9 +295,13 @@ class AASISTModel(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, samples) -> encoder map (batch, channels, spectral nodes, frames)."""
-        x = self.conv_time(x.unsqueeze(1), mask_band=self.training and self.config.freq_aug)
-        x = F.max_pool2d(torch.abs(x).unsqueeze(1), (3, 3))
-        return self.encoder(F.selu(self.first_bn(x)))
+        bands = self.config.spectral_nodes
+        # The front end has no parameters: no gradient is kept through it (the waveform needs none), and
+        # only the 3 * bands filters that the 3x3 pooling reads are computed (AASIST: 69 of 70).
+        with torch.set_grad_enabled(torch.is_grad_enabled() and x.requires_grad):
+            x = self.conv_time(x.unsqueeze(1), mask_band=self.training and self.config.freq_aug)
+            x = sinc_band_pool(x, bands)
+        return self.encoder(F.selu(self.first_bn(x), inplace=not self.training))
 
     def _branch(self, nodes_t, nodes_s, master, first, second, pool_s, pool_t):
         """One HS-GAL branch: a heterogeneous layer, graph pooling, a second layer added as a residual."""
@@ -290,7 +312,11 @@ class AASISTModel(nn.Module):
 
     def forward_with_hidden(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(the 5 x gat_dims[1] readout before the output layer, the logits): the official ``forward``."""
-        magnitude = torch.abs(self.encode(x))
+        return self.graph_readout(self.encode(x))
+
+    def graph_readout(self, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The graph half of the network: encoder map -> (readout, logits)."""
+        magnitude = torch.abs(encoded)
         spectral = magnitude.amax(dim=3).transpose(1, 2) + self.pos_S   # max over time: one node per band
         temporal = magnitude.amax(dim=2).transpose(1, 2)                 # max over bands: one node per frame
         nodes_s = self.pool_S(self.GAT_layer_S(spectral))
