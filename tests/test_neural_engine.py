@@ -203,3 +203,13 @@ def test_a_dev_set_of_one_class_keeps_the_last_epoch_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match="only one class"):
         det = TinyDetector(epochs=2).fit(trials, bona_only)
     assert det.best_epoch_ == 2 and np.all(np.isfinite(det.score(trials)))
+
+
+def test_the_shipped_weights_table_is_complete_before_any_family_is_imported():
+    # a fresh process: asking the table first must not depend on the AASIST module having been imported
+    import subprocess
+    import sys
+    code = ("from spoofbench.detectors.neural.pretrained import known_weights, weights_path\n"
+            "print(','.join(known_weights())); weights_path('aasist-la19')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert {"aasist-la19", "aasist-l-la19", "aasist-asv5"} <= set(out.strip().split(","))

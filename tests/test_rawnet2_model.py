@@ -201,11 +201,13 @@ def test_forward_equals_literal_official_forward(variant, quirk):
     assert rel_diff(expected, got) < 1e-5
     # the 2021 baseline's output is the log-softmax of these logits
     assert rel_diff(torch.log_softmax(expected, 1), torch.log_softmax(got, 1)) < 1e-5
-    # training mode (batch statistics, the autograd path) too
+    # training mode (batch statistics, the autograd path) too. Normalising by the statistics of 4 items
+    # amplifies rounding, and the summation order depends on the thread count (1.9e-5 measured with one
+    # thread, 1e-6 with two on an AMD EPYC): 1e-4, still far below the quirk's effect checked next
     model.train()
     with torch.no_grad():
         got_train = model(x)
-    assert rel_diff(literal_forward(sd, x, 20, 1025, "2021", quirk, training=True), got_train) < 1e-5
+    assert rel_diff(literal_forward(sd, x, 20, 1025, "2021", quirk, training=True), got_train) < 1e-4
     # and the quirk matters: the other residual wiring gives other outputs
     assert rel_diff(literal_forward(sd, x, 20, 1025, "2021", not quirk), expected) > 1e-3
 

@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from spoofbench.detectors.cpu import cpu_isa
+from spoofbench.detectors.devices import torch_threads
 from spoofbench.protocols.files import write_text_atomic
 
 from . import rawnet2 as common
@@ -218,10 +219,16 @@ def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("int8",),
 
 def run(variants=("aasist",), batches=(8, 16), reps: int = 2, fast_modes=("int8",), threads: int | None = None,
         samples: int = SAMPLES, echo=print, clock: str = "wall") -> dict:
+    """Measure (see the module docstring); torch's thread count is restored afterwards."""
+    with torch_threads(threads):
+        return _measure(variants=variants, batches=batches, reps=reps, fast_modes=fast_modes, threads=threads,
+                        samples=samples, echo=echo, clock=clock)
+
+
+def _measure(variants=("aasist",), batches=(8, 16), reps: int = 2, fast_modes=("int8",), threads: int | None = None,
+        samples: int = SAMPLES, echo=print, clock: str = "wall") -> dict:
     from spoofbench.detectors.neural import memory
 
-    if threads:
-        torch.set_num_threads(threads)
     common.CLOCK[0] = common.CLOCKS[clock]
     load_before = os.getloadavg()
     isa = cpu_isa()

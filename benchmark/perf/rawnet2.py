@@ -30,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from spoofbench.detectors.cpu import cpu_isa
+from spoofbench.detectors.devices import torch_threads
 from spoofbench.protocols.files import write_text_atomic
 
 
@@ -349,10 +350,16 @@ def _cfg():
 
 def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 2, fast_modes=("bf16", "int8", "int8+bf16"),
         threads: int | None = None, echo=print, clock: str = "wall") -> dict:
+    """Measure (see the module docstring); torch's thread count is restored afterwards."""
+    with torch_threads(threads):
+        return _measure(variants=variants, batches=batches, reps=reps, fast_modes=fast_modes, threads=threads,
+                        echo=echo, clock=clock)
+
+
+def _measure(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 2, fast_modes=("bf16", "int8", "int8+bf16"),
+        threads: int | None = None, echo=print, clock: str = "wall") -> dict:
     from spoofbench.detectors.neural import memory
 
-    if threads:
-        torch.set_num_threads(threads)
     CLOCK[0] = CLOCKS[clock]
     load_before = os.getloadavg()
     isa = cpu_isa()

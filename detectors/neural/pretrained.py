@@ -8,6 +8,7 @@ after installation is refused (its sha256 no longer matches the one recorded her
 from __future__ import annotations
 
 import difflib
+import importlib
 import importlib.resources
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +37,18 @@ class PretrainedWeights:
 
 
 _WEIGHTS: dict[str, PretrainedWeights] = {}
+#: Modules of the built-in families that register shipped weights when imported: looked up on the first query
+#: of the table, so a name resolves whichever module happened to be imported first.
+_BUILTIN_PROVIDERS = ("spoofbench.detectors.aasist.official",)
+_providers_loaded = False
+
+
+def _load_builtin_providers() -> None:
+    global _providers_loaded
+    if not _providers_loaded:
+        _providers_loaded = True
+        for module in _BUILTIN_PROVIDERS:
+            importlib.import_module(module)
 
 
 def register_weights(weights: PretrainedWeights) -> None:
@@ -46,10 +59,12 @@ def register_weights(weights: PretrainedWeights) -> None:
 
 
 def known_weights() -> list[str]:
+    _load_builtin_providers()
     return sorted(_WEIGHTS)
 
 
 def get_weights(name: str) -> PretrainedWeights:
+    _load_builtin_providers()
     if name not in _WEIGHTS:
         close = difflib.get_close_matches(str(name), list(_WEIGHTS), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
