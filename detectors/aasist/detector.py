@@ -11,7 +11,6 @@ from spoofbench.protocols.errors import ConfigError
 
 from ..neural import NeuralDetector
 from ..neural.checkpoints import load_state_dict_file
-from ..neural.pretrained import get_weights
 from ..param_checks import check_choice, check_int, check_number
 from ..registry import register_detector
 from .model import VARIANTS, AASISTConfig, AASISTModel
@@ -56,6 +55,8 @@ PRESETS = {
 class AASIST(NeuralDetector):
     """AASIST (Jung et al., ICASSP 2022) trained by the official recipe. Score = the bona fide logit
     ``output[:, 1]``, as the official evaluation writes it."""
+
+    config_class, model_class, architecture_params = AASISTConfig, AASISTModel, _ARCH
 
     score_rule = "bonafide"
     #: Where checkpoints go and how many are kept, loader workers, audio held in memory, the scoring batch
@@ -109,6 +110,7 @@ class AASIST(NeuralDetector):
         self.sample_rate = sample_rate
 
     def validate_params(self) -> None:
+        self.check_engine_params()
         for name in ("sinc_filters", "sinc_taps", "n_samples", "epochs", "batch_size", "eval_batch_size",
                      "sample_rate"):
             check_int(self, name, 1)
@@ -117,28 +119,9 @@ class AASIST(NeuralDetector):
                                    ("temperatures", 4, float)):
             self._check_list(name, length, kind)
         check_choice(self, "freq_aug", (False, True))
-        check_choice(self, "train_crop", ("first", "random"))
-        check_number(self, "lr", 0, exclusive_minimum=True)
         check_number(self, "lr_min", 0, self.lr)
         check_choice(self, "lr_schedule", ("none", "cosine", "exponential", "cosine-step"))
-        check_number(self, "weight_decay", 0)
-        check_number(self, "bonafide_weight", 0, exclusive_minimum=True)
-        check_int(self, "seed", 0)
-        if self.pretrained is not None:
-            try:
-                get_weights(self.pretrained)
-            except ConfigError as exc:
-                raise ConfigError(f"aasist: pretrained: {exc}") from None
-        check_int(self, "finetune_epochs", 0)
-        if self.finetune_lr is not None:
-            check_number(self, "finetune_lr", 0, exclusive_minimum=True)
-        check_int(self, "keep_checkpoints", 1)
-        check_int(self, "num_workers", 0)
-        check_choice(self, "cache_audio", ("auto", True, False))
         check_choice(self, "score_mode", ("first", "sliding"))
-        check_int(self, "window_hop", 1, optional=True)
-        check_choice(self, "fast_inference", ("off", "bf16", "int8", "int8+bf16"))
-        check_int(self, "threads", 1, optional=True)
 
     def _check_list(self, name: str, length: int, kind: type) -> None:
         value = getattr(self, name)
@@ -153,18 +136,6 @@ class AASIST(NeuralDetector):
             raise ConfigError(f"aasist: {name}={value!r} is not allowed; expected {length} positive {what}{extra}")
 
     # ---- construction -----------------------------------------------------------------------------
-    def model_config(self) -> AASISTConfig:
-        try:
-            return AASISTConfig(**{k: getattr(self, k) for k in _ARCH})
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"aasist: {exc}") from None
-
-    def build_model(self) -> AASISTModel:
-        return AASISTModel(self.model_config())
-
-    def architecture(self) -> dict:
-        return self.model_config().to_dict()
-
     def load_weights(self, model: AASISTModel, state: dict[str, torch.Tensor], source: str) -> None:
         load_official_state(model, state, source=source)
 

@@ -59,6 +59,8 @@ class LFCCLCNN(NeuralDetector):
     """LFCC-LCNN (Wang & Yamagishi, ASVspoof 2021 baseline): LFCC computed inside the network, an LCNN with
     max-feature-map, two BLSTM layers, mean pooling over time, one logit. Score = logit of bona fide."""
 
+    config_class, model_class, architecture_params = LCNNConfig, LCNNModel, _ARCH
+
     score_rule = "single"
     #: as RawNet2: where checkpoints go, workers, caching, scoring batch and progress bars change no number;
     #: threads and device only change float rounding
@@ -117,6 +119,7 @@ class LFCCLCNN(NeuralDetector):
         self.sample_rate = sample_rate
 
     def validate_params(self) -> None:
+        self.check_engine_params()
         for name in ("frame_length", "frame_shift", "n_fft", "epochs", "batch_size", "eval_batch_size",
                      "sample_rate", "lr_step_epochs"):
             check_int(self, name, 1)
@@ -134,40 +137,17 @@ class LFCCLCNN(NeuralDetector):
         if self.frame_length > self.n_fft:
             raise ConfigError(f"lfcc-lcnn: frame_length={self.frame_length!r} is not allowed; expected at most "
                               f"n_fft={self.n_fft}")
-        check_choice(self, "train_crop", ("first", "random"))
         check_choice(self, "batch_order", ("shuffle", "length_blocks"))
         check_choice(self, "selection", ("dev_loss", "dev_eer"))
         check_choice(self, "drop_last", (True, False))
-        check_number(self, "lr", 0, exclusive_minimum=True)
-        check_number(self, "weight_decay", 0)
-        check_number(self, "bonafide_weight", 0, exclusive_minimum=True)
         check_choice(self, "lr_schedule", ("none", "cosine", "exponential", "step"))
         check_number(self, "lr_gamma", 0, 1, exclusive_minimum=True)
-        check_int(self, "seed", 0)
-        check_int(self, "keep_checkpoints", 1)
-        check_int(self, "num_workers", 0)
-        check_choice(self, "cache_audio", ("auto", True, False))
         check_choice(self, "score_mode", ("whole", "first", "sliding"))
         if self.score_mode != "whole" and self.n_samples is None:
             raise ConfigError(f"lfcc-lcnn: score_mode={self.score_mode!r} is not allowed with n_samples=None; "
                               "use score_mode='whole' or set n_samples (the window length)")
-        check_int(self, "window_hop", 1, optional=True)
-        check_choice(self, "fast_inference", ("off", "bf16", "int8", "int8+bf16"))
-        check_int(self, "threads", 1, optional=True)
 
     # ---- construction -----------------------------------------------------------------------------
-    def model_config(self) -> LCNNConfig:
-        try:
-            return LCNNConfig(**{k: getattr(self, k) for k in _ARCH})
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"lfcc-lcnn: {exc}") from None
-
-    def build_model(self) -> LCNNModel:
-        return LCNNModel(self.model_config())
-
-    def architecture(self) -> dict:
-        return self.model_config().to_dict()
-
     def load_weights(self, model: LCNNModel, state: dict[str, torch.Tensor], source: str) -> None:
         load_official_state(model, state, source=source)
 

@@ -23,12 +23,36 @@ from spoofbench.protocols.trials import TrialTable
 
 from ..base import Detector
 from ..devices import resolve_device, torch_threads
+from ..param_checks import check_choice, check_int, check_number
 from . import distributed as dist_utils
 from .data import AUTO_CACHE_BYTES, TrainingWaves
 from .inference import score_paths
 from .memory import reuse_freed_memory
 from .pretrained import get_weights, load_pretrained_state, weights_path
 from .training import TrainingRecipe, run_fingerprint, seed_everything, train_model
+
+
+def _positive_or_none(det, name: str) -> None:
+    if getattr(det, name) is not None:
+        check_number(det, name, 0, exclusive_minimum=True)
+
+
+#: The engine's hyperparameters whose checks are the same in every family.
+_ENGINE_CHECKS = {
+    "lr": lambda d, n: check_number(d, n, 0, exclusive_minimum=True),
+    "weight_decay": lambda d, n: check_number(d, n, 0),
+    "bonafide_weight": lambda d, n: check_number(d, n, 0, exclusive_minimum=True),
+    "train_crop": lambda d, n: check_choice(d, n, ("first", "random")),
+    "seed": lambda d, n: check_int(d, n, 0),
+    "finetune_epochs": lambda d, n: check_int(d, n, 0),
+    "finetune_lr": _positive_or_none,
+    "keep_checkpoints": lambda d, n: check_int(d, n, 1),
+    "num_workers": lambda d, n: check_int(d, n, 0),
+    "cache_audio": lambda d, n: check_choice(d, n, ("auto", True, False)),
+    "window_hop": lambda d, n: check_int(d, n, 1, optional=True),
+    "fast_inference": lambda d, n: check_choice(d, n, ("off", "bf16", "int8", "int8+bf16")),
+    "threads": lambda d, n: check_int(d, n, 1, optional=True),
+}
 
 
 class NeuralDetector(Detector):
@@ -41,17 +65,48 @@ class NeuralDetector(Detector):
     #: trained with binary cross-entropy).
     score_rule: ClassVar[str] = "difference"
 
+    #: A family whose network is built from a frozen config dataclass (with ``to_dict``) declares it here with
+    #: its model class and the hyperparameters that fill the config; ``model_config``, ``build_model`` and
+    #: ``architecture`` then need no code of the family's own.
+    config_class: ClassVar[type | None] = None
+    model_class: ClassVar[type | None] = None
+    architecture_params: ClassVar[tuple[str, ...]] = ()
+
     # ---- what a family supplies ---------------------------------------------------------------------
+    def model_config(self):
+        try:
+            return self.config_class(**{k: getattr(self, k) for k in self.architecture_params})
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{self.name}: {exc}") from None
+
     def build_model(self) -> nn.Module:
         """A fresh network: ``forward`` maps (batch, samples) float waveforms to (batch, 2) logits
-        [spoof, bona fide]."""
-        raise NotImplementedError
+        [spoof, bona fide] (or one logit, see ``score_rule``)."""
+        if self.model_class is None:
+            raise NotImplementedError(f"{type(self).__name__} must define build_model() or model_class")
+        return self.model_class(self.model_config())
 
     def architecture(self) -> dict:
-        """What determines the network's shape (part of the fingerprint that guards checkpoint resume).
-        Default: the hyperparameters that change scores and are not recipe fields."""
+        """What determines the network's shape (part of the fingerprint that guards checkpoint resume): the
+        config's fields, or, without a config class, the hyperparameters that change scores and are not recipe
+        fields."""
+        if self.config_class is not None:
+            return self.model_config().to_dict()
         recipe = {f.name for f in dataclasses.fields(TrainingRecipe)}
         return {k: getattr(self, k) for k in self.result_param_names() if k not in recipe}
+
+    def check_engine_params(self) -> None:
+        """Range checks of the engine's own hyperparameters that the family declares (call it from
+        ``validate_params``; the family checks its architecture, schedules and score modes itself)."""
+        declared = set(self.param_names())
+        for name, check in _ENGINE_CHECKS.items():
+            if name in declared:
+                check(self, name)
+        if getattr(self, "pretrained", None) is not None:
+            try:
+                get_weights(self.pretrained)
+            except ConfigError as exc:
+                raise ConfigError(f"{self.name}: pretrained: {exc}") from None
 
     def load_weights(self, model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
         """Copy a state_dict into ``model`` (families override this for clearer errors)."""

@@ -48,6 +48,8 @@ class RawNet2(NeuralDetector):
     """RawNet2 (Tak et al., ICASSP 2021): fixed Mel sinc filters, residual blocks with filter-wise feature map
     scaling, a GRU, trained by the official recipe. Score = logit(bona fide) - logit(spoof)."""
 
+    config_class, model_class, architecture_params = RawNet2Config, RawNet2Model, _ARCH
+
     #: Where checkpoints go and how many are kept, audio-loading workers, whether audio is held in memory, the
     #: scoring batch and progress bars change no number. ``threads`` and ``device`` change float rounding (the
     #: order of sums; on CUDA also training's mixed precision, ``amp``) but not the model being trained or what
@@ -101,6 +103,7 @@ class RawNet2(NeuralDetector):
         self.sample_rate = sample_rate
 
     def validate_params(self) -> None:
+        self.check_engine_params()
         for name in ("sinc_filters", "sinc_taps", "gru_hidden", "gru_layers", "fc_hidden", "n_samples", "epochs",
                      "batch_size", "eval_batch_size", "sample_rate"):
             check_int(self, name, 1)
@@ -109,34 +112,11 @@ class RawNet2(NeuralDetector):
                 and all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in self.block_channels)):
             raise ConfigError(f"rawnet2: block_channels={self.block_channels!r} is not allowed; expected two "
                               "positive integers (first and last residual blocks' channels)")
-        check_choice(self, "train_crop", ("first", "random"))
-        check_number(self, "lr", 0, exclusive_minimum=True)
-        check_number(self, "weight_decay", 0)
-        check_number(self, "bonafide_weight", 0, exclusive_minimum=True)
         check_choice(self, "lr_schedule", ("none", "cosine", "exponential"))
         check_number(self, "lr_gamma", 0, 1, exclusive_minimum=True)
-        check_int(self, "seed", 0)
-        check_int(self, "keep_checkpoints", 1)
-        check_int(self, "num_workers", 0)
-        check_choice(self, "cache_audio", ("auto", True, False))
         check_choice(self, "score_mode", ("first", "sliding"))
-        check_int(self, "window_hop", 1, optional=True)
-        check_choice(self, "fast_inference", ("off", "bf16", "int8", "int8+bf16"))
-        check_int(self, "threads", 1, optional=True)
 
     # ---- construction -----------------------------------------------------------------------------
-    def model_config(self) -> RawNet2Config:
-        try:
-            return RawNet2Config(**{k: getattr(self, k) for k in _ARCH})
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"rawnet2: {exc}") from None
-
-    def build_model(self) -> RawNet2Model:
-        return RawNet2Model(self.model_config())
-
-    def architecture(self) -> dict:
-        return self.model_config().to_dict()
-
     def load_weights(self, model: RawNet2Model, state: dict[str, torch.Tensor], source: str) -> None:
         load_official_state(model, state, source=source)
 
