@@ -10,6 +10,7 @@ import torch
 
 from spoofbench.protocols.errors import BenchError
 
+from ..neural.checkpoints import load_matching_state, state_mismatches
 from ..neural.pretrained import PretrainedWeights, register_weights
 from .model import VARIANTS, AASISTModel
 
@@ -61,27 +62,16 @@ def load_official_state(model: AASISTModel, state: dict[str, torch.Tensor], sour
                         variant: str | None = None) -> None:
     """Copy an official-named state_dict into ``model``; a one-line BenchError names what does not fit."""
     expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    shapes = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
-    if missing or unexpected or shapes:
-        if len(missing) == len(expected):
+    parts = state_mismatches(expected, state)
+    if parts:
+        if not any(k in state for k in expected):
             raise BenchError(f"{source}: not an AASIST checkpoint (none of its {len(state)} tensors has an "
                              f"AASIST layer name, e.g. {next(iter(state), '(empty)')!r})")
         guess = guess_variant(state)
         hint = f"; its shapes look like variant {guess!r}" if guess and guess != variant else ""
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
-        if shapes:
-            k = shapes[0]
-            parts.append(f"{len(shapes)} shape mismatches (e.g. {k}: {tuple(state[k].shape)} vs "
-                         f"{tuple(expected[k].shape)})")
         what = f"AASIST {variant}" if variant else "AASIST"
         raise BenchError(f"{source}: not an {what} checkpoint: {', '.join(parts)}{hint}")
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    load_matching_state(model, state)
 
 
 def official_model(state: dict[str, torch.Tensor], variant: str, source: str) -> AASISTModel:

@@ -15,7 +15,7 @@ import torch
 
 from spoofbench.protocols.errors import BenchError
 
-from ..neural.checkpoints import load_state_dict_file
+from ..neural.checkpoints import load_matching_state, load_state_dict_file, state_mismatches
 from .model import LCNNConfig, LCNNModel
 
 #: official key prefix -> ours
@@ -60,22 +60,10 @@ def load_official_state(model: LCNNModel, state: dict[str, torch.Tensor], source
         ours = official_to_ours(key)
         if ours is not None:
             renamed[ours] = value
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in renamed]
-    unexpected = [k for k in renamed if k not in expected]
-    wrong = [k for k in expected if k in renamed and tuple(renamed[k].shape) != tuple(expected[k].shape)]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys (e.g. {ours_to_official(missing[0])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
-        if wrong:
-            k = wrong[0]
-            parts.append(f"{len(wrong)} shape mismatches (e.g. {k}: {tuple(renamed[k].shape)} vs "
-                         f"{tuple(expected[k].shape)})")
+    parts = state_mismatches(model.state_dict(), renamed, show_missing=ours_to_official)
+    if parts:
         raise BenchError(f"{source}: not an LFCC-LCNN checkpoint of this shape: {', '.join(parts)}")
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in renamed.items()})
+    load_matching_state(model, renamed)
 
 
 def from_official(path: os.PathLike | str, cfg: LCNNConfig | None = None,

@@ -142,3 +142,29 @@ def prune_checkpoints(folder: str, keep: int) -> None:
         os.remove(path)
         if os.path.exists(path + DIGEST_SUFFIX):
             os.remove(path + DIGEST_SUFFIX)
+
+
+# ---- fitting a state_dict into a model ---------------------------------------------------------------
+def state_mismatches(expected: dict, state: dict, show_missing=str) -> list[str]:
+    """What keeps ``state`` from loading into a model whose state_dict is ``expected``: one phrase each for
+    missing keys, unexpected keys and shape mismatches, with an example (``show_missing`` names a missing key
+    as the user knows it, e.g. its official name). Empty when it fits."""
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys (e.g. {show_missing(missing[0])})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
+    if shapes:
+        k = shapes[0]
+        parts.append(f"{len(shapes)} shape mismatches (e.g. {k}: {tuple(state[k].shape)} vs "
+                     f"{tuple(expected[k].shape)})")
+    return parts
+
+
+def load_matching_state(model: torch.nn.Module, state: dict) -> None:
+    """Copy a state_dict that fits (see ``state_mismatches``) into ``model``, in the model's dtypes."""
+    expected = model.state_dict()
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})

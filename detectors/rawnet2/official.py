@@ -13,7 +13,7 @@ import torch
 
 from spoofbench.protocols.errors import BenchError
 
-from ..neural.checkpoints import load_state_dict_file
+from ..neural.checkpoints import load_matching_state, load_state_dict_file, state_mismatches
 from .model import VARIANTS, RawNet2Model
 
 #: Accepted spellings of the three official variants.
@@ -55,21 +55,9 @@ def from_official(path: os.PathLike | str, variant: str = "2021", device: str | 
 def load_official_state(model: RawNet2Model, state: dict[str, torch.Tensor], source: str = "state_dict",
                         variant: str | None = None) -> None:
     """Copy an official-named state_dict into ``model``, with clear errors for the wrong variant."""
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    shape_errors = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
-    if missing or unexpected or shape_errors:
+    parts = state_mismatches(model.state_dict(), state)
+    if parts:
         guess = guess_variant(state)
         hint = f"; its shapes look like variant {guess!r}" if guess and guess != variant else ""
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
-        if shape_errors:
-            k = shape_errors[0]
-            parts.append(f"{len(shape_errors)} shape mismatches (e.g. {k}: {tuple(state[k].shape)} vs "
-                         f"{tuple(expected[k].shape)})")
         raise BenchError(f"{source}: not a RawNet2 {variant or ''} checkpoint: {', '.join(parts)}{hint}")
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    load_matching_state(model, state)
