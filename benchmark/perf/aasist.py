@@ -18,8 +18,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from spoofbench.detectors.cpu import cpu_isa
-from spoofbench.detectors.devices import torch_threads
 from spoofbench.protocols.files import write_text_atomic
 
 from . import rawnet2 as common
@@ -219,31 +217,9 @@ def benchmark_variant(variant: str, batch: int, reps: int, fast_modes=("int8",),
 
 def run(variants=("aasist",), batches=(8, 16), reps: int = 2, fast_modes=("int8",), threads: int | None = None,
         samples: int = SAMPLES, echo=print, clock: str = "wall") -> dict:
-    """Measure (see the module docstring); torch's thread count is restored afterwards."""
-    with torch_threads(threads):
-        return _measure(variants=variants, batches=batches, reps=reps, fast_modes=fast_modes, threads=threads,
-                        samples=samples, echo=echo, clock=clock)
-
-
-def _measure(variants=("aasist",), batches=(8, 16), reps: int = 2, fast_modes=("int8",), threads: int | None = None,
-        samples: int = SAMPLES, echo=print, clock: str = "wall") -> dict:
-    from spoofbench.detectors.neural import memory
-
-    common.CLOCK[0] = common.CLOCKS[clock]
-    load_before = os.getloadavg()
-    isa = cpu_isa()
-    limits = {"fp32_gflops": common.matmul_gflops(torch.float32),
-              "bf16_gflops": common.matmul_gflops(torch.bfloat16) if isa["bf16_native"] else None}
-    memory.reuse_freed_memory()  # ours runs under the engine's allocator (the reference's child does not)
-    rows = []
-    for variant in variants:
-        for batch in batches:
-            echo(f"measuring {variant} at batch {batch} ...")
-            rows.append(benchmark_variant(variant, batch, reps, fast_modes, samples))
-    return {"rows": rows, "limits": limits, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-            "cpu_isa": isa, "load_before": load_before, "load_after": os.getloadavg(), "reps": reps,
-            "torch": torch.__version__, "clock": clock, "allocator": memory.allocator_description(),
-            "fast_modes": list(fast_modes)}
+    """Measure (see the module docstring); ours runs under the engine's allocator, the reference's child not."""
+    return common.measure_grid(lambda variant, batch: benchmark_variant(variant, batch, reps, fast_modes, samples),
+                               variants, batches, reps, fast_modes, threads, echo, clock)
 
 
 def format_report(result: dict) -> str:
@@ -349,16 +325,8 @@ def _command():
         """AASIST train step and inference time: ours vs a literal re-implementation of the official code,
         where the time goes per stage, the float32 floor, fast modes (about 10 minutes on 2 cores)."""
         from spoofbench.detectors.neural.inference import supported_fast_mode
-        from spoofbench.protocols.errors import ConfigError
 
-        names = tuple(v.strip() for v in variants.split(",") if v.strip())
-        for name in names:
-            if name not in VARIANTS:
-                raise ConfigError(f"unknown AASIST variant {name!r}; choose {', '.join(VARIANTS)}")
-        try:
-            sizes = tuple(int(b) for b in batches.split(","))
-        except ValueError:
-            raise ConfigError(f"--batches must be comma-separated integers, got {batches!r}") from None
+        names, sizes = common.parse_grid("AASIST", variants, batches, VARIANTS)
         modes = []
         for mode in (m.strip() for m in fast_modes.split(",") if m.strip() and m.strip() != "none"):
             actual = supported_fast_mode(mode)  # bf16 only where native: the fallback is timed once

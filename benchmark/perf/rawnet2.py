@@ -348,38 +348,55 @@ def _cfg():
     return TrainingRecipe()
 
 
-def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 2, fast_modes=("bf16", "int8", "int8+bf16"),
-        threads: int | None = None, echo=print, clock: str = "wall") -> dict:
-    """Measure (see the module docstring); torch's thread count is restored afterwards."""
-    with torch_threads(threads):
-        return _measure(variants=variants, batches=batches, reps=reps, fast_modes=fast_modes, threads=threads,
-                        echo=echo, clock=clock)
-
-
-def _measure(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 2, fast_modes=("bf16", "int8", "int8+bf16"),
-        threads: int | None = None, echo=print, clock: str = "wall") -> dict:
+def measure_grid(row, variants, batches, reps: int, fast_modes, threads: int | None = None, echo=print,
+                 clock: str = "wall") -> dict:
+    """``row(variant, batch)`` for every variant and batch size, with what every perf report states beside the
+    times: this CPU's arithmetic limits, load, threads, allocator. Shared by the per-family benchmarks; torch's
+    thread count is restored afterwards."""
     from spoofbench.detectors.neural import memory
 
-    CLOCK[0] = CLOCKS[clock]
-    load_before = os.getloadavg()
-    isa = cpu_isa()
-    # emulated bfloat16 products (no AVX-512 BF16 / AMX, or kernels restricted to AVX2) are not an arithmetic
-    # limit worth a number: not measured (None), reported as emulated
-    limits = {"fp32_gflops": matmul_gflops(torch.float32),
-              "bf16_gflops": matmul_gflops(torch.bfloat16) if isa["bf16_native"] else None}
-    # The engine tells glibc to serve large blocks from the heap (``memory.reuse_freed_memory``), which
-    # cannot be undone in-process: the reference as users run it (glibc's defaults) runs in a child process.
-    memory.reuse_freed_memory()
-    allocator = memory.allocator_description()
-    rows = []
-    for variant in variants:
-        for batch in batches:
-            echo(f"measuring {variant} at batch {batch} ...")
-            rows.append(benchmark_variant(variant, batch, reps, fast_modes))
-    return {"rows": rows, "limits": limits, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-            "cpu_isa": isa,
-            "load_before": load_before, "load_after": os.getloadavg(), "reps": reps, "torch": torch.__version__,
-            "clock": clock, "allocator": allocator}
+    with torch_threads(threads):
+        CLOCK[0] = CLOCKS[clock]
+        load_before = os.getloadavg()
+        isa = cpu_isa()
+        # emulated bfloat16 products (no AVX-512 BF16 / AMX, or kernels restricted to AVX2) are not an arithmetic
+        # limit worth a number: not measured (None), reported as emulated
+        limits = {"fp32_gflops": matmul_gflops(torch.float32),
+                  "bf16_gflops": matmul_gflops(torch.bfloat16) if isa["bf16_native"] else None}
+        # The engine tells glibc to serve large blocks from the heap (``memory.reuse_freed_memory``), which
+        # cannot be undone in-process: the reference as users run it (glibc's defaults) runs in a child process.
+        memory.reuse_freed_memory()
+        rows = []
+        for variant in variants:
+            for batch in batches:
+                echo(f"measuring {variant} at batch {batch} ...")
+                rows.append(row(variant, batch))
+        return {"rows": rows, "limits": limits, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+                "cpu_isa": isa, "load_before": load_before, "load_after": os.getloadavg(), "reps": reps,
+                "torch": torch.__version__, "clock": clock, "allocator": memory.allocator_description(),
+                "fast_modes": list(fast_modes)}
+
+
+def parse_grid(family: str, variants: str, batches: str, known) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The ``--variants`` and ``--batches`` options of a perf command, checked (one-line ConfigError)."""
+    from spoofbench.protocols.errors import ConfigError
+
+    names = tuple(v.strip() for v in variants.split(",") if v.strip())
+    for name in names:
+        if name not in known:
+            raise ConfigError(f"unknown {family} variant {name!r}; choose {', '.join(known)}")
+    try:
+        sizes = tuple(int(b) for b in batches.split(","))
+    except ValueError:
+        raise ConfigError(f"--batches must be comma-separated integers, got {batches!r}") from None
+    return names, sizes
+
+
+def run(variants=("2021", "icassp21"), batches=(8, 32), reps: int = 2, fast_modes=("bf16", "int8", "int8+bf16"),
+        threads: int | None = None, echo=print, clock: str = "wall") -> dict:
+    """Measure (see the module docstring)."""
+    return measure_grid(lambda variant, batch: benchmark_variant(variant, batch, reps, fast_modes), variants,
+                        batches, reps, fast_modes, threads, echo, clock)
 
 
 def format_report(result: dict, fast_modes=("bf16", "int8", "int8+bf16")) -> str:
@@ -457,17 +474,9 @@ def _command():
         """RawNet2 train step and inference time: ours vs a literal re-implementation of the official code,
         real-time factor, forward FLOPs and this CPU's matmul GFLOP/s (about 8 minutes on 2 cores)."""
         from spoofbench.detectors.rawnet2.model import VARIANTS
-        from spoofbench.protocols.errors import ConfigError
 
         modes = tuple(m for m in fast_modes.split(",") if m and m != "none")
-        names = tuple(v.strip() for v in variants.split(",") if v.strip())
-        for name in names:
-            if name not in VARIANTS:
-                raise ConfigError(f"unknown RawNet2 variant {name!r}; choose {', '.join(VARIANTS)}")
-        try:
-            sizes = tuple(int(b) for b in batches.split(","))
-        except ValueError:
-            raise ConfigError(f"--batches must be comma-separated integers, got {batches!r}") from None
+        names, sizes = parse_grid("RawNet2", variants, batches, VARIANTS)
         result = run(names, sizes, reps, modes, threads, echo=lambda m: click.echo(m, err=True), clock=clock)
         click.echo(format_report(result, modes))
         if json_out:
