@@ -2,8 +2,8 @@
 recorded from it once (tests/fixtures/lcnn_official_structure.json, made by lcnn_official_record.py):
 parameter count, every layer's output shape, the LFCC front end on a fixed signal, and the outputs under
 fixed weights loaded by name mapping."""
+import importlib.util
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -15,29 +15,13 @@ from spoofbench.detectors.lcnn.model import LCNNConfig, LCNNModel, deltas
 from spoofbench.detectors.lcnn.official import load_official_state, official_to_ours, ours_to_official
 from spoofbench.protocols.errors import BenchError
 
-FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "lcnn_official_structure.json").read_text())
-
-
-def signal(n, phase=0.0):
-    """The fixture's test signal (as lcnn_official_record.py)."""
-    t = np.arange(n) / 16000.0
-    i = np.arange(n)
-    return (0.3 * np.sin(2 * np.pi * 440 * t + phase) + 0.2 * np.sin(2 * np.pi * (200 + 1500 * t) * t)
-            + 0.05 * np.sin(0.001 * i * i + phase) + 0.02 * np.sin(2 * np.pi * 5100 * t)).astype(np.float32)
-
-
-def pattern(shape, k, kind):
-    """The fixture's deterministic weights (as lcnn_official_record.py): integer hash -> uniform [-1, 1)."""
-    n = int(np.prod(shape))
-    idx = np.arange(n, dtype=np.int64)
-    base = ((idx * 2654435761 + (k + 1) * 40503) % (2 ** 32)) / 2.0 ** 32 * 2.0 - 1.0
-    if kind == "running_var":
-        v = 1.0 + 0.5 * np.abs(base)
-    elif kind in ("running_mean", "bias"):
-        v = 0.1 * base
-    else:
-        v = base * math.sqrt(3.0 / (n // shape[0]))
-    return v.reshape(shape).astype(np.float32)
+FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURE = json.loads((FIXTURES / "lcnn_official_structure.json").read_text())
+# the test signal and the deterministic weights are the recording script's own (one definition of the inputs)
+_spec = importlib.util.spec_from_file_location("lcnn_official_record", FIXTURES / "lcnn_official_record.py")
+_record = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_record)
+signal, pattern = _record.signal, _record.pattern
 
 
 def official_pattern_state():
