@@ -25,10 +25,11 @@ from ..base import Detector
 from ..devices import resolve_device, torch_threads
 from ..param_checks import check_choice, check_int, check_number
 from . import distributed as dist_utils
+from .checkpoints import load_state_dict_file
 from .data import AUTO_CACHE_BYTES, TrainingWaves
 from .inference import score_paths
 from .memory import reuse_freed_memory
-from .pretrained import get_weights, load_pretrained_state, weights_path
+from .pretrained import get_weights, weights_path
 from .training import TrainingRecipe, run_fingerprint, seed_everything, train_model
 
 
@@ -134,7 +135,8 @@ class NeuralDetector(Detector):
     def _pretrained_model(self) -> nn.Module:
         """A fresh network holding the shipped weights (checksum verified)."""
         model = self.build_model()
-        self.load_weights(model, load_pretrained_state(self.pretrained), source=str(weights_path(self.pretrained)))
+        path = weights_path(self.pretrained)  # sha256 checked once, here
+        self.load_weights(model, load_state_dict_file(path), source=str(path))
         return model
 
     def check_fitted(self) -> None:
