@@ -1,0 +1,151 @@
+"""The transform interface, its registry and the spec grammar.
+
+A spec is ``NAME``, ``NAME:ARG`` or ``chain(SPEC,SPEC,...)``; ARG is the family's own short form
+(``codec:opus@12k``, ``noise:white@0dB``, ``reverb:rt60=0.6``, ``rawboost:3``). A family registers a factory
+``factory(arg: str | None) -> Transform`` under NAME with :func:`register_transform`; the factory validates
+ARG and raises :class:`TransformError` naming what it accepts.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from spoofbench.protocols.errors import BenchError
+
+
+class TransformError(BenchError):
+    """A spec is malformed or names no transform (the message lists the valid ones)."""
+
+
+class TransformFailed(BenchError):
+    """A transform cannot process this audio (a codec on a file too short, say): the caller lists the trial
+    and skips it for that condition only; the input is never passed through unchanged instead."""
+
+
+class Transform:
+    """One waveform transform. Subclasses implement :meth:`transform`; :meth:`apply` is what callers use."""
+
+    #: canonical spec string (also the condition's key in robustness.json)
+    spec: str = ""
+
+    def transform(self, wave: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def apply(self, wave: np.ndarray, sample_rate: int, *, seed: int = 0, utt_id: str = "") -> np.ndarray:
+        """The transformed float32 mono waveform at ``sample_rate`` (a codec resamples back to it), a pure
+        function of (wave, sample_rate, seed, utt_id)."""
+        wave = np.asarray(wave, dtype=np.float32)
+        out = self.transform(wave, int(sample_rate), rng_for(seed, utt_id, self.spec))
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"<transform {self.spec}>"
+
+
+def rng_for(seed: int, utt_id: str, spec: str) -> np.random.Generator:
+    """The random generator of one (seed, utterance, transform): independent of call order and process."""
+    digest = hashlib.sha256(f"{int(seed)}\0{utt_id}\0{spec}".encode()).digest()
+    return np.random.default_rng(np.frombuffer(digest[:16], dtype=np.uint32))
+
+
+@dataclass(frozen=True)
+class _Entry:
+    factory: Callable[[str | None], Transform]
+    syntax: str       # e.g. "noise:white|pink|brown|babble@SNRdB"
+    summary: str
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+#: modules that register the built-in families, imported on first use (keeps ``import`` cheap)
+_BUILTIN_MODULES: tuple[str, ...] = ("spoofbench.augment.basic",)
+_loaded = False
+
+
+def register_transform(name: str, syntax: str, summary: str):
+    """Decorator: register ``factory(arg) -> Transform`` under ``name``."""
+    def wrap(factory):
+        if name in _REGISTRY and _REGISTRY[name].factory is not factory:
+            raise ValueError(f"transform {name!r} is already registered")
+        _REGISTRY[name] = _Entry(factory, syntax, summary)
+        return factory
+    return wrap
+
+
+def _load_builtins() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in _BUILTIN_MODULES:
+            importlib.import_module(module)
+
+
+def available_transforms() -> dict[str, tuple[str, str]]:
+    """name -> (syntax, summary) of every registered transform family."""
+    _load_builtins()
+    return {name: (e.syntax, e.summary) for name, e in sorted(_REGISTRY.items())}
+
+
+def parse_transform(spec: str) -> Transform:
+    """The transform a spec names; :class:`TransformError` (one line, listing the valid names) otherwise."""
+    _load_builtins()
+    if not isinstance(spec, str) or not spec.strip():
+        raise TransformError(f"empty transform spec; valid: {_valid_names()}")
+    text = "".join(spec.split())
+    if text.startswith("chain(") and text.endswith(")"):
+        parts = _split_top_level(text[len("chain("):-1], spec)
+        if not parts:
+            raise TransformError(f"{spec!r}: chain() needs at least one transform")
+        return Chain([parse_transform(p) for p in parts])
+    if any(c in text for c in "(),"):
+        raise TransformError(f"{spec!r}: malformed spec (write chain(A,B,...) to combine transforms)")
+    name, _, arg = text.partition(":")
+    entry = _REGISTRY.get(name)
+    if entry is None:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise TransformError(f"unknown transform {name!r} in {spec!r}{hint}; valid: {_valid_names()}")
+    return entry.factory(arg or None)
+
+
+def _valid_names() -> str:
+    return ", ".join(f"{e.syntax}" for _, e in sorted(_REGISTRY.items())) + ", chain(A,B,...)"
+
+
+def _split_top_level(body: str, spec: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(body):
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth < 0:
+                raise TransformError(f"{spec!r}: unbalanced parentheses")
+        elif c == "," and depth == 0:
+            parts.append(body[start:i])
+            start = i + 1
+    if depth != 0:
+        raise TransformError(f"{spec!r}: unbalanced parentheses")
+    parts.append(body[start:])
+    if any(not p for p in parts):
+        raise TransformError(f"{spec!r}: empty item in chain()")
+    return parts
+
+
+class Chain(Transform):
+    """Transforms applied in order; each draws from its own generator (seeded by its position and spec)."""
+
+    def __init__(self, items: list[Transform]):
+        self.items = items
+        self.spec = "chain(" + ",".join(t.spec for t in items) + ")"
+
+    def transform(self, wave, sample_rate, rng):
+        seeds = rng.integers(0, 2**63 - 1, size=len(self.items))
+        for t, s in zip(self.items, seeds):
+            wave = t.transform(np.asarray(wave, dtype=np.float32), sample_rate, rng_for(int(s), "", t.spec))
+        return wave
