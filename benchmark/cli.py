@@ -24,6 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "List registered detectors, corpus protocols and metrics."),
     "perf": ("spoofbench.benchmark.perf:perf",
              "Speed benchmarks of the front ends, the GMM back end, RawNet2, `bench eval` and the demo corpus"),
+    "robustness": ("spoofbench.benchmark.commands.robustness:robustness_command",
+                   "Degradation benchmark: EER, minDCF and actDCF (threshold calibrated on clean dev) of every "
+                   "detector and fusion under codecs, noise, reverberation, resampling and adaptive attackers."),
     "run": ("spoofbench.benchmark.commands.run:run_command",
             "Train each detector on train (dev for model selection), score dev and eval, fuse on dev"),
     "score": ("spoofbench.benchmark.commands.score:score_command",

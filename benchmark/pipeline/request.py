@@ -34,6 +34,9 @@ class RunRequest:
     subset_seed: int = 0
     config: RunConfig = field(default_factory=RunConfig)
     command: list[str] = field(default_factory=list)
+    #: degradation benchmark (``--conditions``): condition specs or set names; None: no robustness section
+    conditions: list[str] | None = None
+    condition_cache: str | None = None   # the degraded-audio cache (default $SPOOFBENCH_CACHE/degraded-audio)
 
 
 #: A system's own name (``NAME=SPEC``): used in file names and in ``--set NAME.PARAM``, so no dots or slashes.
