@@ -21,6 +21,7 @@ import torch.nn as nn
 from spoofbench.protocols.errors import BenchError, ConfigError
 from spoofbench.protocols.trials import TrialTable
 
+from ..augmentation import check_augment, training_augmentation
 from ..base import Detector
 from ..devices import resolve_device, torch_threads
 from ..param_checks import check_choice, check_int, check_number
@@ -53,6 +54,7 @@ _ENGINE_CHECKS = {
     "window_hop": lambda d, n: check_int(d, n, 1, optional=True),
     "fast_inference": lambda d, n: check_choice(d, n, ("off", "bf16", "int8", "int8+bf16")),
     "threads": lambda d, n: check_int(d, n, 1, optional=True),
+    "augment": lambda d, n: check_augment(d, n),
 }
 
 
@@ -173,7 +175,8 @@ class NeuralDetector(Detector):
 
     def _waves(self, trials: TrialTable, cfg: TrainingRecipe, cache: bool) -> TrainingWaves:
         return TrainingWaves(trials["path"], trials.y, cfg.n_samples, self.sample_rate, cfg.train_crop,
-                             seed=cfg.seed, cache=cache, progress=cfg.progress and dist_utils.rank() == 0)
+                             seed=cfg.seed, cache=cache, progress=cfg.progress and dist_utils.rank() == 0,
+                             augment=training_augmentation(cfg.augment, trials))
 
     def _cache(self, n_items: int) -> bool:
         if self.cache_audio == "auto":  # whole utterances (n_samples None): counted as 8 s each
@@ -211,7 +214,7 @@ class NeuralDetector(Detector):
         train_w = self._waves(train, cfg, self._cache(len(train) + (len(dev) if dev is not None else 0)))
         dev_w = None
         if dev is not None and len(dev):
-            dev_cfg = dataclasses.replace(cfg, train_crop="first")  # dev/eval: official first window
+            dev_cfg = dataclasses.replace(cfg, train_crop="first", augment=None)  # dev: official first window
             dev_w = self._waves(dev, dev_cfg, train_w._cache is not None)
         fingerprint = run_fingerprint(self.architecture(), cfg, train["utt_id"],
                                       dev["utt_id"] if dev is not None else [])

@@ -66,6 +66,7 @@ class TrainingRecipe:
     keep_checkpoints: int = 2       # newest per-epoch checkpoints kept (each holds model + Adam state)
     eval_batch_size: int = 32
     progress: bool = True
+    augment: str | None = None      # training augmentation (spoofbench.augment.policy), applied in the loader
 
     def __post_init__(self):
         if self.lr_schedule not in LR_SCHEDULES:
@@ -143,7 +144,8 @@ def run_fingerprint(architecture: dict, cfg: TrainingRecipe, train_ids, dev_ids)
 
 
 #: recipe fields added later, with their defaults (left out of the fingerprint while at the default)
-_LATER_FIELDS = {"lr_step_epochs": 10, "batch_order": "shuffle", "selection": "dev_eer", "lr_min": 0.0}
+_LATER_FIELDS = {"lr_step_epochs": 10, "batch_order": "shuffle", "selection": "dev_eer", "lr_min": 0.0,
+                 "augment": None}
 
 
 def batches_per_epoch(n_items: int, cfg: TrainingRecipe) -> int:
