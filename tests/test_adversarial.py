@@ -142,3 +142,35 @@ def test_rawnet2_gradient_reaches_the_waveform():
     with torch.no_grad():
         s = [float((lambda o: o[0, 1] - o[0, 0])(model(torch.from_numpy(w)[None]))) for w in (wave, adv)]
     assert s[1] > s[0]
+
+
+def test_mix_adversarial_replaces_every_other_item():
+    from spoofbench.detectors.neural.adversarial import mix_adversarial
+
+    model = TinyNet()
+    x = 0.1 * torch.randn(5, 400, generator=torch.Generator().manual_seed(6))
+    mixed = mix_adversarial(model, x, torch.tensor([0, 1, 0, 1, 1]), AttackSpec("fgsm", 30.0, 1))
+    for i in range(5):
+        changed = not torch.equal(mixed[i], x[i])
+        assert changed == (i % 2 == 0)
+        if changed:
+            assert _snr(x[i].numpy(), mixed[i].numpy()) == pytest.approx(30.0, abs=0.01)
+
+
+def test_adversarial_training_changes_the_model_and_stays_reproducible(corpus):
+    from spoofbench.detectors import create_detector
+    from spoofbench.protocols import load_trials
+
+    train = load_trials(corpus, split="train").select(max_count=16, seed=0)
+
+    def fit(**extra):
+        det = create_detector("rawnet2.small", epochs=1, batch_size=8, progress=False, **extra).fit(train)
+        return det, {k: v.clone() for k, v in det.model_.state_dict().items()}
+
+    _, plain = fit()
+    det, adv = fit(adversarial_training="fgsm@30dB")
+    _, adv_again = fit(adversarial_training="fgsm@30dB")
+    assert any(not torch.equal(plain[k], adv[k]) for k in plain if plain[k].is_floating_point())
+    for k in adv:
+        torch.testing.assert_close(adv[k], adv_again[k], rtol=0, atol=0)
+    assert det.get_params()["adversarial_training"] == "fgsm@30dB"

@@ -182,3 +182,14 @@ def perturb_batch(model: nn.Module, x: torch.Tensor, towards: torch.Tensor, atta
         for p, r in zip(model.parameters(), requires):
             p.requires_grad_(r)
         model.train(was_training)
+
+
+def mix_adversarial(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: AttackSpec,
+                    rule: str = "difference") -> torch.Tensor:
+    """A training batch with every other item (positions 0, 2, 4, ...; batches are shuffled) replaced by its
+    adversarial version against ``model`` as it is now, pushed towards the other class (the standard
+    adversarial-training mix of clean and perturbed examples, labels unchanged)."""
+    chosen = torch.arange(0, len(x), 2, device=x.device)
+    mixed = x.clone()
+    mixed[chosen] = perturb_batch(model, x[chosen], 1 - y[chosen], attack, rule)
+    return mixed

@@ -26,6 +26,7 @@ from ..base import Detector
 from ..devices import resolve_device, torch_threads
 from ..param_checks import check_choice, check_int, check_number
 from . import distributed as dist_utils
+from .adversarial import parse_attack
 from .checkpoints import load_state_dict_file
 from .data import AUTO_CACHE_BYTES, TrainingWaves
 from .inference import score_paths
@@ -37,6 +38,15 @@ from .training import TrainingRecipe, run_fingerprint, seed_everything, train_mo
 def _positive_or_none(det, name: str) -> None:
     if getattr(det, name) is not None:
         check_number(det, name, 0, exclusive_minimum=True)
+
+
+def _check_attack(det, name: str) -> None:
+    value = getattr(det, name)
+    if value is not None:
+        try:
+            parse_attack(value)
+        except ConfigError as exc:
+            raise ConfigError(f"{det.name}: {name}: {exc}") from None
 
 
 #: The engine's hyperparameters whose checks are the same in every family.
@@ -55,6 +65,7 @@ _ENGINE_CHECKS = {
     "fast_inference": lambda d, n: check_choice(d, n, ("off", "bf16", "int8", "int8+bf16")),
     "threads": lambda d, n: check_int(d, n, 1, optional=True),
     "augment": lambda d, n: check_augment(d, n),
+    "adversarial_training": lambda d, n: _check_attack(d, n),
 }
 
 
