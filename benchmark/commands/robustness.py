@@ -12,11 +12,11 @@ from .run import EXIT_FINISHED_WITH_FAILURES, _command_line, _csv, _seeds
 @click.option("--detectors", metavar="LIST",
               help="Systems, as in bench run: NAME[.PRESET], FILE.det (a saved model, scored as it is) or "
                    "SYSTEM=SPEC. Each is trained once on clean train (or reused, see --out).")
-@click.option("--conditions", metavar="LIST", default="standard", show_default=True,
+@click.option("--conditions", metavar="LIST",
               help="Comma-separated conditions: a set (standard: ~15 codecs, noise levels, rooms, resampling; "
                    "asvspoof2021-la: the 2021 LA transmission conditions), transform specs (codec:opus@12k, "
                    "noise:white@10dB, reverb:rt60=0.6, chain(A,B)), adv:fgsm@40dB, adv:pgd@40dB, "
-                   "adv:transfer=SYSTEM@40dB. clean is always included.")
+                   "adv:transfer=SYSTEM@40dB. clean is always included. [default: standard]")
 @click.option("--data", type=click.Path(file_okay=False), metavar="ROOT",
               help="Corpus root (default: the built-in demo corpus).")
 @click.option("--protocol", metavar="NAME", help="Corpus format (auto-detected when left out).")
@@ -85,7 +85,7 @@ def robustness_command(detectors, conditions, data, protocol, train_data, train_
         out=out or opts.get("out"), device=device or opts.get("device"), on_bad_audio=on_bad_audio,
         n_bootstrap=n_bootstrap, plots=plots, fraction=fraction, max_trials=max_trials, subset_seed=subset_seed,
         config=config, command=["bench", "robustness", *_command_line(ctx)[2:]],
-        conditions=_csv(conditions) or ["standard"], condition_cache=cache_dir,
+        conditions=_csv(conditions) or opts.get("conditions") or ["standard"], condition_cache=cache_dir,
     )
 
     def log(message: str) -> None:
