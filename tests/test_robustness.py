@@ -11,6 +11,8 @@ from _tiny_corpus import bench, copy_corpus
 from spoofbench.augment import Transform, TransformFailed, register_transform
 from spoofbench.benchmark.robustness.conditions import STANDARD, parse_conditions
 from spoofbench.benchmark.robustness.degraded_audio import AudioDigests, degrade_table
+from spoofbench.detectors import register_detector
+from spoofbench.detectors.spectral_lr import SpectralLR
 from spoofbench.protocols import load_trials
 from spoofbench.protocols.errors import ConfigError
 
@@ -36,6 +38,20 @@ class _Broken(Transform):
 
     def transform(self, wave, sample_rate, rng):
         raise RuntimeError("a bug in the transform")
+
+
+@register_detector("robust-seeded-lr", presets={"default": {}}, default_preset="default")
+class SeededLR(SpectralLR):
+    """Spectral LR on a seeded half of the training trials (each seed another model)."""
+
+    def __init__(self, n_bands: int = 16, seed: int = 0):
+        super().__init__(n_bands=n_bands)
+        self.seed = seed
+
+    def fit(self, train, dev=None):
+        keep = np.random.default_rng(self.seed).random(len(train)) < 0.5
+        keep[np.flatnonzero(train.y == 1)[:2]] = keep[np.flatnonzero(train.y == 0)[:2]] = True
+        return super().fit(train[keep], dev)
 
 
 register_transform("test-picky", "test-picky", "test: fails on some files")(lambda arg: _FailsOnSome())
@@ -199,3 +215,18 @@ def test_bench_run_conditions_adds_the_section(corpus, tmp_path):
     data = json.loads((out / "robustness.json").read_text())
     assert list(data["conditions"]) == ["clean", "noise:white@5dB", "noise:white@20dB"]
     assert "## Robustness" in (out / "report.md").read_text() and "Robustness" in (out / "report.html").read_text()
+
+
+def test_seeds_give_one_row_per_seed_and_fusions_keep_unseeded_members(corpus, tmp_path):
+    out = tmp_path / "run"
+    r = bench("robustness", "--detectors", "spectral-lr,robust-seeded-lr", "--seeds", "1,2", "--data", corpus,
+              "--out", out, "--conditions", "gain:-6dB", "--no-plots")
+    assert r.exit_code == 0, r.output
+    systems = json.loads((out / "robustness.json").read_text())["systems"]
+    assert set(systems) == {"spectral-lr", "robust-seeded-lr.seed1", "robust-seeded-lr.seed2", "fused-logreg.seed1",
+                            "fused-mean.seed1", "fused-logreg.seed2", "fused-mean.seed2"}
+    per_seed = json.loads((out / "metrics.json").read_text())["per_seed"]
+    for seed in (1, 2):  # clean = the run's own fusion of that seed
+        clean = systems[f"fused-mean.seed{seed}"]["clean"]["pooled"]["eer"]
+        assert clean == pytest.approx(per_seed[str(seed)]["systems"]["fused-mean"]["pooled"]["eer"], abs=1e-9)
+        assert "gain:-6dB" in systems[f"fused-mean.seed{seed}"]

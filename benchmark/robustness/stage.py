@@ -133,7 +133,8 @@ def run_conditions(outcome, conditions: list[Condition], options: StageOptions, 
                 log(f"  FAILED: {s.name} under {cond.spec}: {_error_text(exc)}")
         if cond.kind != "whitebox":  # the same audio for every member: the clean-dev fusions apply as they are
             for f in fusions:
-                members = [by_label[(f.seed, m)] for m in f.members]
+                # a detector without a seed hyperparameter ran once and is a member of every seed's fusion
+                members = [by_label.get((f.seed, m)) or by_label[(None, m)] for m in f.members]
                 if any(m.name not in scored for m in members):
                     missing = [m.name for m in members if m.name not in scored]
                     result.not_applicable(f.name, cond.spec, f"member(s) not scored: {', '.join(missing)}")
