@@ -71,7 +71,7 @@ def robustness_command(detectors, conditions, data, protocol, train_data, train_
     from spoofbench.benchmark.config import load_config
     from spoofbench.benchmark.pipeline import RunRequest, run_benchmark
     from spoofbench.benchmark.report import write_report
-    from spoofbench.benchmark.robustness.report import eer_table
+    from spoofbench.benchmark.robustness.report import adversarial_table, eer_table
 
     started = time.perf_counter()
     ctx = click.get_current_context()
@@ -99,6 +99,11 @@ def robustness_command(detectors, conditions, data, protocol, train_data, train_
     click.echo()
     click.echo("EER (%) per condition, eval:")
     click.echo(tabulate(rows, headers, tablefmt="simple", disable_numparse=True))
+    adversarial = adversarial_table(result)
+    if adversarial:
+        click.echo()
+        click.echo("Attack success rate (%) at the clean-dev EER threshold:")
+        click.echo(tabulate(adversarial[1], adversarial[0], tablefmt="simple", disable_numparse=True))
     click.echo()
     click.echo(f"robustness.json: {outcome.out / 'robustness.json'}")
     click.echo(f"report: {outcome.report.markdown}")
