@@ -92,7 +92,6 @@ def run_conditions(outcome, conditions: list[Condition], options: StageOptions, 
     for ci, cond in enumerate(conditions, 1):
         t0 = time.perf_counter()
         log(f"[condition {ci}/{len(conditions)}] {cond.spec}" + (f" ({cond.label})" if cond.label else ""))
-        scored: dict[str, SystemScores] = {}
         try:
             shared = _shared_audio(cond, eval_table, systems, cache_dir, digests, options, log)
         except Exception as exc:  # a transform's own bug: this condition fails, the others go on
@@ -104,51 +103,9 @@ def run_conditions(outcome, conditions: list[Condition], options: StageOptions, 
             if shared.failed:
                 log(f"  {len(shared.failed)} trial(s) skipped under {cond.spec} (the condition cannot process "
                     f"their audio), first: {shared.failed[0][0]}: {shared.failed[0][1]}")
-        for s in systems:
-            if s.error:
-                continue
-            try:
-                if cond.kind == "clean":
-                    scored[s.name] = SystemScores(eval_table, s.clean_eval)
-                    continue
-                if cond.kind == "whitebox":
-                    if not is_differentiable(_detector(s)):
-                        result.not_applicable(s.name, cond.spec, "not differentiable (white-box attacks need a "
-                                                                 "network of the neural engine)")
-                        continue
-                    attack = AttackTransform(_detector(s), cond.attack)
-                    degraded = degrade_table(eval_table, cond.spec, attack, cache_dir, digests, salt=s.digest,
-                                             only=~eval_table.is_bonafide, progress=options.progress,
-                                             desc=f"{cond.spec} vs {s.name}")
-                    result.note_failed_trials(cond.spec, degraded.failed, len(eval_table))
-                else:
-                    degraded = shared
-                scored[s.name] = SystemScores(degraded.table, _score(s, cond, degraded, out, manifest, log))
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:
-                if isinstance(exc, OSError) and exc.errno is not None and exc.filename:
-                    raise  # full disk, read-only folder: the run stops with one line
-                result.fail_cell(s.name, cond.spec, _error_text(exc), _traceback_file(out, cond, exc, s.name))
-                log(f"  FAILED: {s.name} under {cond.spec}: {_error_text(exc)}")
-        if cond.kind != "whitebox":  # the same audio for every member: the clean-dev fusions apply as they are
-            for f in fusions:
-                # a detector without a seed hyperparameter ran once and is a member of every seed's fusion
-                members = [by_label.get((f.seed, m)) or by_label[(None, m)] for m in f.members]
-                if any(m.name not in scored for m in members):
-                    missing = [m.name for m in members if m.name not in scored]
-                    result.not_applicable(f.name, cond.spec, f"member(s) not scored: {', '.join(missing)}")
-                    continue
-                try:
-                    fused = fuse(f.method, {m.label: m.clean_dev for m in members}, dev_y,
-                                 {m.label: scored[m.name].scores for m in members}, name=f.name, seed=f.seed or 0)
-                except FusionError as exc:
-                    result.fail_cell(f.name, cond.spec, str(exc))
-                    continue
-                scored[f.name] = SystemScores(scored[members[0].name].table, fused.scores, fused_dev=fused.dev_scores)
-        else:
-            for f in fusions:
-                result.not_applicable(f.name, cond.spec, "white-box audio differs per member system")
+        scored = _score_systems(cond, systems, eval_table, shared, cache_dir, digests, options, out, manifest,
+                                result, log)
+        scored.update(_apply_fusions(cond, fusions, by_label, scored, dev_y, result))
         for name, ss in scored.items():
             src = next((s for s in systems if s.name == name), None)
             dev_scores = src.clean_dev if src is not None else ss.fused_dev
@@ -162,6 +119,66 @@ def run_conditions(outcome, conditions: list[Condition], options: StageOptions, 
         result.seconds[cond.spec] = time.perf_counter() - t0
     result.add_degradation()
     return result
+
+
+def _score_systems(cond: Condition, systems: list[_System], eval_table: TrialTable, shared: DegradedTable | None,
+                   cache_dir: Path, digests: AudioDigests, options: StageOptions, out: Path, manifest: Manifest,
+                   result: RobustnessResult, log: Log) -> dict[str, SystemScores]:
+    """Each system's eval scores under ``cond``; a system that fails is recorded and the others go on."""
+    scored: dict[str, SystemScores] = {}
+    for s in systems:
+        if s.error:
+            continue
+        try:
+            if cond.kind == "clean":
+                scored[s.name] = SystemScores(eval_table, s.clean_eval)
+                continue
+            if cond.kind == "whitebox":
+                if not is_differentiable(_detector(s)):
+                    result.not_applicable(s.name, cond.spec, "not differentiable (white-box attacks need a "
+                                                             "network of the neural engine)")
+                    continue
+                attack = AttackTransform(_detector(s), cond.attack)
+                degraded = degrade_table(eval_table, cond.spec, attack, cache_dir, digests, salt=s.digest,
+                                         only=~eval_table.is_bonafide, progress=options.progress,
+                                         desc=f"{cond.spec} vs {s.name}")
+                result.note_failed_trials(cond.spec, degraded.failed, len(eval_table))
+            else:
+                degraded = shared
+            scored[s.name] = SystemScores(degraded.table, _score(s, cond, degraded, out, manifest, log))
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno is not None and exc.filename:
+                raise  # full disk, read-only folder: the run stops with one line
+            result.fail_cell(s.name, cond.spec, _error_text(exc), _traceback_file(out, cond, exc, s.name))
+            log(f"  FAILED: {s.name} under {cond.spec}: {_error_text(exc)}")
+    return scored
+
+
+def _apply_fusions(cond: Condition, fusions: list[_Fusion], by_label: dict, scored: dict[str, SystemScores],
+                   dev_y: np.ndarray, result: RobustnessResult) -> dict[str, SystemScores]:
+    """Each fusion, fitted on clean dev, applied to its members' scores under ``cond`` (all members scored the
+    same audio; white-box audio differs per member, so no fusion applies there)."""
+    fused_scores: dict[str, SystemScores] = {}
+    for f in fusions:
+        if cond.kind == "whitebox":
+            result.not_applicable(f.name, cond.spec, "white-box audio differs per member system")
+            continue
+        # a detector without a seed hyperparameter ran once and is a member of every seed's fusion
+        members = [by_label.get((f.seed, m)) or by_label[(None, m)] for m in f.members]
+        missing = [m.name for m in members if m.name not in scored]
+        if missing:
+            result.not_applicable(f.name, cond.spec, f"member(s) not scored: {', '.join(missing)}")
+            continue
+        try:
+            fused = fuse(f.method, {m.label: m.clean_dev for m in members}, dev_y,
+                         {m.label: scored[m.name].scores for m in members}, name=f.name, seed=f.seed or 0)
+        except FusionError as exc:
+            result.fail_cell(f.name, cond.spec, str(exc))
+            continue
+        fused_scores[f.name] = SystemScores(scored[members[0].name].table, fused.scores, fused_dev=fused.dev_scores)
+    return fused_scores
 
 
 # ---- systems and fusions of the run ------------------------------------------------------------------------
