@@ -197,7 +197,7 @@ def test_partial_failure_exits_3_and_keeps_the_rest(corpus, tmp_path):
 
 
 @pytest.mark.parametrize("conditions, message", [
-    ("codec:nope", "unknown transform 'codec'"),
+    ("codex:mp3@16k", "unknown transform 'codex'"),
     ("adv:transfer=other@40dB", "'other' is not a system of this run"),
 ])
 def test_bad_conditions_stop_before_any_work(corpus, tmp_path, conditions, message):
