@@ -173,6 +173,7 @@ class GMMBaseline(Detector):
         pool = [p for p, y in zip(train["path"], train.y) if y == 1] if parse_augment(self.augment).needs_speech \
             else []
         key = hashlib.sha256(json.dumps([aug.spec, int(self.seed), pool]).encode()).hexdigest()[:16]
+        aug.warm_up(self.sample_rate)  # imports and caches once, before the extraction workers are forked
         return [AugmentedCopy(aug, int(self.seed), copy, key) for copy in range(int(self.augment_copies))]
 
     def score(self, trials: TrialTable) -> np.ndarray:

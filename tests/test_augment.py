@@ -5,7 +5,14 @@ import pytest
 import soundfile as sf
 from test_augment_codecs import band_energy, speechlike
 
-from spoofbench.augment import Augmentation, TransformError, available_transforms, parse_augment, parse_transform
+from spoofbench.augment import (
+    Augmentation,
+    TransformError,
+    TransformFailed,
+    available_transforms,
+    parse_augment,
+    parse_transform,
+)
 from spoofbench.augment.noise import coloured_noise
 from spoofbench.augment.signal import signal_power
 
@@ -174,6 +181,15 @@ def test_spec_errors_are_one_line(spec, message):
     with pytest.raises(TransformError, match=message) as err:
         parse_transform(spec)
     assert "\n" not in str(err.value)
+
+
+def test_input_a_transform_cannot_process_fails_clearly():
+    silence, short = np.zeros(RATE, np.float32), speechlike(500)
+    for spec, wave, message in (("noise:white@10dB", silence, "digital silence"),
+                                ("stretch:1.1", short, "shorter than the 2048-sample"),
+                                ("pitch:-1", short, "shorter than the 2048-sample")):
+        with pytest.raises(TransformFailed, match=message):
+            parse_transform(spec).apply(wave, RATE)
 
 
 def test_registry_lists_every_family():

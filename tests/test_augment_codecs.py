@@ -25,8 +25,8 @@ def band_energy(wave, rate, low, high):
     return float(spec[(freqs >= low) & (freqs < high)].sum())
 
 
-CODEC_SPECS = ["codec:mp3@16k", "codec:aac@32k", "codec:opus@12k", "codec:opus@6k", "codec:amr-nb@12.2k",
-               "codec:gsm", "codec:g722", "codec:alaw", "codec:ulaw", "codec:g726@32k", "pstn"]
+CODEC_SPECS = ["codec:mp3@16k", "codec:aac@32k", "codec:opus@12k", "codec:opus@6k", "codec:opus-nb@8k",
+               "codec:amr-nb@12.2k", "codec:gsm", "codec:g722", "codec:alaw", "codec:ulaw", "codec:g726@32k", "pstn"]
 
 
 @pytest.mark.parametrize("spec", CODEC_SPECS)
@@ -42,7 +42,8 @@ def test_codec_runs_and_lines_up(spec):
     assert lag0 > 0 and lag0 > shifted, spec
 
 
-@pytest.mark.parametrize("spec", ["codec:amr-nb@12.2k", "codec:gsm", "codec:alaw", "codec:ulaw", "pstn"])
+@pytest.mark.parametrize("spec", ["codec:opus-nb@8k", "codec:amr-nb@12.2k", "codec:gsm", "codec:alaw", "codec:ulaw",
+                                  "pstn"])
 def test_narrowband_codecs_remove_the_upper_band(spec):
     x = speechlike()
     y = parse_transform(spec).apply(x, RATE, seed=0, utt_id="u1")

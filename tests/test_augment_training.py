@@ -124,3 +124,13 @@ def test_global_generators_untouched_by_augmentation(trials):
         return torch.rand(1).item(), np.random.rand()
 
     assert next_draws(True) == next_draws(False)
+
+
+def test_bench_run_checks_augment_before_reading_the_corpus(tmp_path):
+    from _tiny_corpus import bench
+
+    res = bench("run", "--detectors", "rawnet2.small,lfcc-gmm.small", "--data", tmp_path / "no-corpus",
+                "--set", "rawnet2.small.augment=0.5*rawboost:3+0.6*codec:gsm", "--out", tmp_path / "out")
+    assert res.exit_code == 2
+    assert "rawnet2" in res.output and "add up to 1.1" in res.output
+    assert len([ln for ln in res.output.splitlines() if "error" in ln.lower()]) == 1

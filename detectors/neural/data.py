@@ -86,6 +86,8 @@ class TrainingWaves(torch.utils.data.Dataset):
         self.paths, self.labels = list(paths), np.asarray(labels, dtype=np.int64)
         self.n_samples, self.sample_rate, self.crop_mode, self.seed = n_samples, sample_rate, crop_mode, seed
         self.augment = augment
+        if augment is not None:
+            augment.warm_up(sample_rate)
         self.epoch = 0
         self._cache = None
         if cache:

@@ -5,8 +5,8 @@ the CPU allocator set-up and saving.
 
 The hyperparameters the engine reads from the subclass: every field of ``TrainingRecipe`` it declares
 (``epochs``, ``batch_size``, ``lr``, ``n_samples``, ``train_crop``, ``checkpoint_dir``, ...; the others keep
-the recipe's defaults), and ``device``, ``threads``, ``cache_audio``, ``score_mode``, ``window_hop``,
-``fast_inference``, ``sample_rate``.
+the recipe's defaults; ``augment`` among them, see :mod:`spoofbench.augment.policy`), and ``device``, ``threads``,
+``cache_audio``, ``score_mode``, ``window_hop``, ``fast_inference``, ``sample_rate``.
 """
 from __future__ import annotations
 

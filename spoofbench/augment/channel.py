@@ -5,11 +5,19 @@ import re
 
 import numpy as np
 
-from .base import Transform, TransformError, register_transform
+from .base import Transform, TransformError, TransformFailed, register_transform
 from .signal import bandpass
 
 #: Length of one lost packet (VoIP frames).
 PACKET_SECONDS = 0.02
+#: librosa's STFT length: time stretch and pitch shift need at least this many samples.
+STFT_SAMPLES = 2048
+
+
+def _long_enough(wave: np.ndarray, spec: str) -> None:
+    if len(wave) < STFT_SAMPLES:
+        raise TransformFailed(f"{spec}: input of {len(wave)} samples is shorter than the {STFT_SAMPLES}-sample "
+                              "analysis window")
 
 
 class BandPass(Transform):
@@ -65,6 +73,7 @@ class TimeStretch(Transform):
     def transform(self, wave, sample_rate, rng):
         import librosa
 
+        _long_enough(wave, self.spec)
         return librosa.effects.time_stretch(wave, rate=self.factor)
 
 
@@ -85,6 +94,7 @@ class PitchShift(Transform):
     def transform(self, wave, sample_rate, rng):
         import librosa
 
+        _long_enough(wave, self.spec)
         return librosa.effects.pitch_shift(wave, sr=sample_rate, n_steps=self.semitones)
 
 

@@ -42,6 +42,7 @@ CODECS: dict[str, CodecSpec] = {
                      default_bitrate=32000, bitrate_range=(8000, 320000)),
     "opus": CodecSpec("libopus", "ogg", (8000, 12000, 16000, 24000, 48000), default_bitrate=12000,
                       bitrate_range=(6000, 510000)),
+    "opus-nb": CodecSpec("libopus", "ogg", (8000,), default_bitrate=8000, bitrate_range=(6000, 510000)),
     "amr-nb": CodecSpec("libopencore_amrnb", "amr", (8000,),
                         bitrates=(4750, 5150, 5900, 6700, 7400, 7950, 10200, 12200), default_bitrate=12200),
     "g722": CodecSpec("g722", "g722", (16000,), demuxer="g722"),
@@ -179,7 +180,7 @@ def parse_bitrate(text: str, spec: str) -> int:
     return int(round(parse_rate(text, spec)))
 
 
-_CODEC_SYNTAX = ("codec:mp3|aac|opus@BITRATE, codec:amr-nb@4.75k..12.2k, codec:g726@16k|24k|32k|40k, "
+_CODEC_SYNTAX = ("codec:mp3|aac|opus|opus-nb@BITRATE, codec:amr-nb@4.75k..12.2k, codec:g726@16k|24k|32k|40k, "
                  "codec:gsm|g722|alaw|ulaw")
 
 

@@ -68,6 +68,17 @@ class Augmentation:
             return self
         return Augmentation([(p, t.bind_speech(paths)) for p, t in self.terms], self.spec)
 
+    def warm_up(self, sample_rate: int) -> None:
+        """Run each transform once on a second of noise: its libraries are imported (scipy.signal alone can
+        take seconds) and its caches filled (the simulated rooms) in this process, so data-loader workers
+        forked from it each epoch start warm instead of paying that every epoch."""
+        probe = (0.01 * np.random.default_rng(0).standard_normal(int(sample_rate))).astype(np.float32)
+        for _, transform in self.terms:
+            try:
+                transform.apply(probe, sample_rate, seed=0, utt_id="warm-up")
+            except (TransformFailed, TransformError):
+                pass
+
     def choose(self, seed: int, key: str) -> Transform | None:
         """The transform drawn for this (seed, key), or None (clean)."""
         u = rng_for(seed, key, "augment:" + self.spec).random()

@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 
-from .base import TransformError
+from .base import TransformError, TransformFailed
 
 
 def signal_power(wave: np.ndarray) -> float:
@@ -30,9 +30,11 @@ def parse_rate(text: str, spec: str) -> float:
 def mix_at_snr(wave: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
     """``wave + g * noise`` with g chosen so that the mixture's signal-to-noise ratio is exactly ``snr_db``
     (powers over the whole utterance)."""
+    if signal_power(wave) <= 0:
+        raise TransformFailed("input is digital silence: a signal-to-noise ratio is undefined")
     p_noise = signal_power(noise)
     if p_noise <= 0:
-        return wave.astype(np.float32)
+        raise TransformFailed("the noise is digital silence: it cannot reach a signal-to-noise ratio")
     gain = np.sqrt(signal_power(wave) / (10 ** (snr_db / 10)) / p_noise)
     return (wave.astype(np.float64) + gain * noise).astype(np.float32)
 
