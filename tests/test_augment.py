@@ -96,6 +96,16 @@ def test_packet_loss_drops_20ms_frames():
     assert np.array_equal(y[kept], x[kept])
 
 
+@pytest.mark.parametrize("rt60", [0.3, 0.6, 1.0])
+def test_simulated_rooms_decay_in_rt60(rt60):
+    import pyroomacoustics as pra
+
+    from spoofbench.augment.rooms import simulated_rirs
+
+    for rir in simulated_rirs(rt60, RATE):
+        assert pra.experimental.measure_rt60(rir, fs=RATE) == pytest.approx(rt60, rel=0.1)
+
+
 def test_reverb_simulated_and_from_files(tmp_path):
     x = speechlike()
     y = parse_transform("reverb:rt60=0.6").apply(x, RATE, seed=0, utt_id="u")

@@ -57,6 +57,17 @@ def test_statistics_match_the_official_code(ours, algo):
                          f"{np.median(theirs):.4g}, ours {np.median(mine):.4g})"
 
 
+@pytest.mark.parametrize("taps, low, high, fs", [(11, 20.0, 520.0, 16000), (99, 3000.0, 3900.0, 16000),
+                                                 (51, 7500.0, 7999.999, 16000), (31, 100.0, 1100.0, 8000)])
+def test_band_stop_design_equals_scipy_firwin(taps, low, high, fs):
+    from scipy import signal as sps
+
+    from spoofbench.augment.rawboost import _bandstop
+
+    np.testing.assert_allclose(_bandstop(taps, low, high, fs),
+                               sps.firwin(taps, [low, high], window="hamming", fs=fs), rtol=1e-9, atol=1e-12)
+
+
 def test_algorithm_3_snr_range_and_algorithm_2_share(ours):
     snr = ours[3]["snr_db"]  # additive noise only: the SNR drawn, uniform in [10, 40] dB
     assert snr.min() >= 10 - 1e-6 and snr.max() <= 40 + 1e-6 and np.ptp(snr) > 20

@@ -61,9 +61,15 @@ def _uniform(rng: np.random.Generator, a: float, b: float) -> float:
 
 
 def _bandstop(numtaps: int, low: float, high: float, fs: float) -> np.ndarray:
-    from scipy import signal as sps
-
-    return sps.firwin(numtaps, [low, high], window="hamming", fs=fs)  # two edges, pass_zero: band-stop
+    """The band-stop FIR filter ``scipy.signal.firwin(numtaps, [low, high], window="hamming", fs=fs)`` designs
+    (windowed ideal response of the pass bands [0, low] and [high, Nyquist], unit gain at DC), in plain numpy:
+    scipy's function costs about 1.5 ms a call in its argument handling, half of RawBoost 3's time."""
+    nyquist = fs / 2
+    m = np.arange(numtaps) - 0.5 * (numtaps - 1)
+    edges = ((0.0, low / nyquist), (high / nyquist, 1.0))
+    h = sum(right * np.sinc(right * m) - left * np.sinc(left * m) for left, right in edges)
+    h = h * np.hamming(numtaps)
+    return h / h.sum()
 
 
 def notch_filter(rng: np.random.Generator, params: RawBoostParams, fs: float, min_g: float,

@@ -2,9 +2,12 @@
 measured room impulse responses, e.g. the RIRS_NOISES corpus, or a list file).
 
 Simulated rooms are cheap on purpose: a bank of ``RIR_BANK`` small shoebox rooms per (RT60, sample rate) is
-built once per process from fixed seeds (image method, reflection order capped at ``MAX_ORDER``); each
-utterance draws one of them with its own generator. The impulse response is cut to start at its direct path
-(so the output lines up with the input) and the reverberant output is scaled to the input's level.
+built once per process from fixed seeds; each utterance draws one of them with its own generator. Each impulse
+response is the image method (pyroomacoustics, reflection order capped at ``MAX_ORDER``) for the direct path
+and early reflections, and after ``LATE_SECONDS`` a diffuse tail of noise decaying by 60 dB over RT60, joined
+at the image method's level there: the image method alone, at a low order, stops long before a 0.6 s room has
+decayed. The impulse response is cut to start at its direct path (so the output lines up with the input) and
+the reverberant output is scaled to the input's level.
 """
 from __future__ import annotations
 
@@ -18,8 +21,10 @@ from .sources import AudioPool, list_audio
 
 #: Simulated rooms per (RT60, rate); utterances draw among them.
 RIR_BANK = 8
-#: Cap on the image-source reflection order (the late tail of long RT60s is then thinner than a real room's).
-MAX_ORDER = 12
+#: Cap on the image-source reflection order (the late part comes from the diffuse tail).
+MAX_ORDER = 20
+#: Where the early reflections end and the diffuse tail takes over.
+LATE_SECONDS = 0.05
 
 
 def _import_pra():
@@ -48,8 +53,26 @@ def simulated_rirs(rt60: float, sample_rate: int) -> tuple[np.ndarray, ...]:
         room.add_source(rng.uniform(margin, room_dim - margin))
         room.add_microphone(rng.uniform(margin, room_dim - margin))
         room.compute_rir()
-        rirs.append(np.asarray(room.rir[0][0], dtype=np.float64))
+        rirs.append(with_diffuse_tail(np.asarray(room.rir[0][0], dtype=np.float64), rt60, sample_rate, rng))
     return tuple(rirs)
+
+
+def with_diffuse_tail(rir: np.ndarray, rt60: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """``rir`` from its direct path to ``LATE_SECONDS`` later, then Gaussian noise whose amplitude falls as
+    exp(-6.91 t / rt60) (60 dB over rt60), scaled to the early part's RMS level around the join."""
+    rir = rir[int(np.argmax(np.abs(rir))):]
+    join = int(LATE_SECONDS * sample_rate)
+    n = max(int(1.2 * rt60 * sample_rate), join + 1)
+    envelope = np.exp(-6.91 * np.arange(n) / (rt60 * sample_rate))
+    tail = rng.standard_normal(n) * envelope
+    window = slice(max(0, join - join // 4), join)  # the last stretch of the early part
+    early = rir[window] if len(rir) > join else rir[-max(1, join // 4):]
+    level = float(np.sqrt(np.mean(early ** 2))) if early.size else 0.0
+    tail *= level / max(float(np.sqrt(np.mean(tail[window] ** 2))), 1e-12)
+    out = tail.copy()
+    m = min(join, len(rir))
+    out[:m] = rir[:m]
+    return out
 
 
 def reverberate(wave: np.ndarray, rir: np.ndarray) -> np.ndarray:
