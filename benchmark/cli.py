@@ -20,6 +20,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "Corpus tools: build the built-in demo corpus, describe and validate a corpus."),
     "eval": ("spoofbench.benchmark.commands.evaluate:evaluate",
              "Evaluate CM score files: EER, min t-DCF (2019 and 2021 forms), minDCF, actDCF and Cllr"),
+    "export": ("spoofbench.benchmark.commands.export:export_command",
+               "Export a neural detector (.det file or pre-trained preset) to ONNX, checked against PyTorch within "
+               "1e-4."),
     "list": ("spoofbench.benchmark.commands.listing:list_command",
              "List registered detectors, corpus protocols and metrics."),
     "perf": ("spoofbench.benchmark.perf:perf",

@@ -242,14 +242,20 @@ class _quiet:
     rule makes constant)."""
 
     def __enter__(self):
+        import logging
         import warnings
 
         self._ctx = warnings.catch_warnings()
         self._ctx.__enter__()
         warnings.simplefilter("ignore")
+        self._level = logging.root.manager.disable
+        logging.disable(logging.WARNING)  # the quantiser's advice to pre-process, logged on the root logger
         return self
 
     def __exit__(self, *exc):
+        import logging
+
+        logging.disable(self._level)
         return self._ctx.__exit__(*exc)
 
 
