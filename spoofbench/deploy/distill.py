@@ -25,8 +25,9 @@ def teacher_log_odds(teacher, policy):
 
     @torch.no_grad()
     def log_odds(x: torch.Tensor) -> torch.Tensor:
-        device = next(model.parameters()).device
-        return scores_from_logits(model(x.float().to(device)), teacher.score_rule).to(x.device) * weight + bias
+        if next(model.parameters()).device != x.device:  # the teacher follows the student's device (CUDA)
+            model.to(x.device)
+        return scores_from_logits(model(x.float()), teacher.score_rule) * weight + bias
 
     return log_odds
 
