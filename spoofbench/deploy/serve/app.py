@@ -80,7 +80,7 @@ class _BodyLimit:
 
 
 def _too_large(limit: int) -> str:
-    return f"request body is larger than the {limit / 1048576:g} MB this service accepts"
+    return f"request body is larger than the {limit / 1048576:.3g} MB this service accepts"
 
 
 def create_app(models: list[ServedModel], settings: ServeSettings | None = None, keys: KeyStore | None = None,
@@ -371,7 +371,7 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None,
             while arrived is not None:
                 due = None
                 wave, seconds = buffer.current(served.sample_rate), buffer.seconds
-                score, _, _ = await served.score_wave(wave, per_window=False)
+                score, _, _ = await served.score_wave(wave, per_window=False, track=False)
                 llr, decision = served.decide(score)
                 latency = time.perf_counter() - arrived
                 latencies.append(latency)

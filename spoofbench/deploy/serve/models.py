@@ -42,14 +42,16 @@ class ServedModel:
     def sample_rate(self) -> int:
         return int(self.detector.sample_rate)
 
-    async def score_wave(self, wave: np.ndarray, *, per_window: bool = True, announced: bool = False):
-        """``(score, per-window scores or None, window spans or None)`` of a mono wave at the model's rate."""
+    async def score_wave(self, wave: np.ndarray, *, per_window: bool = True, announced: bool = False,
+                         track: bool = True):
+        """``(score, per-window scores or None, window spans or None)`` of a mono wave at the model's rate.
+        ``track``: count it in the drift statistics (not the overlapping windows of a stream)."""
         plan = self.scorer.plan(wave, per_window)
         results = []
         for i, (payload, size) in enumerate(zip(plan.payloads, plan.sizes)):
             results.append(await self.batcher.submit(payload, size, announced=announced and i == 0))
         score, windows = combine(plan, results)
-        if self.drift is not None:
+        if track and self.drift is not None:
             self.drift.add(score)
         return score, windows, plan.windows
 
