@@ -199,8 +199,8 @@ def test_batch_endpoint_and_jobs_give_the_single_file_results(setup, server):
     batch = httpx.post(f"{server}/v1/score/batch", files=files, headers=_auth(key), timeout=60).json()["results"]
     assert [r["score"] for r in batch[:2]] == pytest.approx([single[n]["score"] for n in names], rel=1e-5)
     assert batch[2]["error"]["status"] == 422
-    submitted = httpx.post(f"{server}/v1/jobs", files={"file": ("long.flac", (setup["audio"] / "long.flac").read_bytes())},
-                           headers=_auth(key))
+    long_file = {"file": ("long.flac", (setup["audio"] / "long.flac").read_bytes())}
+    submitted = httpx.post(f"{server}/v1/jobs", files=long_file, headers=_auth(key))
     assert submitted.status_code == 202
     job_id = submitted.json()["id"]
     for _ in range(500):
