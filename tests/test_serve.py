@@ -36,6 +36,7 @@ def setup(corpus, tmp_path_factory):
     sf.write(audio / "stereo8k.wav", noise(1.0, 8000, channels=2, seed=1), 8000, subtype="PCM_16")
     sf.write(audio / "long.flac", noise(4.0, seed=2), 16000, subtype="PCM_16")
     sf.write(audio / "vorbis.ogg", noise(1.0, 22050, seed=3), 22050, format="OGG", subtype="VORBIS")
+    sf.write(audio / "lame.mp3", noise(1.2, 24000, seed=5), 24000, format="MP3")
     sf.write(audio / "silence.wav", np.zeros(16000), 16000, subtype="PCM_16")
     sf.write(audio / "short.wav", noise(0.1, seed=4), 16000, subtype="PCM_16")
     return {"model": model, "keys_file": str(tmp / "keys.json"), "keys": keys, "audio": audio, "tmp": tmp}
@@ -68,7 +69,7 @@ def test_scores_and_flags_equal_bench_score_on_the_same_files(setup, server, tmp
     assert result.exit_code == 0, result.output
     with open(out, newline="") as fh:
         offline = {os.path.basename(r["path"]): r for r in csv.DictReader(fh)}
-    assert len(offline) == 11
+    assert len(offline) == 12
     for name, row in offline.items():
         response = _post(server, setup["audio"] / name, setup["keys"]["alice"])
         assert response.status_code == 200, response.text

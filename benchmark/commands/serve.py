@@ -69,10 +69,27 @@ def serve_command(model_specs, host, port, keys_file, no_auth, max_batch, max_wa
     app = create_app(models, settings, keys)
     config = uvicorn.Config(app, host=host, port=port, log_config=log_config(log_level), access_log=False,
                             timeout_graceful_shutdown=30, ws_max_size=1 << 20, server_header=False)
-    server = uvicorn.Server(config)
+    server = _graceful_server(config)
     server.run()
     if not server.started:  # e.g. the port is taken (uvicorn logged why)
         raise click.exceptions.Exit(1)
+
+
+def _graceful_server(config):
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """Exits with status 0 after the graceful shutdown that SIGTERM or Ctrl-C starts (in-flight requests
+        answered, queued work scored, workers stopped); uvicorn itself re-raises the signal afterwards, so the
+        process would end as killed by it."""
+
+        def handle_exit(self, sig, frame) -> None:
+            super().handle_exit(sig, frame)
+            captured = getattr(self, "_captured_signals", None)
+            if isinstance(captured, list):
+                captured.clear()
+
+    return GracefulServer(config)
 
 
 def _loopback(host: str) -> bool:
