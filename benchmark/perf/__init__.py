@@ -24,6 +24,8 @@ from ..commands.lazy import LazyGroup
              "Time the default demo corpus build (target: well under 30 s on 2 cores) and a full `describe` of it."),
     "eval": ("spoofbench.benchmark.perf.eval:perf_eval", "Wall time of `bench eval`"),
     "cache": ("spoofbench.benchmark.perf.cache:perf_cache", "Feature-cache entries of AUDIO files/folders"),
+    "serve": ("spoofbench.benchmark.perf.serve:perf_serve",
+              "Load test of `bench serve` on localhost: requests/s, p50/p95/p99 latency and errors at each"),
 })
 @click.pass_context
 def perf(ctx) -> None:

@@ -79,6 +79,41 @@ class _BodyLimit:
         return await self.app(scope, limited, send)
 
 
+class _Observe:
+    """Every HTTP request: counted, timed and logged as one JSON line (what the endpoint put in
+    ``request.state``: model, key name, audio seconds, flags; never audio, file names or keys)."""
+
+    def __init__(self, app, metrics: ServiceMetrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_observed(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            self.metrics.in_flight.dec()
+            seconds = time.perf_counter() - started
+            endpoint = getattr(scope.get("route"), "path", "other")
+            state = scope.get("state") or {}
+            model = state.get("model", "")
+            self.metrics.requests.labels(endpoint, model, str(status)).inc()
+            if endpoint.startswith("/v1/"):
+                self.metrics.latency.labels(endpoint, model).observe(seconds)
+                log(logging.INFO, "request", method=scope["method"], endpoint=endpoint, status=status, model=model,
+                    key=state.get("key"), ms=round(seconds * 1000, 2), **state.get("log", {}))
+
+
 def _too_large(limit: int) -> str:
     return f"request body is larger than the {limit / 1048576:.3g} MB this service accepts"
 
@@ -120,29 +155,7 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None,
                               "and decisions (`bona fide`, `spoof`, `review`). Send `Authorization: Bearer KEY`.")
     app.state.settings, app.state.metrics, app.state.models = settings, metrics, by_name
     app.add_middleware(_BodyLimit, limit=settings.max_upload_bytes, metrics=metrics)
-
-    # ---- every HTTP request: metrics and one structured log line --------------------------------------
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        started = time.perf_counter()
-        metrics.in_flight.inc()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            metrics.in_flight.dec()
-            seconds = time.perf_counter() - started
-            route = request.scope.get("route")
-            endpoint = getattr(route, "path", "other")
-            model = getattr(request.state, "model", "")
-            metrics.requests.labels(endpoint, model, str(status)).inc()
-            if endpoint.startswith("/v1/"):
-                metrics.latency.labels(endpoint, model).observe(seconds)
-                log(logging.INFO, "request", method=request.method, endpoint=endpoint, status=status, model=model,
-                    key=getattr(request.state, "key", None), ms=round(seconds * 1000, 2),
-                    **getattr(request.state, "log", {}))
+    app.add_middleware(_Observe, metrics=metrics)  # outermost: sees every answer, the early 413s included
 
     @app.exception_handler(BodyTooLarge)
     async def _body_too_large(request, exc):
