@@ -268,3 +268,21 @@ def test_health_readiness_page_and_openapi(server):
     assert "score(" in httpx.get(f"{server}/static/app.js").text
     paths = httpx.get(f"{server}/openapi.json").json()["paths"]
     assert {"/v1/score", "/v1/score/batch", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/models"} <= set(paths)
+
+
+def test_other_detectors_are_served_through_score_waves_with_bench_score_numbers(corpus, setup, tmp_path):
+    from spoofbench.detectors import create_detector
+
+    create_detector("spectral-lr").fit(load_trials(corpus, split="train")).save(tmp_path / "lr.det")
+    out = tmp_path / "scores.csv"
+    assert bench("score", "--detector", "spectral-lr", "--checkpoint", tmp_path / "lr.det", setup["audio"],
+                 "--out", out).exit_code == 0
+    with open(out, newline="") as fh:
+        offline = {os.path.basename(r["path"]): float(r["score"]) for r in csv.DictReader(fh)}
+    app = create_app([load_model("lr", str(tmp_path / "lr.det"))], ServeSettings())  # no keys: open
+    with running(app) as url:
+        for name, expected in offline.items():
+            got = _post(url, setup["audio"] / name, None).json()
+            assert got["score"] == pytest.approx(expected, abs=2e-6, rel=1e-5), name
+            assert got["windows"] is None and got["decision"] is None
+    assert np.ptp(list(offline.values())) > 1e-3

@@ -40,9 +40,12 @@ from spoofbench.protocols.errors import BenchError
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Torch threads (offline and served).")
 @click.option("--stream-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True,
               help="Audio streamed in real time to WS /v1/stream (0: no stream test).")
+@click.option("--windows/--no-windows", default=False, show_default=True,
+              help="Ask for per-window scores (more windows through the model than `bench score` scores in its "
+                   "default first-window mode; off compares the same work).")
 @click.option("--json", "json_out", default=None, metavar="FILE", help="Also write the results as JSON.")
 def perf_serve(inputs, models, n_requests, concurrency, time_limit, max_files, max_batch, max_wait_ms, threads,
-               stream_seconds, json_out):
+               stream_seconds, windows, json_out):
     """Load test of `bench serve` on localhost: requests/s, p50/p95/p99 latency and errors at each
     concurrency, beside the files/s of `bench score` offline on the same files and model."""
     from tabulate import tabulate
@@ -57,9 +60,9 @@ def perf_serve(inputs, models, n_requests, concurrency, time_limit, max_files, m
     for spec in models:
         offline = _offline_files_per_second(spec, paths, threads)
         with _served(spec, max_batch, max_wait_ms, threads) as url:
-            asyncio.run(_load(url, blobs[:4], 1, 4, 60))  # warm-up: first calls allocate
+            asyncio.run(_load(url, blobs[:4], 1, 4, 60, windows))  # warm-up: first calls allocate
             for level in levels:
-                r = asyncio.run(_load(url, blobs, level, n_requests, time_limit))
+                r = asyncio.run(_load(url, blobs, level, n_requests, time_limit, windows))
                 r.update(model=spec, offline_files_per_s=offline,
                          share_of_offline=r["requests_per_s"] / offline if offline else None)
                 results.append(r)
@@ -75,7 +78,8 @@ def perf_serve(inputs, models, n_requests, concurrency, time_limit, max_files, m
                            f"p50 {stream['latency_ms_p50']:.0f} ms, p95 {stream['latency_ms_p95']:.0f} ms")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     click.echo(f"{len(paths)} files, {n_requests} requests per level (time limit {time_limit:g} s), max batch "
-               f"{max_batch}, max wait {max_wait_ms:g} ms (cpus {os.cpu_count()}, load average {load:.2f}):")
+               f"{max_batch}, max wait {max_wait_ms:g} ms, per-window scores {'on' if windows else 'off'} "
+               f"(cpus {os.cpu_count()}, load average {load:.2f}):")
     click.echo(tabulate(rows, headers=["model", "concurrency", "answered", "errors", "req/s", "offline files/s",
                                        "share", "p50 ms", "p95 ms", "p99 ms"]))
     click.echo("target: at concurrency 8, at least 80 % of the offline files/s, no errors")
@@ -165,7 +169,7 @@ class _served:
             self.proc.kill()
 
 
-async def _load(url: str, blobs, concurrency: int, n_requests: int, time_limit: float) -> dict:
+async def _load(url: str, blobs, concurrency: int, n_requests: int, time_limit: float, windows: bool) -> dict:
     """``n_requests`` POST /v1/score (the files in turn) from ``concurrency`` clients, stopped at ``time_limit``."""
     import httpx
 
@@ -180,7 +184,8 @@ async def _load(url: str, blobs, concurrency: int, n_requests: int, time_limit: 
             next_index += 1
             t0 = time.perf_counter()
             try:
-                response = await client.post("/v1/score", files={"file": (name, data)})
+                response = await client.post("/v1/score", files={"file": (name, data)},
+                                             params={"windows": str(windows).lower()})
                 ok = response.status_code == 200
             except httpx.HTTPError as exc:
                 ok, response = False, exc
