@@ -183,13 +183,14 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None,
             raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "Bearer"})
         return record
 
-    def admit(request: Request, model: str | None, who: KeyRecord | None = None) -> tuple[KeyRecord, ServedModel]:
+    def admit(request: Request, model: str | None) -> tuple[KeyRecord, ServedModel]:
         """Key, model access and rate limit of a request, in that order (401, 404/403, 429)."""
-        record = who or authenticate(request.headers.get("authorization"))
+        record = authenticate(request.headers.get("authorization"))
         request.state.key = record.name
         name = model or default_model
         if name not in by_name:
-            raise HTTPException(404, f"no model {name!r}; this service holds {', '.join(by_name)}")
+            yours = [m for m in by_name if record.may_use(m)]
+            raise HTTPException(404, f"no model {name!r}; your key may use {', '.join(yours) or 'none'}")
         if not record.may_use(name):
             metrics.rejected.labels("forbidden").inc()
             raise HTTPException(403, f"key {record.name!r} may not use model {name!r}")
