@@ -101,3 +101,20 @@ def _in_flight(url) -> float:
     text = httpx.get(f"{url}/metrics").text
     return next(s.value for f in text_string_to_metric_families(text) for s in f.samples
                 if s.name == "spoofbench_requests_in_flight")
+
+
+@pytest.mark.slow
+def test_perf_serve_runs_a_bounded_load_test_beside_bench_score(tmp_path):
+    model = random_rawnet2(tmp_path / "m.det")
+    for i in range(3):
+        sf.write(tmp_path / f"a{i}.wav", noise(1.0 + i, seed=i), 16000, subtype="PCM_16")
+    out = tmp_path / "load.json"
+    result = bench("perf", "serve", "--model", f"m={model}", tmp_path, "--requests", 6, "--concurrency", "1,3",
+                   "--stream-seconds", 1, "--json", out)
+    assert result.exit_code == 0, result.output
+    levels = [r for r in json.loads(out.read_text()) if "concurrency" in r]
+    assert [r["concurrency"] for r in levels] == [1, 3]
+    assert all(r["answered"] == 6 and r["errors"] == 0 and r["offline_files_per_s"] > 0 for r in levels)
+    stream = next(r for r in json.loads(out.read_text()) if "stream_seconds" in r)
+    assert stream["scores"] == 2 and stream["first_score_audio_s"] == pytest.approx(0.5)
+    assert "offline files/s" in result.output
