@@ -18,8 +18,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "The on-disk feature cache of the GMM baselines' front ends."),
     "data": ("spoofbench.benchmark.commands.data:data",
              "Corpus tools: build the built-in demo corpus, describe and validate a corpus."),
+    "distill": ("spoofbench.benchmark.commands.distill:distill_command",
+                "Train a small student on a teacher's scores and labels; report teacher vs student size, speed "
+                "and EER."),
     "eval": ("spoofbench.benchmark.commands.evaluate:evaluate",
              "Evaluate CM score files: EER, min t-DCF (2019 and 2021 forms), minDCF, actDCF and Cllr"),
+    "export": ("spoofbench.benchmark.commands.export:export_command",
+               "Export a neural detector (.det file or pre-trained preset) to ONNX, checked against PyTorch within "
+               "1e-4."),
     "keys": ("spoofbench.benchmark.commands.keys:keys",
              "API keys of bench serve: add (prints the key once), list, remove."),
     "list": ("spoofbench.benchmark.commands.listing:list_command",

@@ -424,6 +424,7 @@ def report_blocks(outcome: RunOutcome, req: RunRequest, metrics: dict, tables: d
         b.append(("pipe", text))
     b += _image_blocks(outcome, [(t, p) for t, p in images if not t.startswith("DET")])
     b += _fusion_blocks(outcome)
+    b += _operating_point_blocks(outcome)
     b += _systems_blocks(outcome)
     b += _pretrained_blocks(outcome)
     if c.skipped:
@@ -498,6 +499,13 @@ def _fusion_blocks(outcome: RunOutcome) -> list:
                   "prior-weighted (bona fide prior 0.655, the effective prior of the ASVspoof 5 costs), so its "
                   "output is a natural-log LLR and actDCF/Cllr are meaningful for it."),
             ("ul", items)]
+
+
+def _operating_point_blocks(outcome: RunOutcome) -> list:
+    """Calibrated decisions and the review band on eval (spoofbench.deploy; its own section of the report)."""
+    from spoofbench.deploy.operating_points import operating_point_blocks
+
+    return operating_point_blocks(outcome)
 
 
 def _systems_blocks(outcome: RunOutcome) -> list:

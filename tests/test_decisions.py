@@ -146,3 +146,60 @@ def test_policy_is_saved_with_the_model_and_old_files_still_load(corpus, tmp_pat
     assert state_new.keys() == state_again.keys()
     for key in state_new:
         np.testing.assert_array_equal(state_new[key], state_again[key])
+
+
+def test_bench_run_saves_policies_and_reports_operating_points(corpus, tmp_path, monkeypatch):
+    from _tiny_corpus import bench
+
+    from spoofbench import load_trials
+    from spoofbench.benchmark.scorefiles import read_scores
+
+    monkeypatch.setenv("SPOOFBENCH_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    r = bench("run", "--detectors", "spectral-lr", "--data", corpus, "--out", out, "--fusion", "calibrate",
+              "--bootstrap", 20, "--no-plots")
+    assert r.exit_code == 0, r.output
+    policy = read_decisions(out / "models" / "spectral-lr.det")
+    assert policy is not None
+    # the policy is the one fitted on the system's dev scores
+    dev = load_trials(corpus, split="dev")
+    by_utt = read_scores(out / "scores" / "spectral-lr.dev.txt")
+    dev_scores = np.array([by_utt[u] for u in dev["utt_id"]])
+    assert policy == fit_decision_policy(dev_scores, dev.y)
+    report = (out / "report.md").read_text()
+    assert "Operating points on eval" in report
+    section = report.split("Operating points on eval")[1]
+    first_cells = [line.split("|")[1].strip() for line in section.split("## Detectors")[0].splitlines()
+                   if line.startswith("|") and not line.startswith("|--")]
+    assert first_cells.count("spectral-lr") == 5 and first_cells.count("spectral-lr+cal") == 5
+    # the manifest vouches for the rewritten model: a second run reuses everything and rewrites nothing
+    before = (out / "models" / "spectral-lr.det").read_bytes()
+    r = bench("run", "--detectors", "spectral-lr", "--data", corpus, "--out", out, "--fusion", "calibrate",
+              "--bootstrap", 20, "--no-plots")
+    assert r.exit_code == 0 and "cached: spectral-lr" in r.output
+    assert (out / "models" / "spectral-lr.det").read_bytes() == before
+
+
+def test_bench_score_prints_the_decision_of_a_model_with_a_policy(corpus, tmp_path):
+    from _tiny_corpus import bench
+
+    from spoofbench import load_trials
+    from spoofbench.detectors import create_detector
+
+    det = create_detector("spectral-lr").fit(load_trials(corpus, split="train"))
+    dev = load_trials(corpus, split="dev")
+    policy = fit_decision_policy(det.score(dev), dev.y, target_error=0.05)
+    model = tmp_path / "m.det"
+    det.save(model, decisions=policy)
+    files = list(dev["path"][:6])
+    out = tmp_path / "scores.csv"
+    r = bench("score", "--detector", "spectral-lr", "--checkpoint", model, *files, "--out", out)
+    assert r.exit_code == 0, r.output
+    lines = out.read_text().splitlines()
+    assert lines[0] == "path,score,flags,llr,decision"
+    for line in lines[1:]:
+        fields = line.split(",")
+        score, llr, decision = float(fields[1]), float(fields[3]), fields[4]
+        assert llr == pytest.approx(policy.llr([score])[0], abs=1e-5)
+        assert decision == policy.decide([score])[0]
+    assert "decisions (the model's policy" in r.output

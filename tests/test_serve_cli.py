@@ -44,7 +44,7 @@ def test_serve_refuses_an_open_non_loopback_address_without_keys(tmp_path):
 
 def test_serve_names_a_model_that_is_not_servable(tmp_path):
     result = bench("serve", "--model", "rawnet2.small", "--port", free_port())
-    assert result.exit_code == 2 and "not a .det file nor a pre-trained preset" in result.output
+    assert result.exit_code == 2 and "not a pre-trained preset" in result.output
 
 
 @pytest.mark.slow

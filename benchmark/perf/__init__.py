@@ -23,6 +23,9 @@ from ..commands.lazy import LazyGroup
     "demo": ("spoofbench.benchmark.perf.demo:perf_demo",
              "Time the default demo corpus build (target: well under 30 s on 2 cores) and a full `describe` of it."),
     "eval": ("spoofbench.benchmark.perf.eval:perf_eval", "Wall time of `bench eval`"),
+    "export": ("spoofbench.benchmark.perf.export:perf_export",
+               "Per model and format (PyTorch float32, fast modes, ONNX float32 and int8): size, latency, RTF and "
+               "eval EER."),
     "cache": ("spoofbench.benchmark.perf.cache:perf_cache", "Feature-cache entries of AUDIO files/folders"),
     "serve": ("spoofbench.benchmark.perf.serve:perf_serve",
               "Load test of `bench serve` on localhost: requests/s, p50/p95/p99 latency and errors at each"),

@@ -23,6 +23,7 @@ from .asv import check_asv_file
 from .audio_scan import scan_audio
 from .cache_usage import feature_cache_usage
 from .corpus import Corpus, ensure_demo_corpus, load_corpus
+from .decisions_stage import save_decision_policies
 from .fusion_stage import FusionRun, run_fusions
 from .leftovers import remove_stale_fusion_scores, remove_temporary_files
 from .log import Log, log_to_stderr
@@ -138,6 +139,9 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
             fail_hard_decision_fusions(fusions, eval_scores, corpus.tables["eval"], log=log)
         remove_stale_fusion_scores(out, [f.score_file for f in fusions], log=log)
         stage_times["fusion"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        save_decision_policies(runs, corpus, out, manifest, log=log)
+        stage_times["decisions"] = time.perf_counter() - t0
         outcome = RunOutcome(out, corpus, runs, fusions, seeds, stage_times, eval_scores, dev_scores,
                              train_corpus=train_corpus)
         outcome.feature_cache = feature_cache_usage([r.params["cache_dir"] for r in runs

@@ -31,7 +31,7 @@ def fold_batch_norm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, 
 def conv2d_cl(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
     """``F.conv2d`` (stride 1) with a channels-last result. One input channel: the products of the zero-padded
     (kh, kw) patches with the weights, (batch, H', W', kh * kw) x (kh * kw, out), which are channels-last."""
-    if x.shape[1] != 1:
+    if x.shape[1] != 1 or torch.onnx.is_in_onnx_export():  # ONNX export: the plain convolution
         return F.conv2d(x, channels_last(weight), bias, padding=padding)
     out_channels, _, kh, kw = weight.shape
     plane = F.pad(x[:, 0], (padding[1], padding[1], padding[0], padding[0]))  # (batch, H + 2ph, W + 2pw)

@@ -164,7 +164,7 @@ def _new_attention_vector(dim: int) -> nn.Parameter:
 
 def _node_batch_norm(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
     """BatchNorm over every node of every graph (nodes are samples, features are channels)."""
-    return bn(x.reshape(-1, x.shape[-1])).reshape(x.shape)
+    return bn(x.reshape(-1, x.shape[-1])).reshape_as(x)  # reshape_as: ONNX export keeps the batch dynamic
 
 
 class GraphAttentionLayer(nn.Module):

@@ -215,9 +215,12 @@ class NeuralDetector(Detector):
             dev_w = self._waves(dev, dev_cfg, train_w._cache is not None)
         fingerprint = run_fingerprint(self.architecture(), cfg, train["utt_id"],
                                       dev["utt_id"] if dev is not None else [])
+        distill = getattr(self, "_distillation", None)  # set by spoofbench.deploy.distill, never a hyperparameter
+        if distill is not None:
+            fingerprint = f"{fingerprint}-distill-{distill.key}"
         result = train_model(model, train_w, dev_w, cfg, device, on_batch_end=getattr(self, "_on_batch_end", None),
                              fingerprint=fingerprint, find_unused_parameters=self.find_unused_parameters(),
-                             name=type(self).__name__, score_rule=self.score_rule)
+                             name=type(self).__name__, score_rule=self.score_rule, distill=distill)
         model.load_state_dict(result.best_state)
         self.model_ = model.eval()
         self.history_ = result.history

@@ -187,7 +187,7 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves | None, cfg: TrainingRecipe,
                 device: torch.device, on_batch_end: Callable[[int, int, float], None] | None = None,
                 fingerprint: str = "", find_unused_parameters: bool = False, name: str = "",
-                score_rule: str = "difference") -> TrainResult:
+                score_rule: str = "difference", distill: Distillation | None = None) -> TrainResult:
     """Train ``model`` in place; return the state of the epoch with the lowest dev EER (the last epoch
     when there is no dev set). Under torchrun the model is wrapped in DistributedDataParallel: each rank
     takes ``batch_size / world`` items of every global batch, and the weighted loss is normalised by the
@@ -195,7 +195,8 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
     called after each optimizer step (progress hooks; tests use it to interrupt a run).
     ``find_unused_parameters``: some parameters get no gradient (DDP must be told); ``name`` labels the
     progress bar; ``score_rule`` (``inference.SCORE_RULES``): how outputs become scores, and for "single" (one
-    logit) the loss is the weighted binary cross-entropy instead."""
+    logit) the loss is the weighted binary cross-entropy instead. ``distill``: knowledge distillation from a
+    teacher (see :class:`Distillation`)."""
     rank, world = dist_utils.rank(), dist_utils.world_size()
     if dev is not None and cfg.selection == "dev_eer" and len(np.unique(dev.labels)) < 2:
         # an EER needs both classes: with one, every epoch's would be NaN and none could be chosen
@@ -272,7 +273,10 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
             total_weight = dist_utils.all_reduce_sum(weights.sum().detach())
             # weighted CE as nn.CrossEntropyLoss(weight=...) computes it, normalised over the global batch;
             # DDP averages gradients over ranks, hence the factor world
-            loss = (_per_item_loss(logits.float(), y, score_rule) * weights).sum() * world / total_weight
+            per_item = _per_item_loss(logits.float(), y, score_rule)
+            if distill is not None:
+                per_item = distill.mix(per_item, logits.float(), x, score_rule)
+            loss = (per_item * weights).sum() * world / total_weight
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
@@ -318,6 +322,28 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
     if world > 1 and device.type == "cuda":
         model = revert_sync_batchnorm(model, norm_kinds)
     return TrainResult(best_state=best["state"], best_epoch=best["epoch"], best_dev_eer=best["eer"], history=history)
+
+
+@dataclass
+class Distillation:
+    """Knowledge distillation: the loss of each training item becomes ``(1 - weight) * label loss + weight *
+    BCE(student score / T, sigmoid(teacher log-odds / T)) * T^2``. ``teacher`` maps the student's input batch
+    (the same crops) to the teacher's log-odds of bona fide (e.g. its scores calibrated on dev), without a
+    gradient; ``key`` names the teacher in the checkpoint fingerprint, so a run never resumes another's."""
+
+    teacher: Callable[[torch.Tensor], torch.Tensor]
+    weight: float = 0.5
+    temperature: float = 1.0
+    key: str = ""
+
+    def mix(self, label_loss: torch.Tensor, logits: torch.Tensor, x: torch.Tensor, score_rule: str) -> torch.Tensor:
+        from .inference import scores_from_logits
+
+        with torch.no_grad():
+            target = torch.sigmoid(self.teacher(x).float().reshape(-1) / self.temperature)
+        student = scores_from_logits(logits, score_rule) / self.temperature
+        soft = F.binary_cross_entropy_with_logits(student, target, reduction="none") * self.temperature ** 2
+        return (1 - self.weight) * label_loss + self.weight * soft
 
 
 def dev_loss(scores: np.ndarray, labels: np.ndarray, bonafide_weight: float) -> float:

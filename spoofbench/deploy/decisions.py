@@ -123,7 +123,7 @@ class DecisionPolicy:
             raise BenchError(f"{source}: decision policy lacks {', '.join(missing)}")
         if values.get("dev_eer") is None:
             values.pop("dev_eer", None)
-        for key in sorted(required | {"dev_eer"} & set(values)):
+        for key in sorted(required | ({"dev_eer"} & set(values))):
             try:
                 values[key] = float(values[key])
             except (TypeError, ValueError):

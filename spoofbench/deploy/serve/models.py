@@ -12,10 +12,9 @@ import numpy as np
 import torch
 
 from spoofbench.deploy.decisions import DecisionPolicy
-from spoofbench.detectors import create_detector, split_spec
 from spoofbench.detectors.base import Detector
 from spoofbench.protocols import quality
-from spoofbench.protocols.errors import BenchError, ConfigError
+from spoofbench.protocols.errors import ConfigError
 from spoofbench.protocols.files import file_sha256
 
 from .batching import MicroBatcher
@@ -85,31 +84,22 @@ def parse_model_option(text: str) -> tuple[str, str]:
 
 def load_model(name: str, spec: str, *, device: str | None = None, threads: int | None = None, max_batch: int = 32,
                max_wait: float = 0.005, on_batch=None) -> ServedModel:
-    """Load ``spec`` (a ``.det`` file or a pre-trained preset) for serving; nothing starts yet."""
-    overrides = {}
-    if spec.endswith(".det") or os.path.isfile(spec):
-        det = Detector.load(spec, **_runtime(spec, device, threads))
-        version = file_sha256(spec)[:12]
-        source = os.path.abspath(spec)
+    """Load ``spec`` (a ``.det`` file or a pre-trained preset, as ``bench export`` takes them) for serving;
+    nothing starts yet. ``device`` and ``threads`` are the detector's runtime parameters, where it has them."""
+    from spoofbench.deploy.models import load_model as load_deployable
+
+    loaded = load_deployable(spec)
+    det = loaded.detector
+    params = det.get_params()
+    runtime = {k: v for k, v in (("device", device), ("threads", threads), ("progress", False))
+               if v is not None and k in params}
+    if runtime:
+        det.set_params(**runtime)
+    if loaded.file_bytes is not None:
+        version, source = file_sha256(spec)[:12], os.path.abspath(spec)
     else:
-        det_name, _ = split_spec(spec)
-        det = create_detector(spec)
-        if det.needs_training:
-            raise ConfigError(f"--model {spec}: not a .det file nor a pre-trained preset (train it with bench run, "
-                              "then serve DIR/models/NAME.det)")
-        for key, value in (("device", device), ("threads", threads)):
-            if value is not None and key in det.get_params():
-                overrides[key] = value
-        det.set_params(**overrides)
-        det.fit(None)  # a pre-trained preset: loads its shipped weights
-        info = det.pretrained_info() or {}
-        version = str(info.get("sha256", ""))[:12] or det_name
-        source = spec
-    if "progress" in det.get_params():
-        det.set_params(progress=False)
-    policy = None
-    if isinstance(getattr(det, "decisions_", None), dict):
-        policy = DecisionPolicy.from_dict(det.decisions_, source=source)
+        version, source = str((det.pretrained_info() or {}).get("sha256", ""))[:12] or spec, spec
+    policy = loaded.policy
     drift = None
     if policy is not None and len(policy.dev_quantiles) == 101:  # dev deciles: the bins of the drift statistics
         drift = DriftMonitor([policy.dev_quantiles[i] for i in range(10, 100, 10)])
@@ -118,20 +108,8 @@ def load_model(name: str, spec: str, *, device: str | None = None, threads: int 
                            on_batch=None if on_batch is None else (lambda u, r, s: on_batch(name, u, r, s)),
                            thread_init=_thread_init(scorer.threads))
     info = {"params": {k: v for k, v in det.get_params().items()
-                       if k in ("n_samples", "score_mode", "window_hop", "fast_inference")}}
+                       if k in ("n_samples", "score_mode", "window_hop", "fast_inference")}, **loaded.description}
     return ServedModel(name, det, version, source, policy, scorer, batcher, drift, quality.min_samples_of(det), info)
-
-
-def _runtime(path: str, device, threads) -> dict:
-    from spoofbench.detectors.model_file import read_detector_file
-    from spoofbench.detectors.registry import get_entry
-
-    meta, _ = read_detector_file(path)
-    try:
-        runtime = getattr(get_entry(meta["detector"]).factory, "runtime_params", frozenset())
-    except ConfigError as exc:
-        raise BenchError(f"{path}: {exc}") from None
-    return {k: v for k, v in (("device", device), ("threads", threads)) if v is not None and k in runtime}
 
 
 def _thread_init(threads: int | None):
