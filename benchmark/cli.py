@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("spoofbench.benchmark.commands.export:export_command",
                "Export a neural detector (.det file or pre-trained preset) to ONNX, checked against PyTorch within "
                "1e-4."),
+    "keys": ("spoofbench.benchmark.commands.keys:keys",
+             "API keys of bench serve: add (prints the key once), list, remove."),
     "list": ("spoofbench.benchmark.commands.listing:list_command",
              "List registered detectors, corpus protocols and metrics."),
     "perf": ("spoofbench.benchmark.perf:perf",
@@ -35,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                    "detector and fusion under codecs, noise, reverberation, resampling and adaptive attackers."),
     "run": ("spoofbench.benchmark.commands.run:run_command",
             "Train each detector on train (dev for model selection), score dev and eval, fuse on dev"),
+    "serve": ("spoofbench.benchmark.commands.serve:serve_command",
+              "Serve detectors over HTTP: scores, decisions, jobs, a live stream, metrics and a web page."),
     "score": ("spoofbench.benchmark.commands.score:score_command",
               "Score audio files and folders (any length) with a trained or pre-trained detector; higher score = "
               "bona fide."),

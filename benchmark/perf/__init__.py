@@ -29,6 +29,8 @@ from ..commands.lazy import LazyGroup
     "cache": ("spoofbench.benchmark.perf.cache:perf_cache", "Feature-cache entries of AUDIO files/folders"),
     "augment": ("spoofbench.benchmark.perf.augment:perf_augment",
                 "Epoch time of a neural detector trained clean and with augmentation, side by side (RawBoost 3"),
+    "serve": ("spoofbench.benchmark.perf.serve:perf_serve",
+              "Load test of `bench serve` on localhost: requests/s, p50/p95/p99 latency and errors at each"),
 })
 @click.pass_context
 def perf(ctx) -> None:
