@@ -20,6 +20,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "Corpus tools: build the built-in demo corpus, describe and validate a corpus."),
     "eval": ("spoofbench.benchmark.commands.evaluate:evaluate",
              "Evaluate CM score files: EER, min t-DCF (2019 and 2021 forms), minDCF, actDCF and Cllr"),
+    "explain": ("spoofbench.benchmark.commands.explain:explain_command",
+                "Explain detectors: attribution maps (Integrated Gradients, Grad-CAM, occlusion), score over time "
+                "and model internals per file; band and time importance per corpus and attack; a deletion test "
+                "of faithfulness."),
     "list": ("spoofbench.benchmark.commands.listing:list_command",
              "List registered detectors, corpus protocols and metrics."),
     "perf": ("spoofbench.benchmark.perf:perf",
