@@ -38,7 +38,8 @@ def tone(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tone_gmm(tone):
-    return create_detector("lfcc-gmm.small", n_components=8, cache_dir=False, n_jobs=1, progress=False).fit(tone["train"])
+    det = create_detector("lfcc-gmm.small", n_components=8, cache_dir=False, n_jobs=1, progress=False)
+    return det.fit(tone["train"])
 
 
 @pytest.fixture(scope="module")

@@ -57,7 +57,8 @@ def corpus_explanation(detector, trials, *, n_bands: int = 8, time: bool = True,
         if time:
             classes = frame_classes(wave, tf)
             voiced_share.append(float((classes == 2).mean()))
-            variants += [trim_silence(wave, tf), mask_frames(wave, tf, classes == 2), mask_frames(wave, tf, classes == 1)]
+            variants += [trim_silence(wave, tf), mask_frames(wave, tf, classes == 2),
+                         mask_frames(wave, tf, classes == 1)]
         scores = detector.score_waves(variants, tf.sample_rate)
         banded[i] = scores[:n_bands]
         for c, s in zip(TIME_CONDITIONS, scores[n_bands:]):

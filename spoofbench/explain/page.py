@@ -15,6 +15,10 @@ def _f(value, digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def _band_labels(edges) -> list[str]:
+    return [f"{a / 1000:g}–{b / 1000:g}" for a, b in zip(edges[:-1], edges[1:])]
+
+
 def file_blocks(result: dict, base: Path) -> list:
     blocks: list = [("h2", f"Files — {result['system']}")]
     regions_by_file = {f["file"]: f for f in result["files"]}
@@ -68,7 +72,7 @@ def corpus_blocks(results: list[dict], images: dict, base: Path, level: str = "h
     for r in results:
         attacks = list(r["original"]["per_attack"])
         edges = r["band_edges_hz"]
-        headers = [r["detector"], "none removed"] + [f"{a / 1000:g}–{b / 1000:g}" for a, b in zip(edges[:-1], edges[1:])]
+        headers = [r["detector"], "none removed"] + _band_labels(edges)
         rows = [[a, _f(r["original"]["per_attack"][a]["eer"])] + [_f(b["per_attack"][a]["eer"]) for b in r["bands"]]
                 for a in attacks]
         blocks.append(("table", headers, rows))
@@ -92,7 +96,7 @@ def corpus_blocks(results: list[dict], images: dict, base: Path, level: str = "h
     for r in results:
         groups = r["band_attribution"]
         edges = r["band_edges_hz"]
-        headers = [r["detector"]] + [f"{a / 1000:g}–{b / 1000:g}" for a, b in zip(edges[:-1], edges[1:])]
+        headers = [r["detector"]] + _band_labels(edges)
         blocks.append(("table", headers, [[g] + [f"{v:+.3f}" for v in vals] for g, vals in groups.items()]))
         key = f"attacks:{r['detector']}"
         if key in images:

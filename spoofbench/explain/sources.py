@@ -47,9 +47,15 @@ def run_folder(path: str) -> tuple[dict[str, str], str, str]:
         raise BenchError(f"{record_path}: not a bench run record (unreadable JSON or no corpus)") from None
     models = {}
     for system, info in record.get("systems", {}).items():
+        if info.get("status") != "done":
+            continue
         file = Path(path) / "models" / f"{system}.det"
-        if info.get("status") == "ok" and file.is_file():
+        if file.is_file():
             models[system] = str(file)
+        elif info.get("model_file") and os.path.isfile(info["model_file"]):  # a saved model it scored as it was
+            models[system] = info["model_file"]
+        elif info.get("pretrained") and info.get("spec"):  # shipped weights, scored as they are
+            models[system] = info["spec"]
     if not models:
         raise BenchError(f"{path}: the run saved no model (models/*.det of its finished systems)")
     return models, corpus["root"], corpus["protocol"]
@@ -58,13 +64,19 @@ def run_folder(path: str) -> tuple[dict[str, str], str, str]:
 def sample_trials(root: str, protocol: str | None, split: str, max_files: int, seed: int):
     """At most ``max_files`` trials of ``split``, drawn with ``seed`` and stratified so that bona fide files
     are about half of them (the metrics need both classes; attacks keep their share of the spoofs)."""
-    import numpy as np
 
     from spoofbench.protocols import load_trials
 
     trials = load_trials(root, protocol, split=split)
     if len(trials) == 0:
         raise BenchError(f"{root}: no {split} trials")
+    return stratified_sample(trials, max_files, seed)
+
+
+def stratified_sample(trials, max_files: int, seed: int):
+    """At most ``max_files`` of ``trials``, about half bona fide, drawn with ``seed`` (row order kept)."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     bona, spoof = np.flatnonzero(trials.y == 1), np.flatnonzero(trials.y == 0)
     n_bona = min(len(bona), max(1, max_files // 2)) if len(spoof) else min(len(bona), max_files)
