@@ -29,12 +29,12 @@ def save(fig, stem: Path) -> Path:
 
     plt = _pyplot()
     for ext, kwargs in (("png", {"dpi": 110}), ("pdf", {})):
-        final = stem.with_suffix(f".{ext}")
+        final = stem.parent / f"{stem.name}.{ext}"  # not with_suffix: stems hold dots (rawnet2.small.LA_E_1)
         tmp = final.with_name(f".{final.name}.tmp")
         fig.savefig(tmp, format=ext, **kwargs)
         os.replace(tmp, final)
     plt.close(fig)
-    return stem.with_suffix(".png")
+    return stem.parent / f"{stem.name}.png"
 
 
 def _symmetric_limit(values: np.ndarray) -> float:

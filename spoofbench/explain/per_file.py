@@ -87,6 +87,7 @@ def explain_files(detector, paths: list[str], out: Path, settings: Settings, lab
         wave = load_audio(path, int(detector.sample_rate))
         expl = explain_wave(detector, wave, Path(path).name, settings, path=os.fspath(path))
         stem = out / f"{_safe(tag)}.{_file_stem(path, used)}"
+        expl["stem"] = stem
         png = figures.file_figure(expl, stem)
         pictures.append((f"{Path(path).name} — {tag}", png, _captions(expl)))
         explained.append(expl)
@@ -102,12 +103,12 @@ def explain_files(detector, paths: list[str], out: Path, settings: Settings, lab
         result["fms_groups"] = {g: None if v is None else [b.tolist() for b in v] for g, v in groups.items()}
         for expl in explained:
             png = figures.rawnet2_figure(responses, expl["fms"], groups, f"{tag} — {expl['name']}",
-                                         out / f"{_safe(tag)}.{_file_stem(expl['name'], used)}.internals")
+                                         Path(f"{expl['stem']}.internals"))
             pictures.append((f"{expl['name']} — {tag} internals (sinc filters, FMS attention)", png, []))
     elif fam == "aasist":
         for expl in explained:
             png = figures.aasist_figure(expl["graph_attention"], f"{tag} — {expl['name']}",
-                                        out / f"{_safe(tag)}.{_file_stem(expl['name'], used)}.attention")
+                                        Path(f"{expl['stem']}.attention"))
             pictures.append((f"{expl['name']} — {tag} graph attention", png, []))
     result["figures"] = [{"title": t, "png": str(p), "pdf": str(p.with_suffix(".pdf")), "captions": c}
                          for t, p, c in pictures]
