@@ -23,6 +23,8 @@ from .tf import CellGrid, TFGrid
 #: Methods in the order they are drawn; ``available_methods`` says which a detector has.
 METHODS = ("ig", "gradcam", "occlusion")
 METHOD_TITLES = {"ig": "Integrated Gradients", "gradcam": "Grad-CAM", "occlusion": "Occlusion"}
+#: Waveform samples per Integrated Gradients backward pass (bounds its memory; 4 AASIST inputs of 64,600).
+IG_BATCH_SAMPLES = 4 * 64600
 
 
 @dataclass
@@ -60,8 +62,10 @@ def integrated_gradients(detector, wave: np.ndarray, tf: TFGrid, n_steps: int = 
     windows = scored_windows(detector, wave)
     x = torch.from_numpy(np.asarray(wave, dtype=np.float32)[windows])
     ig = IntegratedGradients(model, multiply_by_inputs=False)  # the path-averaged gradient, G
+    # at most ~IG_BATCH_SAMPLES samples per backward pass: AASIST's encoder keeps ~0.1 GB of maps per 4 s input
+    batch = max(1, min(n_steps * len(windows), IG_BATCH_SAMPLES // windows.shape[1]))
     with _no_cudnn():
-        grad = ig.attribute(x, baselines=torch.zeros_like(x), n_steps=n_steps, internal_batch_size=n_steps)
+        grad = ig.attribute(x, baselines=torch.zeros_like(x), n_steps=n_steps, internal_batch_size=batch)
     grad = grad.detach().double().numpy() / len(windows)  # the score is the mean over windows
     folded = np.zeros(len(wave))
     np.add.at(folded, windows.ravel(), grad.ravel())

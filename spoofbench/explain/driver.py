@@ -101,7 +101,8 @@ def run_job(job: Job, log=lambda message: None) -> dict:
                        "neural": bool(is_neural(det))}
         if paths:
             log(f"{name}: explaining {len(paths)} file(s)")
-            per_file = explain_files(det, paths, out, settings, labels=labels, tag=name)
+            pool = (list(trials["path"]), [int(v) for v in trials.y]) if trials is not None else None
+            per_file = explain_files(det, paths, out, settings, labels=labels, tag=name, groups=pool)
             entry["files"] = per_file
             blocks += page.file_blocks(per_file, out)
         if trials is not None:

@@ -131,8 +131,9 @@ def rawnet2_figure(responses: dict, fms: list[np.ndarray], fms_groups: dict[str,
         if i == 0:
             ax.set_ylabel("FMS weight (sigmoid)")
             ax.legend(fontsize=6, loc="lower left")
-    fig.text(0.07, 0.01, "Feature-map scaling: each residual block multiplies channel c by its weight (and adds it); "
-             "lines: this file, and the mean over files the detector called bona fide / spoof.", fontsize=7,
+    fig.text(0.07, 0.01, "Feature-map scaling: each residual block multiplies channel c by its weight (and adds "
+             "it); lines: this file, and the mean over the bona fide and the spoof files (by label; by decision "
+             "without one).", fontsize=7,
              color="0.25")
     return save(fig, stem)
 

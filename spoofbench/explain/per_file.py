@@ -72,10 +72,11 @@ def explain_wave(detector, wave: np.ndarray, name: str, settings: Settings, path
 
 
 def explain_files(detector, paths: list[str], out: Path, settings: Settings, labels: list[int | None] | None = None,
-                  tag: str | None = None) -> dict:
+                  tag: str | None = None, groups: tuple[list[str], list[int]] | None = None) -> dict:
     """Explain ``paths`` with ``detector``, writing figures into ``out``. Returns the JSON-able result with
-    ``figures`` (titles and PNG paths) for the page. ``labels`` (1 bona fide, 0 spoof) group RawNet2's FMS
-    weights; without them the groups are the classes the detector called."""
+    ``figures`` (titles and PNG paths) for the page. RawNet2's FMS weights are averaged over the bona fide and
+    the spoof files of ``groups`` (paths, labels: e.g. a corpus sample), else of ``paths`` by ``labels``, else by
+    the class the detector called."""
     from tqdm.auto import tqdm
 
     out.mkdir(parents=True, exist_ok=True)
@@ -99,7 +100,13 @@ def explain_files(detector, paths: list[str], out: Path, settings: Settings, lab
         responses = internals.sinc_responses(detector.model_)
         result["sinc_filters"] = {k: np.round(responses[k], 2).tolist()
                                   for k in ("low_hz", "high_hz", "centre_hz", "peak_hz")}
-        groups = _fms_groups(explained, labels)
+        if groups is not None:
+            waves = [load_audio(p, int(detector.sample_rate)) for p in groups[0]]
+            weights = internals.fms_weights(detector, waves)  # per block: (files, channels)
+            pool = [{"fms": [block[f] for block in weights]} for f in range(len(waves))]
+            groups = _fms_groups(pool, list(groups[1]))
+        else:
+            groups = _fms_groups(explained, labels)
         result["fms_groups"] = {g: None if v is None else [b.tolist() for b in v] for g, v in groups.items()}
         for expl in explained:
             png = figures.rawnet2_figure(responses, expl["fms"], groups, f"{tag} — {expl['name']}",

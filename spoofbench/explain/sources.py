@@ -29,6 +29,8 @@ def load_model(spec: str, device: str | None = None):
         overrides["device"] = device
     if "progress" in det.param_names():
         overrides["progress"] = False
+    if "n_jobs" in det.param_names():  # explanations score a few waves at a time: worker processes cost more
+        overrides["n_jobs"] = 1
     for key, value in overrides.items():
         setattr(det, key, value)
     det.check_fitted()
