@@ -28,7 +28,8 @@ def deletion_sets(cell_values: np.ndarray, direction: int, k: int, rng: np.rando
     flat = direction * cell_values.ravel()
     count = max(1, math.ceil(k / 100 * flat.size))
     top = np.zeros(flat.size, dtype=bool)
-    top[np.argsort(-flat, kind="stable")[:count]] = True
+    # ties (e.g. a time-only Grad-CAM map: every band of a patch alike) are broken at random, not by band order
+    top[np.lexsort((rng.random(flat.size), -flat))[:count]] = True
     randoms = []
     for _ in range(n_random):
         r = np.zeros(flat.size, dtype=bool)
