@@ -70,7 +70,7 @@ def integrated_gradients(detector, wave: np.ndarray, tf: TFGrid, n_steps: int = 
     folded = np.zeros(len(wave))
     np.add.at(folded, windows.ravel(), grad.ravel())
     tf_map = project_gradient(wave, folded, tf)
-    caption = ("Integrated Gradients (silent baseline, %d steps) projected on the STFT: Re(X·conj(G)) per cell, "
+    caption = ("silent baseline, %d steps, projected on the STFT: Re(X·conj(G)) per cell, "
                "X the input's STFT, G the STFT of the path-averaged gradient; the cells sum to the score minus "
                "the score of silence." % n_steps)
     return Attribution("ig", tf_map, caption, wave=np.asarray(wave, dtype=np.float64) * folded)
@@ -132,7 +132,7 @@ def grad_cam(detector, wave: np.ndarray, tf: TFGrid) -> Attribution:
     else:
         tf_map = np.repeat(per_frame.mean(axis=0, keepdims=True), tf.n_bins, axis=0)
         how = "a time profile (the map has no frequency axis), drawn over all frequencies"
-    caption = (f"Grad-CAM (signed, no ReLU) of {layer.name}: gradient-weighted sum of its channels, {how}; "
+    caption = (f"signed (no ReLU), of {layer.name}: the gradient-weighted sum of its channels, {how}; "
                "arbitrary units, positive = towards bona fide.")
     return Attribution("gradcam", tf_map, caption, extra={"layer": layer.name})
 
@@ -151,7 +151,7 @@ def occlusion(detector, wave: np.ndarray, cells: CellGrid, base_score: float | N
     scores = detector.score_waves(([wave] if base_score is None else []) + masked, rate)
     base = float(scores[0]) if base_score is None else float(base_score)
     values = base - np.asarray(scores[-len(masked):]).reshape(cells.shape)
-    caption = (f"Occlusion: each {cells.patch_s:g} s x {cells.band_edges_hz[1]:.0f} Hz patch removed in turn "
+    caption = (f"each {cells.patch_s:g} s x {cells.band_edges_hz[1]:.0f} Hz patch removed in turn "
                "(its STFT cells zeroed: band-stop over its time span) and the file re-scored; value = score - "
                "score without the patch.")
     return Attribution("occlusion", cells.expand(values), caption, extra={"cells": values, "base_score": base})

@@ -154,7 +154,7 @@ def aasist_figure(att: dict, title: str, stem: Path) -> Path:
     times = (np.arange(len(att["temporal_received"])) + 0.5) * att["frame_seconds"]
     a2.bar(times, att["temporal_received"], width=att["frame_seconds"] * 0.9, color="tab:purple")
     a2.axhline(1 / len(times), color="0.5", ls="--", lw=0.8, label="uniform")
-    a2.set(xlabel="time in the scored window (s)", ylabel="mean attention received",
+    a2.set(xlabel="time in the scored window (s; a shorter file is tiled to fill it)", ylabel="mean attention received",
            title="Temporal graph: attention received per frame node")
     a2.legend(fontsize=7)
     fig.suptitle(title)
