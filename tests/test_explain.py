@@ -229,3 +229,25 @@ def test_bench_explain_refuses_bad_input_in_one_line(tmp_path):
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and words in errors[0], (args, result.stderr)
         assert "Traceback" not in result.output
+
+
+def test_a_detector_that_fails_is_named_and_the_others_are_explained(tone, tone_gmm, tmp_path, monkeypatch):
+    from spoofbench.explain import driver
+
+    for name in ("gmm", "broken"):
+        tone_gmm.save(tmp_path / f"{name}.det")
+    real = driver.explain_files
+
+    def flaky(det, paths, out, settings, **kw):
+        if kw.get("tag") == "broken":
+            raise RuntimeError("simulated failure\nsecond line")
+        return real(det, paths, out, settings, **kw)
+
+    monkeypatch.setattr(driver, "explain_files", flaky)
+    out = tmp_path / "out"
+    result = bench("explain", "--model", tmp_path / "gmm.det", "--model", tmp_path / "broken.det",
+                   tone["eval"]["path"][0], "--out", out)
+    assert result.exit_code == 3, result.output
+    assert "error: broken: simulated failure" in result.stderr and "second line" not in result.stderr
+    saved = json.loads((out / "explain.json").read_text())["systems"]
+    assert saved["broken"]["error"] == "simulated failure" and saved["gmm"]["files"]["files"]

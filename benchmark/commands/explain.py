@@ -17,6 +17,9 @@ import click
 
 from spoofbench.protocols.errors import ConfigError
 
+#: Exit status when some detector could not be explained (the others were; the page and JSON name it).
+EXIT_PARTIAL = 3
+
 
 def _methods(text: str) -> tuple[str, ...]:
     from spoofbench.explain.attribution import METHODS
@@ -73,7 +76,8 @@ def explain_command(inputs, models, run_dir, data, protocol, split, max_files, e
     model internals per file; band and time importance per corpus and attack; a deletion test of faithfulness.
 
     \b
-    Exit status: 0 done; 2 bad input (one line on stderr).
+    Exit status: 0 done; 2 bad input (one line on stderr); 3 some detector could not be explained (named on
+    stderr and in explain.json), the others were.
     """
     from spoofbench.explain.driver import Job, run_job
 
@@ -94,3 +98,7 @@ def explain_command(inputs, models, run_dir, data, protocol, split, max_files, e
         click.echo(json.dumps(result["json"], indent=1))
     else:
         click.echo(result["text"])
+    if result["failed"]:
+        click.echo(f"warning: {len(result['failed'])} detector(s) could not be explained: "
+                   f"{', '.join(result['failed'])}", err=True)
+        click.get_current_context().exit(EXIT_PARTIAL)

@@ -95,39 +95,19 @@ def run_job(job: Job, log=lambda message: None) -> dict:
         payload["corpus"] = {"root": str(root), "split": job.split, "n_files": len(trials),
                              "utt_ids": list(map(str, trials["utt_id"]))}
 
-    corpus_results, faith = [], {}
+    corpus_results, faith, failed = [], {}, []
     for name, det in detectors.items():
         entry: dict = {"detector": det.name, "methods": list(methods_for(det, settings)),
                        "neural": bool(is_neural(det))}
-        if paths:
-            log(f"{name}: explaining {len(paths)} file(s)")
-            pool = (list(trials["path"]), [int(v) for v in trials.y]) if trials is not None else None
-            per_file = explain_files(det, paths, out, settings, labels=labels, tag=name, groups=pool)
-            entry["files"] = per_file
-            blocks += page.file_blocks(per_file, out)
-        if trials is not None:
-            log(f"{name}: band{' and time' if job.time_importance else ''} importance on {len(trials)} files")
-            res = corpus_explanation(det, trials, n_bands=job.n_bands, time=job.time_importance,
-                                     progress=job.progress)
-            res["detector"] = name
-            entry["corpus"] = res
-            corpus_results.append(res)
-        if job.faithfulness:
-            if trials is not None:
-                from spoofbench.protocols.audio import load_audio
-
-                waves = [load_audio(p, int(det.sample_rate)) for p in trials["path"]]
-                file_labels = [int(v) for v in trials.y]
-            else:
-                from spoofbench.protocols.audio import load_audio
-
-                waves, file_labels = [load_audio(p, int(det.sample_rate)) for p in paths], [None] * len(paths)
-            log(f"{name}: deletion test on {len(waves)} files")
-            faith[name] = deletion_test(det, waves, file_labels, methods_for(det, settings), patch_s=job.patch_s,
-                                        n_bands=job.n_bands, threshold=job.threshold, ig_steps=job.ig_steps,
-                                        seed=job.seed, progress=job.progress)
-            entry["faithfulness"] = faith[name]
+        try:
+            _explain_one(job, name, det, entry, paths, labels, trials, settings, corpus_results, faith, blocks, log)
+        except Exception as exc:  # noqa: BLE001 - one detector's failure is named; the others are explained
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            log(f"error: {name}: {first}")
+            entry["error"] = first
+            failed.append(name)
         payload["systems"][name] = entry
+
 
     images = {}
     if corpus_results:
@@ -139,7 +119,38 @@ def run_job(job: Job, log=lambda message: None) -> dict:
     html_path, md_path = page.write_page(out, "Explanations", blocks)
     payload_json = _jsonable(payload)
     write_text_atomic(out / "explain.json", json.dumps(payload_json, indent=1))
-    return {"json": payload_json, "text": summary_text(corpus_results, faith, detectors, out, html_path)}
+    return {"json": payload_json, "text": summary_text(corpus_results, faith, detectors, out, html_path),
+            "failed": failed}
+
+
+def _explain_one(job, name, det, entry, paths, labels, trials, settings, corpus_results, faith, blocks, log) -> None:
+    """Everything the job asks of one detector, added to ``entry``, ``corpus_results``, ``faith``, ``blocks``."""
+    if paths:
+        log(f"{name}: explaining {len(paths)} file(s)")
+        pool = (list(trials["path"]), [int(v) for v in trials.y]) if trials is not None else None
+        per_file = explain_files(det, paths, job.out, settings, labels=labels, tag=name, groups=pool)
+        entry["files"] = per_file
+        blocks += page.file_blocks(per_file, job.out)
+    if trials is not None:
+        log(f"{name}: band{' and time' if job.time_importance else ''} importance on {len(trials)} files")
+        res = corpus_explanation(det, trials, n_bands=job.n_bands, time=job.time_importance,
+                                 progress=job.progress)
+        res["detector"] = name
+        entry["corpus"] = res
+        corpus_results.append(res)
+    if job.faithfulness:
+        from spoofbench.protocols.audio import load_audio
+
+        if trials is not None:
+            waves = [load_audio(p, int(det.sample_rate)) for p in trials["path"]]
+            file_labels = [int(v) for v in trials.y]
+        else:
+            waves, file_labels = [load_audio(p, int(det.sample_rate)) for p in paths], [None] * len(paths)
+        log(f"{name}: deletion test on {len(waves)} files")
+        faith[name] = deletion_test(det, waves, file_labels, methods_for(det, settings), patch_s=job.patch_s,
+                                    n_bands=job.n_bands, threshold=job.threshold, ig_steps=job.ig_steps,
+                                    seed=job.seed, progress=job.progress)
+        entry["faithfulness"] = faith[name]
 
 
 def summary_text(corpus_results, faith, detectors, out: Path, html_path: Path) -> str:
