@@ -186,17 +186,26 @@ def band_importance_figure(results: list[dict], stem: Path) -> Path:
 
 
 def attack_attribution_figure(result: dict, stem: Path) -> Path:
-    """Mean band attribution (score minus score without the band) for bona fide and each attack."""
+    """Mean band attribution (score minus score without the band) for bona fide and each attack, and each
+    attack's difference from bona fide (what sets that attack apart for this detector)."""
     plt = _pyplot()
     groups = list(result["band_attribution"])
     values = np.array([result["band_attribution"][g] for g in groups])
     edges = np.asarray(result["band_edges_hz"]) / 1000
-    fig, ax = plt.subplots(figsize=(8, 0.32 * len(groups) + 1.6))
-    limit = _symmetric_limit(values)
-    im = ax.imshow(values, aspect="auto", cmap=ATTRIBUTION_CMAP, vmin=-limit, vmax=limit)
-    ax.set_yticks(np.arange(len(groups)), groups)
-    ax.set_xticks(np.arange(len(edges) - 1), [f"{a:g}-{b:g}" for a, b in zip(edges[:-1], edges[1:])])
-    ax.set(xlabel="band (kHz)", title=f"{result['detector']}: mean band attribution per class / attack")
-    fig.colorbar(im, ax=ax, label="score − score without band")
+    labels = [f"{a:g}-{b:g}" for a, b in zip(edges[:-1], edges[1:])]
+    attacks = [g for g in groups if g != "bonafide"]
+    panels = [(groups, values, "mean band attribution", "score − score without band")]
+    if "bonafide" in groups and attacks:
+        diff = values[[groups.index(a) for a in attacks]] - values[groups.index("bonafide")]
+        panels.append((attacks, diff, "attack − bona fide", "difference"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 0.32 * len(groups) + 1.8), squeeze=False)
+    for ax, (rows, data, title, unit) in zip(axes[0], panels):
+        limit = _symmetric_limit(data)
+        im = ax.imshow(data, aspect="auto", cmap=ATTRIBUTION_CMAP, vmin=-limit, vmax=limit)
+        ax.set_yticks(np.arange(len(rows)), rows)
+        ax.set_xticks(np.arange(len(labels)), labels, rotation=45)
+        ax.set(xlabel="band (kHz)", title=title)
+        fig.colorbar(im, ax=ax, label=unit)
+    fig.suptitle(f"{result['detector']}: band attribution per class / attack (blue → bona fide, red → spoof)")
     fig.tight_layout()
     return save(fig, stem)
