@@ -92,8 +92,9 @@ def corpus_blocks(results: list[dict], images: dict, base: Path, level: str = "h
         blocks.append(("table", headers, rows))
     blocks.append((level, "What distinguishes each attack (mean band attribution)"))
     blocks.append(("p", "Per band: the mean of (score − score without the band) over the bona fide files and over "
-                        "each attack's spoofs. Positive = the band pushes those files towards bona fide. The chart's right panel is "
-                        "each attack minus bona fide: the bands that set that attack apart for the detector."))
+                        "each attack's spoofs. Positive = the band pushes those files towards bona fide. The "
+                        "chart's right panel is each attack minus bona fide: the bands that set that attack apart "
+                        "for the detector."))
     for r in results:
         groups = r["band_attribution"]
         edges = r["band_edges_hz"]
