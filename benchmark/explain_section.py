@@ -51,6 +51,7 @@ def explanation_blocks(outcome, req, log) -> list:
             result["detector"] = run.system
         kept[run.system] = {"key": key, "result": result}
         results.append(result)
+        write_text_atomic(cache_path, json.dumps({**cache, **kept}, indent=1))  # each finished system kept at once
     write_text_atomic(cache_path, json.dumps(kept, indent=1))
     images = {}
     if results:

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from spoofbench.protocols.errors import BenchError, ConfigError
 
+#: Scoring batch of neural detectors while explaining (their default, e.g. AASIST's 24, held 5 GB at once).
+EXPLAIN_BATCH = 8
+
 
 def load_model(spec: str, device: str | None = None):
     """``FILE.det`` (``Detector.save``, a run's ``models/``) or a preset that scores without training
@@ -31,6 +34,8 @@ def load_model(spec: str, device: str | None = None):
         overrides["progress"] = False
     if "n_jobs" in det.param_names():  # explanations score a few waves at a time: worker processes cost more
         overrides["n_jobs"] = 1
+    if "eval_batch_size" in det.param_names():  # bounded memory (AASIST: ~0.2 GB of maps per 4 s input)
+        overrides["eval_batch_size"] = min(int(det.eval_batch_size), EXPLAIN_BATCH)
     for key, value in overrides.items():
         setattr(det, key, value)
     det.check_fitted()
