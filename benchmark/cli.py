@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("spoofbench.benchmark.commands.export:export_command",
                "Export a neural detector (.det file or pre-trained preset) to ONNX, checked against PyTorch within "
                "1e-4."),
+    "explain": ("spoofbench.benchmark.commands.explain:explain_command",
+                "Explain detectors: attribution maps (Integrated Gradients, Grad-CAM, occlusion), score over time "
+                "and model internals per file; band and time importance per corpus and attack; a deletion test "
+                "of faithfulness."),
     "keys": ("spoofbench.benchmark.commands.keys:keys",
              "API keys of bench serve: add (prints the key once), list, remove."),
     "list": ("spoofbench.benchmark.commands.listing:list_command",

@@ -197,6 +197,15 @@ class GMMBaseline(Detector):
                              "the features or the models are degenerate")
         return scores
 
+    def frame_llr(self, paths) -> list[np.ndarray]:
+        """The frame-level log-likelihood ratios ``log p(x_t | bona fide) - log p(x_t | spoof)`` of each file
+        (float64, one array per path): the score is their mean. Explanations plot them over time."""
+        self.check_fitted()
+        out = []
+        for feats in self._extractor().features(list(paths), desc=f"{self.name} frame features"):
+            out.append(self.bonafide_gmm_.log_likelihood(feats) - self.spoof_gmm_.log_likelihood(feats))
+        return out
+
     def get_state(self) -> dict[str, np.ndarray]:
         self.check_fitted()
         state = {}

@@ -29,6 +29,8 @@ class RunRequest:
     asv_scores: str | None = None
     n_bootstrap: int = 1000
     plots: bool = True
+    explain: bool = False                # --explain: band/time importance section in the report
+    explain_files: int = 20              # eval files it uses (a seeded sample, half bona fide)
     fraction: float | None = None
     max_trials: int | None = None
     subset_seed: int = 0
