@@ -26,12 +26,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("spoofbench.benchmark.commands.export:export_command",
                "Export a neural detector (.det file or pre-trained preset) to ONNX, checked against PyTorch within "
                "1e-4."),
+    "explain": ("spoofbench.benchmark.commands.explain:explain_command",
+                "Explain detectors: attribution maps (Integrated Gradients, Grad-CAM, occlusion), score over time "
+                "and model internals per file; band and time importance per corpus and attack; a deletion test "
+                "of faithfulness."),
     "keys": ("spoofbench.benchmark.commands.keys:keys",
              "API keys of bench serve: add (prints the key once), list, remove."),
     "list": ("spoofbench.benchmark.commands.listing:list_command",
              "List registered detectors, corpus protocols and metrics."),
     "perf": ("spoofbench.benchmark.perf:perf",
              "Speed benchmarks of the front ends, the GMM back end, RawNet2, `bench eval` and the demo corpus"),
+    "robustness": ("spoofbench.benchmark.commands.robustness:robustness_command",
+                   "Degradation benchmark: EER, minDCF and actDCF (threshold calibrated on clean dev) of every "
+                   "detector and fusion under codecs, noise, reverberation, resampling and adaptive attackers."),
     "run": ("spoofbench.benchmark.commands.run:run_command",
             "Train each detector on train (dev for model selection), score dev and eval, fuse on dev"),
     "serve": ("spoofbench.benchmark.commands.serve:serve_command",

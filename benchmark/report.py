@@ -79,6 +79,21 @@ def write_report(outcome: RunOutcome, req: RunRequest, *, started: float | None 
     outcome.stage_times["plots"] = time.perf_counter() - t0
 
     blocks = report_blocks(outcome, req, metrics, tables, images, asv)
+    if getattr(outcome, "robustness", None) is not None:  # --conditions: the degradation benchmark's section
+        from .robustness.report import robustness_blocks, write_robustness
+
+        t0 = time.perf_counter()
+        written = write_robustness(out, outcome.robustness, plots=req.plots, log=log)
+        at = next(i for i, blk in enumerate(blocks) if blk == ("h2", "Files"))
+        blocks[at:at] = robustness_blocks(outcome.robustness, written, out)
+        outcome.stage_times["robustness_report"] = time.perf_counter() - t0
+    if getattr(req, "explain", False):  # bench run --explain: its own section, before the list of files
+        from .explain_section import explanation_blocks
+
+        t0 = time.perf_counter()
+        at = next((i for i, b in enumerate(blocks) if b[:2] == ("h2", "Files")), len(blocks))
+        blocks[at:at] = explanation_blocks(outcome, req, log)
+        outcome.stage_times["explain"] = time.perf_counter() - t0
     md_path, html_path = out / "report.md", out / "report.html"
     write_text_atomic(md_path, render_markdown(blocks))
     write_text_atomic(html_path, render_html(blocks, out, title=f"spoofbench report: {out.name}"))

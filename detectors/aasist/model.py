@@ -181,12 +181,19 @@ class GraphAttentionLayer(nn.Module):
         self.input_drop = nn.Dropout(p=0.2)
         self.temperature = temperature
 
+    #: Opt-in for explanations (``spoofbench.explain``): when True, ``forward`` keeps its attention matrix
+    #: (batch, i, j), detached, in ``last_attention``. Off by default: nothing is kept and no output changes.
+    record_attention: bool = False
+    last_attention: torch.Tensor | None = None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, nodes, in_dim) -> (batch, nodes, out_dim)."""
         x = self.input_drop(x)
         pairs = x.unsqueeze(2) * x.unsqueeze(1)  # (batch, i, j, dim): node i times node j
         logits = torch.matmul(torch.tanh(self.att_proj(pairs)), self.att_weight).squeeze(-1)
         attention = torch.softmax(logits / self.temperature, dim=-1)  # over the neighbours j of node i
+        if self.record_attention:
+            self.last_attention = attention.detach()
         out = self.proj_with_att(torch.matmul(attention, x)) + self.proj_without_att(x)
         return F.selu(_node_batch_norm(self.bn, out))
 
@@ -213,6 +220,9 @@ class HeteroGraphAttentionLayer(nn.Module):
         self.input_drop = nn.Dropout(p=0.2)
         self.temperature = temperature
 
+    record_attention: bool = False   # see GraphAttentionLayer.record_attention
+    last_attention: torch.Tensor | None = None
+
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, master: torch.Tensor):
         """Nodes of type 1 (batch, n1, in_dim) and type 2 (batch, n2, in_dim), master (batch or 1, 1, in_dim)
         -> the updated (type 1, type 2, master), each with out_dim features."""
@@ -227,6 +237,8 @@ class HeteroGraphAttentionLayer(nn.Module):
         across_21 = torch.matmul(hidden[:, n1:, :n1], self.att_weight12)
         logits = torch.cat([torch.cat([same1, across_12], dim=2), torch.cat([across_21, same2], dim=2)], dim=1)
         attention = torch.softmax(logits.squeeze(-1) / self.temperature, dim=-1)
+        if self.record_attention:  # opt-in, as GraphAttentionLayer's: nodes of type 1 first, then type 2
+            self.last_attention = attention.detach()
 
         out = self.proj_with_att(torch.matmul(attention, x)) + self.proj_without_att(x)
         out = F.selu(_node_batch_norm(self.bn, out))

@@ -230,9 +230,11 @@ class LCNNModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] < self.cfg.min_samples:  # too short for four 2x poolings: zero-pad, as a batch pads
             x = F.pad(x, (0, self.cfg.min_samples - x.shape[1]))
-        # the front end has nothing to learn (the official runs it without gradients); always float32: under
-        # bfloat16 autocast the filter bank product would lose the log spectrum's low bits
-        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
+        # the front end has nothing to learn (the official runs it without gradients) unless the waveform itself
+        # asks for one (input attributions, spoofbench.explain); always float32: under bfloat16 autocast the
+        # filter bank product would lose the log spectrum's low bits
+        with torch.set_grad_enabled(torch.is_grad_enabled() and x.requires_grad), \
+                torch.autocast(x.device.type, enabled=False):
             features = self.frontend(x)
         h = self.embed(features)
         return self.out((self.blstm(h) + h).mean(dim=1)).squeeze(1)

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from spoofbench.protocols.errors import BenchError, ConfigError
 
 from . import distributed as dist_utils
+from .adversarial import mix_adversarial, parse_attack
 from .checkpoints import latest_good_checkpoint, prune_checkpoints, save_epoch_checkpoint
 from .data import TrainingWaves, length_block_order, pad_batch
 from .inference import score_waves
@@ -66,6 +67,10 @@ class TrainingRecipe:
     keep_checkpoints: int = 2       # newest per-epoch checkpoints kept (each holds model + Adam state)
     eval_batch_size: int = 32
     progress: bool = True
+    augment: str | None = None      # training augmentation (spoofbench.augment.policy), applied in the loader
+    #: adversarial training (``adversarial.parse_attack``, e.g. "pgd@40dB"): every other item of each batch is
+    #: replaced by its perturbation against the current model, pushed towards the other class
+    adversarial_training: str | None = None
 
     def __post_init__(self):
         if self.lr_schedule not in LR_SCHEDULES:
@@ -143,7 +148,8 @@ def run_fingerprint(architecture: dict, cfg: TrainingRecipe, train_ids, dev_ids)
 
 
 #: recipe fields added later, with their defaults (left out of the fingerprint while at the default)
-_LATER_FIELDS = {"lr_step_epochs": 10, "batch_order": "shuffle", "selection": "dev_eer", "lr_min": 0.0}
+_LATER_FIELDS = {"lr_step_epochs": 10, "batch_order": "shuffle", "selection": "dev_eer", "lr_min": 0.0,
+                 "augment": None, "adversarial_training": None}
 
 
 def batches_per_epoch(n_items: int, cfg: TrainingRecipe) -> int:
@@ -221,6 +227,7 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     class_weights = torch.tensor([1.0, float(cfg.bonafide_weight)], device=device)
+    attack = parse_attack(cfg.adversarial_training) if cfg.adversarial_training else None
 
     history, start_epoch = [], 0
     best = {"eer": float("inf"), "epoch": -1, "state": None}
@@ -266,6 +273,8 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
         inner = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", leave=False, disable=not show)
         for b, (x, y) in enumerate(inner):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if attack is not None:
+                x = mix_adversarial(model, x, y, attack, score_rule)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 logits = net(x)
