@@ -286,3 +286,14 @@ def test_other_detectors_are_served_through_score_waves_with_bench_score_numbers
             assert got["score"] == pytest.approx(expected, abs=2e-6, rel=1e-5), name
             assert got["windows"] is None and got["decision"] is None
     assert np.ptp(list(offline.values())) > 1e-3
+
+
+def test_explain_returns_the_explanation_figure_as_png(setup, server):
+    key = setup["keys"]["alice"]
+    with open(setup["audio"] / "stereo8k.wav", "rb") as fh:
+        answer = httpx.post(f"{server}/v1/explain", files={"file": ("a.wav", fh.read())}, headers=_auth(key),
+                            timeout=300)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "image/png" and answer.content.startswith(b"\x89PNG")
+    assert len(answer.content) > 20_000
+    assert httpx.post(f"{server}/v1/explain", files={"file": ("a.wav", b"x")}).status_code == 401

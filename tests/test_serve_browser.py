@@ -1,5 +1,6 @@
 """The web page in a real headless browser (Chromium through Selenium): upload a file, read the result from the
-page. Skipped with a message where Selenium (a dev tool, not a dependency) or Chromium is missing."""
+page, then ask for its explanation figure. Skipped with a message where Selenium (a dev tool, not a dependency)
+or Chromium is missing."""
 import os
 import shutil
 
@@ -46,6 +47,10 @@ def upload_and_read(url: str, key: str, path, screenshot=None) -> dict:
         WebDriverWait(driver, 60).until(ec.visibility_of_element_located((By.ID, "decision")))
         shown = {name: driver.find_element(By.ID, name).text
                  for name in ("decision", "score", "llr", "flags", "modelname", "error")}
+        driver.find_element(By.ID, "explain").click()  # the explanation figure of the same upload
+        WebDriverWait(driver, 120).until(lambda d: d.execute_script(
+            "const f = document.getElementById('figure'); return !f.hidden && f.complete && f.naturalWidth > 0"))
+        shown["figure_width"] = driver.execute_script("return document.getElementById('figure').naturalWidth")
         if screenshot:
             driver.save_screenshot(os.fspath(screenshot))
         return shown
@@ -69,4 +74,5 @@ def test_upload_in_a_headless_browser_shows_the_score_and_decision(corpus, tmp_p
     assert float(shown["score"]) == pytest.approx(api["score"], abs=1e-4 + 1e-5 * abs(api["score"]))
     assert shown["flags"] == "resampled"
     assert shown["modelname"].startswith("demo (rawnet2, version ")
+    assert shown["figure_width"] > 300
     assert (tmp_path / "page.png").stat().st_size > 10_000

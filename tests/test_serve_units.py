@@ -112,3 +112,21 @@ def test_uploads_decode_as_bench_score_loads_files(tmp_path):
     sf.write(nan, np.full(100, np.nan), 16000, format="WAV", subtype="FLOAT")
     with pytest.raises(AudioError, match="NaN"):
         decode_upload(nan.getvalue(), "n.wav", sample_rate=16000, min_samples=1, max_seconds=None)
+
+
+def test_micro_batcher_runs_exclusive_calls_in_its_worker_thread_between_batches():
+    seen = []
+    batcher = MicroBatcher(lambda payloads: seen.append(("batch", threading.current_thread().name)) or payloads,
+                           max_batch=4, max_wait=0.0, name="m")
+
+    async def main():
+        batcher.start()
+        first = await batcher.submit(1, 1)
+        alone = await batcher.call(lambda: threading.current_thread().name)
+        with pytest.raises(ZeroDivisionError):
+            await batcher.call(lambda: 1 / 0)
+        return first, alone, await batcher.submit(2, 1)
+
+    assert asyncio.run(main()) == (1, "scorer-m", 2)  # and the worker carried on after the failed call
+    batcher.stop()
+    assert seen == [("batch", "scorer-m")] * 2

@@ -56,24 +56,27 @@ def perf_serve(inputs, models, n_requests, concurrency, time_limit, max_files, m
     levels = _levels(concurrency)
     paths = sorted(collect_audio(inputs))[:max_files]
     blobs = [(os.path.basename(p), open(p, "rb").read()) for p in paths]
+    from spoofbench.deploy.serve import parse_model_option
+
     rows, results = [], []
     for spec in models:
+        name = parse_model_option(spec)[0]
         offline = _offline_files_per_second(spec, paths, threads)
         with _served(spec, max_batch, max_wait_ms, threads) as url:
             asyncio.run(_load(url, blobs[:4], 1, 4, 60, windows))  # warm-up: first calls allocate
             for level in levels:
                 r = asyncio.run(_load(url, blobs, level, n_requests, time_limit, windows))
-                r.update(model=spec, offline_files_per_s=offline,
+                r.update(model=name, offline_files_per_s=offline,
                          share_of_offline=r["requests_per_s"] / offline if offline else None)
                 results.append(r)
-                rows.append([spec, level, r["answered"], r["errors"], f"{r['requests_per_s']:.2f}",
+                rows.append([name, level, r["answered"], r["errors"], f"{r['requests_per_s']:.2f}",
                              f"{offline:.2f}", f"{100 * r['share_of_offline']:.0f} %", f"{r['p50_ms']:.0f}",
                              f"{r['p95_ms']:.0f}", f"{r['p99_ms']:.0f}"])
             stream = asyncio.run(_stream(url, stream_seconds)) if stream_seconds else None
             if stream:
-                stream["model"] = spec
+                stream["model"] = name
                 results.append(stream)
-                click.echo(f"{spec}: stream of {stream_seconds:g} s in real time, {stream['scores']} scores, "
+                click.echo(f"{name}: stream of {stream_seconds:g} s in real time, {stream['scores']} scores, "
                            f"first after {stream['first_score_audio_s']:.2f} s of audio; chunk-to-score latency "
                            f"p50 {stream['latency_ms_p50']:.0f} ms, p95 {stream['latency_ms_p95']:.0f} ms")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

@@ -19,6 +19,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from spoofbench.protocols.errors import AudioError
 
 from .audio import TooLong, decode_upload
+from .explaining import explanation_png
 from .jobs import JobStore
 from .keys import KeyRecord, KeyStore
 from .logs import log
@@ -219,22 +220,24 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None,
             raise HTTPException(422, f"no file in the form field {field!r}")
         return files
 
+    async def decode(served: ServedModel, name: str, data: bytes, max_seconds: float):
+        """The decoded upload (HTTPException 413 / 422 for audio the service cannot use)."""
+        try:
+            return await asyncio.to_thread(decode_upload, data, name, sample_rate=served.sample_rate,
+                                           min_samples=served.min_samples, max_seconds=max_seconds)
+        except TooLong as exc:
+            metrics.rejected.labels("too_long").inc()
+            raise HTTPException(413, exc.problem) from None
+        except AudioError as exc:
+            metrics.rejected.labels("bad_audio").inc()
+            raise HTTPException(422, f"unusable audio: {exc.problem}") from None
+
     async def score_bytes(served: ServedModel, name: str, data: bytes, per_window: bool) -> dict:
         """The JSON of one uploaded file (raises HTTPException for unusable audio)."""
         started = time.perf_counter()
         served.batcher.announce()
         try:
-            decoded = await asyncio.to_thread(decode_upload, data, name, sample_rate=served.sample_rate,
-                                              min_samples=served.min_samples,
-                                              max_seconds=settings.max_audio_seconds)
-        except TooLong as exc:
-            served.batcher.withdraw()
-            metrics.rejected.labels("too_long").inc()
-            raise HTTPException(413, exc.problem) from None
-        except AudioError as exc:
-            served.batcher.withdraw()
-            metrics.rejected.labels("bad_audio").inc()
-            raise HTTPException(422, f"unusable audio: {exc.problem}") from None
+            decoded = await decode(served, name, data, settings.max_audio_seconds)
         except BaseException:
             served.batcher.withdraw()
             raise
@@ -310,6 +313,19 @@ def create_app(models: list[ServedModel], settings: ServeSettings | None = None,
         results = await asyncio.gather(*(one(n, d) for n, d in files))
         request.state.log = {"files": len(files), "failed": sum("error" in r for r in results)}
         return {"model": served.name, "results": results}
+
+    @app.post("/v1/explain", tags=["scoring"], openapi_extra=_MULTIPART, response_class=Response,
+              responses={200: {"content": {"image/png": {}}, "description": "the explanation figure"}},
+              summary="Why this score: waveform, spectrogram, score over time and attribution maps (PNG)")
+    async def explain(request: Request, model: str | None = Query(None)):
+        _, served = admit(request, model)
+        (name, data), = await read_files(request, "file", 1)
+        decoded = await decode(served, name, data, min(settings.max_audio_seconds, settings.max_explain_seconds))
+        threshold = 0.0 if served.policy is None else float(served.policy.eer_threshold)
+        # alone with the model in its worker thread: attribution methods hook into the network
+        png = await served.batcher.call(lambda: explanation_png(served.detector, decoded.wave, "upload", threshold))
+        request.state.log = {"audio_s": round(decoded.seconds, 3), "bytes": len(data)}
+        return Response(png, media_type="image/png")
 
     @app.post("/v1/jobs", tags=["jobs"], status_code=202, response_model=JobInfo, openapi_extra=_MULTIPART,
               summary="Submit a (long) file for scoring in the background; poll GET /v1/jobs/{id}")

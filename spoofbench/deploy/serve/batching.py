@@ -19,6 +19,7 @@ class _Job:
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
     queued: float = field(default_factory=time.perf_counter)
+    exclusive: bool = False  # payload is a callable run alone in the worker thread (e.g. an explanation)
 
 
 class MicroBatcher:
@@ -62,6 +63,14 @@ class MicroBatcher:
         self._queue.put(job)
         return await job.future
 
+    async def call(self, fn: Callable[[], object]):
+        """``fn()`` run in the worker thread between batches, alone with the model (work that must not overlap
+        the batches, e.g. attribution hooks on the network)."""
+        loop = asyncio.get_running_loop()
+        job = _Job(fn, self.max_batch, loop.create_future(), loop, exclusive=True)
+        self._queue.put(job)
+        return await job.future
+
     def queued(self) -> int:
         return self._queue.qsize()
 
@@ -83,6 +92,9 @@ class MicroBatcher:
             carry = None
             if job is None:
                 break
+            if job.exclusive:
+                self._run_exclusive(job)
+                continue
             batch, units = [job], job.size
             deadline = time.perf_counter() + self.max_wait
             while units < self.max_batch:
@@ -99,14 +111,21 @@ class MicroBatcher:
                 if nxt is None:
                     stopping = True
                     break
-                if units + nxt.size > self.max_batch:
+                if nxt.exclusive or units + nxt.size > self.max_batch:
                     carry = nxt
                     break
                 batch.append(nxt)
                 units += nxt.size
             self._run(batch)
         if carry is not None:
-            self._run([carry])
+            self._run_exclusive(carry) if carry.exclusive else self._run([carry])
+
+    def _run_exclusive(self, job: _Job) -> None:
+        try:
+            result, error = job.payload(), None
+        except Exception as exc:
+            result, error = None, exc
+        job.loop.call_soon_threadsafe(_settle, job.future, result, error)
 
     def _run(self, batch: list[_Job]) -> None:
         started = time.perf_counter()

@@ -11,6 +11,7 @@ class ServeSettings:
     max_upload_mb: float = 20.0         # request body limit (413 above)
     max_audio_seconds: float = 600.0    # duration limit of one file (413 above)
     max_batch_files: int = 32           # files of one /v1/score/batch request
+    max_explain_seconds: float = 30.0   # audio of one /v1/explain request (attributions cost many passes)
     rate_limit_per_minute: float = 0.0  # per key (0: none); 429 above
     stream_interval_ms: int = 500       # default period of the stream's scores
     max_stream_seconds: float = 3600.0  # audio of one stream session

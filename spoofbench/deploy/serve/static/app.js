@@ -29,8 +29,12 @@ async function detail(response) {
   try { return `${response.status}: ${(await response.json()).detail}`; } catch (e) { return String(response.status); }
 }
 
+let last = null;  // the audio last scored, for the explanation
+
 async function score(blob, name) {
   showError("");
+  last = { blob, name };
+  $("figure").hidden = true;
   $("send").disabled = true;
   const form = new FormData();
   form.append("file", blob, name);
@@ -73,6 +77,29 @@ function show(r) {
     windows.append("Per-window scores:", bars);
   }
 }
+
+$("explain").addEventListener("click", async () => {
+  if (!last) return;
+  showError("");
+  $("explain").disabled = true;
+  $("explainstate").textContent = "computing (attribution maps take a while)...";
+  const form = new FormData();
+  form.append("file", last.blob, last.name);
+  const model = $("model").value;
+  try {
+    const response = await fetch("/v1/explain" + (model ? "?model=" + encodeURIComponent(model) : ""),
+                                 { method: "POST", headers: headers(), body: form });
+    if (!response.ok) { showError("explain: " + (await detail(response))); return; }
+    const figure = $("figure");
+    figure.src = URL.createObjectURL(await response.blob());
+    figure.hidden = false;
+  } catch (e) {
+    showError("explain failed: " + e);
+  } finally {
+    $("explain").disabled = false;
+    $("explainstate").textContent = "";
+  }
+});
 
 $("upload").addEventListener("submit", (event) => {
   event.preventDefault();
