@@ -517,8 +517,8 @@ def _fusion_blocks(outcome: RunOutcome) -> list:
 
 
 def _operating_point_blocks(outcome: RunOutcome) -> list:
-    """Calibrated decisions and the review band on eval (spoofbench.deploy; its own section of the report)."""
-    from spoofbench.deploy.operating_points import operating_point_blocks
+    """Calibrated decisions and the review band on eval (its own section of the report)."""
+    from spoofbench.benchmark.operating_points import operating_point_blocks
 
     return operating_point_blocks(outcome)
 

@@ -189,9 +189,9 @@ class Detector:
         checkpoint folders, devices, workers) are not written: they belong to the machine that loads it.
         ``provenance``: what the file should tell its readers (e.g. ``bench run`` records the preset and the
         corpus it was trained on); it is description only, never read back as a setting.
-        ``decisions``: a calibration and decision policy fitted on dev (``spoofbench.deploy.decisions``; an
+        ``decisions``: a calibration and decision policy fitted on dev (``spoofbench.benchmark.decisions``; an
         object with ``to_dict()`` or that dict), kept in the file's meta; without it, the policy the detector
-        was loaded with (``decisions_``) is kept. Read it back with ``spoofbench.deploy.decisions.read_decisions``
+        was loaded with (``decisions_``) is kept. Read it back with ``spoofbench.benchmark.decisions.read_decisions``
         or from ``Detector.load(path).decisions_`` (the dict; absent when the file has none)."""
         self.check_fitted()
         params = {k: v for k, v in self.get_params().items() if k not in self.runtime_params}
@@ -250,7 +250,7 @@ class Detector:
             raise BenchError(f"{path}: the saved state does not fit the {name} settings ({first}); delete the "
                              "file and fit the detector again") from None
         if isinstance(meta.get("decisions"), dict):
-            det.decisions_ = meta["decisions"]   # a plain dict: detectors do not import spoofbench.deploy
+            det.decisions_ = meta["decisions"]   # a plain dict: detectors do not import the benchmark
         return det
 
 

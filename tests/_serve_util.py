@@ -16,7 +16,7 @@ def random_rawnet2(path, dev_trials=None, seed: int = 0):
     fitted on their scores is saved with it. Random weights cost no training; the classifier's weights are
     scaled up so that the scores differ from file to file by far more than float rounding (untrained, they
     differ by ~1e-5)."""
-    from spoofbench.deploy.decisions import fit_decision_policy
+    from spoofbench.benchmark.decisions import fit_decision_policy
     from spoofbench.detectors import create_detector
 
     torch.manual_seed(seed)

@@ -1,11 +1,11 @@
-"""Calibrated decisions and the review band (spoofbench.deploy.decisions), and their place in the .det file."""
+"""Calibrated decisions and the review band (spoofbench.benchmark.decisions), and their place in the .det file."""
 import json
 import math
 
 import numpy as np
 import pytest
 
-from spoofbench.deploy.decisions import (
+from spoofbench.benchmark.decisions import (
     DecisionPolicy,
     fit_decision_policy,
     read_decisions,

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from _tiny_corpus import bench
 
-from spoofbench.deploy.decisions import fit_decision_policy, read_decisions
+from spoofbench.benchmark.decisions import fit_decision_policy, read_decisions
 from spoofbench.detectors import create_detector
 from spoofbench.detectors.neural.training import Distillation
 from spoofbench.protocols.errors import ConfigError

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from _tiny_corpus import bench
 
-from spoofbench.deploy.decisions import fit_decision_policy
+from spoofbench.benchmark.decisions import fit_decision_policy
 from spoofbench.deploy.export import ExportError, export_onnx, read_metadata, session
 from spoofbench.detectors import create_detector
 

@@ -94,7 +94,7 @@ def test_long_audio_gets_per_window_scores_whose_first_is_the_score(setup, serve
 
 
 def test_decisions_follow_the_saved_policy(setup, server):
-    from spoofbench.deploy.decisions import read_decisions
+    from spoofbench.benchmark.decisions import read_decisions
 
     policy = read_decisions(setup["model"])
     for name in sorted(os.listdir(setup["audio"]))[:4]:

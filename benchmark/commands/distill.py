@@ -28,8 +28,8 @@ import click
 @click.option("--json", "json_out", default=None, metavar="FILE", help="Also write the comparison as JSON.")
 def distill_command(teacher, student_spec, data, weight, temperature, sets, baseline, out, json_out):
     """Train a small student on a teacher's scores and labels; report teacher vs student size, speed and EER."""
+    from spoofbench.benchmark.decisions import fit_decision_policy
     from spoofbench.deploy.compare import compare_formats, eval_windows
-    from spoofbench.deploy.decisions import fit_decision_policy
     from spoofbench.deploy.distill import make_student, teacher_policy
     from spoofbench.deploy.models import load_model
     from spoofbench.detectors import create_detector

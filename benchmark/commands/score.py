@@ -183,7 +183,7 @@ def _decision_policy(det, checkpoint):
     data = getattr(det, "decisions_", None)
     if not isinstance(data, dict):
         return None
-    from spoofbench.deploy.decisions import DecisionPolicy
+    from spoofbench.benchmark.decisions import DecisionPolicy
 
     return DecisionPolicy.from_dict(data, source=str(checkpoint))
 

@@ -1,5 +1,5 @@
 """The decision policy of each model a run saves: calibration and thresholds fitted on the system's dev scores
-(:mod:`spoofbench.deploy.decisions`), kept in its ``models/<system>.det`` so that ``bench score``, ``bench export``
+(:mod:`spoofbench.benchmark.decisions`), kept in its ``models/<system>.det`` so that ``bench score``, ``bench export``
 and ``bench serve`` decide as the report's operating points say. Fusions have no model file: the report gives
 their operating points only."""
 from __future__ import annotations
@@ -21,7 +21,7 @@ def save_decision_policies(runs: list[SystemRun], corpus: Corpus, out: Path, man
                            log: Log = log_to_stderr) -> None:
     """Fit and store the policy of every finished system whose model file this run saved (and the manifest
     still vouches for). A file already holding the same policy is left as it is (a re-run rewrites nothing)."""
-    from spoofbench.deploy.decisions import fit_decision_policy
+    from spoofbench.benchmark.decisions import fit_decision_policy
 
     dev_y = corpus.tables["dev"].y
     for run in runs:

@@ -34,7 +34,7 @@ def teacher_log_odds(teacher, policy):
 
 def teacher_policy(teacher, policy, dev):
     """The teacher's calibration: the saved policy, else one fitted on its dev scores."""
-    from .decisions import fit_decision_policy
+    from spoofbench.benchmark.decisions import fit_decision_policy
 
     return policy if policy is not None else fit_decision_policy(teacher.score(dev), dev.y)
 

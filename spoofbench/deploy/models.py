@@ -19,10 +19,9 @@ class LoadedModel:
 
 def load_model(source: str) -> LoadedModel:
     """A ``.det`` file or a pre-trained preset name; anything else is a one-line error."""
+    from spoofbench.benchmark.decisions import DecisionPolicy
     from spoofbench.detectors import create_detector, load_detector
     from spoofbench.detectors.model_file import read_detector_file
-
-    from .decisions import DecisionPolicy
 
     if os.path.isfile(source):
         meta, _ = read_detector_file(source)

@@ -1,5 +1,5 @@
 """The models a service holds: a detector loaded from a ``.det`` file (or a pre-trained preset), its decision
-policy (calibrated LLR, thresholds, review band; ``spoofbench.deploy.decisions``), its scorer, batcher and
+policy (calibrated LLR, thresholds, review band; ``spoofbench.benchmark.decisions``), its scorer, batcher and
 drift monitor."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from spoofbench.deploy.decisions import DecisionPolicy
+from spoofbench.benchmark.decisions import DecisionPolicy
 from spoofbench.detectors.base import Detector
 from spoofbench.protocols import quality
 from spoofbench.protocols.errors import ConfigError

@@ -21,9 +21,9 @@ rates are at most ``target_error`` -- spoofs accepted / spoofs decided, and bona
 decided -- while the fewest dev trials go to review. A dev set that reaches the target without review gets
 an empty band (``low == high``).
 
-Use it like this (the serve helper and ``bench score`` do)::
+Use it like this (``bench score`` and ``bench serve`` do)::
 
-    from spoofbench.deploy.decisions import fit_decision_policy, read_decisions
+    from spoofbench.benchmark.decisions import fit_decision_policy, read_decisions
     policy = fit_decision_policy(dev_scores, dev_labels, target_error=0.01)   # labels: 1 bona fide, 0 spoof
     det.save("model.det", decisions=policy)          # stored in the .det file's meta.json
     policy = read_decisions("model.det")             # DecisionPolicy, or None for a file saved without one
