@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .fast_ops import conv2d_cl, fold_batch_norm, max_pool_time, sinc_band_pool
+from .fast_ops import conv2d_cl, first_block_eval, fold_batch_norm, max_pool_time, sinc_band_pool
 
 #: freq_aug masks a band of at most this many sinc filters (official: ``int(uniform(0, 20))``).
 FREQ_AUG_MAX_BAND = 20
@@ -146,7 +146,11 @@ class ResidualBlock(nn.Module):
             out += self.conv_downsample(x) if hasattr(self, "conv_downsample") else x
             return F.max_pool2d(out, (1, 3))
         # evaluation: channels-last, bn2 folded into conv1 (see fast_ops)
-        out = F.selu(conv2d_cl(x, *fold_batch_norm(self.conv1, self.bn2), (1, 1)), inplace=True)
+        conv1 = fold_batch_norm(self.conv1, self.bn2)
+        if x.shape[1] == 1 and hasattr(self, "conv_downsample"):  # the first block: the shortcut is one more
+            # input channel of conv2
+            return max_pool_time(first_block_eval(conv1, self.conv2, self.conv_downsample, x), 3)
+        out = F.selu(conv2d_cl(x, *conv1, (1, 1)), inplace=True)
         out = conv2d_cl(out, self.conv2.weight, self.conv2.bias, (0, 1))
         if hasattr(self, "conv_downsample"):
             out += conv2d_cl(x, self.conv_downsample.weight, self.conv_downsample.bias, (0, 1))
