@@ -261,3 +261,22 @@ def test_the_first_block_in_evaluation_equals_its_layers_applied_one_by_one(dtyp
     assert got.is_contiguous(memory_format=torch.channels_last)
     tolerance = 1e-5 if dtype == torch.float32 else 1e-12
     assert (got - want).abs().max() <= tolerance * want.abs().max()
+
+
+@pytest.mark.parametrize("samples", [129, 1000, 64600])
+def test_the_sinc_correlation_by_fft_equals_conv1d(samples):
+    """Evaluation runs the sinc front end by overlap-save FFTs (fast_ops.correlate_fft), training by conv1d."""
+    import torch.nn.functional as F
+
+    from spoofbench.detectors.aasist.fast_ops import correlate_fft
+
+    torch.manual_seed(samples)
+    x = torch.randn(2, 1, samples)
+    filters = mel_sinc_filters(70, 129, 16000)[:69]
+    want = F.conv1d(x, filters.unsqueeze(1))
+    got = correlate_fft(x, filters)
+    assert got.shape == want.shape == (2, 69, samples - 128)
+    assert (got - want).abs().max() <= 1e-5 * want.abs().max()
+    front_end = AASISTModel().conv_time
+    assert torch.equal(front_end.eval()(x), got[:, :front_end.computed_filters])  # the eval path
+    assert torch.equal(front_end.train()(x), F.conv1d(x, filters[:front_end.computed_filters].unsqueeze(1)))

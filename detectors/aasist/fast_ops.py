@@ -62,6 +62,23 @@ def first_block_eval(conv1: tuple, conv2: nn.Conv2d, downsample: nn.Conv2d, x: t
     return F.conv2d(out, channels_last(weight2), conv2.bias + downsample.bias, padding=(0, 1))
 
 
+def correlate_fft(x: torch.Tensor, filters: torch.Tensor, block: int = 1024) -> torch.Tensor:
+    """``F.conv1d(x, filters.unsqueeze(1))`` for x (batch, 1, samples) and filters (n, taps), by overlap-save
+    FFTs of ``block`` points: (batch, n, samples - taps + 1). Per output and filter that is about a tenth of
+    the direct convolution's arithmetic (AASIST: 69 filters of 129 taps); the result differs from it by
+    float32 rounding (about 1e-6 of the largest output). The filters' spectra are conjugated: conv1d
+    correlates."""
+    taps = filters.shape[-1]
+    outputs = x.shape[-1] - taps + 1
+    hop = block - taps + 1  # valid outputs per block
+    blocks = -(-outputs // hop)
+    signal = F.pad(x[:, 0], (0, blocks * hop + taps - 1 - x.shape[-1]))
+    spectra = torch.fft.rfft(signal.unfold(1, block, hop), n=block)           # (batch, blocks, block/2 + 1)
+    response = torch.fft.rfft(filters.to(spectra.real.dtype), n=block).conj()  # (n, block/2 + 1)
+    y = torch.fft.irfft(spectra.unsqueeze(2) * response, n=block)[..., :hop]   # (batch, blocks, n, hop)
+    return y.permute(0, 2, 1, 3).reshape(x.shape[0], filters.shape[0], blocks * hop)[..., :outputs]
+
+
 def max_pool_time(x: torch.Tensor, k: int = 3) -> torch.Tensor:
     """``max_pool2d(x, (1, k))`` as a reduction over the (batch, H, W, C) view, contiguous for a
     channels-last ``x``; the result is channels-last."""

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .fast_ops import conv2d_cl, first_block_eval, fold_batch_norm, max_pool_time, sinc_band_pool
+from .fast_ops import conv2d_cl, correlate_fft, first_block_eval, fold_batch_norm, max_pool_time, sinc_band_pool
 
 #: freq_aug masks a band of at most this many sinc filters (official: ``int(uniform(0, 20))``).
 FREQ_AUG_MAX_BAND = 20
@@ -120,7 +120,10 @@ class SincFrontEnd(nn.Module):
             keep = torch.ones(n, 1, device=filters.device, dtype=filters.dtype)
             keep[start:start + width] = 0
             filters = filters * keep
-        return F.conv1d(x, filters[:self.computed_filters].unsqueeze(1).to(x.dtype))
+        filters = filters[:self.computed_filters]
+        if not self.training and x.dtype == torch.float32:  # evaluation: by FFT (see fast_ops)
+            return correlate_fft(x, filters)
+        return F.conv1d(x, filters.unsqueeze(1).to(x.dtype))
 
 
 # ---- 2-D residual encoder ------------------------------------------------------------------------
