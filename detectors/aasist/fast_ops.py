@@ -7,8 +7,8 @@ runs the 2x3 convolutions in the official layout (NCHW) at about 0.6x their chan
 separate BatchNorm, shortcut and pooling passes each read and write those maps again. So in evaluation the
 encoder runs channels-last, BatchNorm folded into conv1, SELU in place, the time pooling as a reduction over
 the contiguous (batch, H, W, C) view. The first block (one input channel) has no separate shortcut at all
-(:func:`first_block_eval`). Training keeps the official layout (channels-last ran its backward convolutions
-slower).
+(:func:`first_block_eval`), and the sinc front end runs by FFT (:func:`correlate_fft`). Training keeps the
+official layout and the direct sinc convolution (channels-last ran its backward convolutions slower).
 """
 from __future__ import annotations
 
