@@ -18,14 +18,31 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "The on-disk feature cache of the GMM baselines' front ends."),
     "data": ("spoofbench.benchmark.commands.data:data",
              "Corpus tools: build the built-in demo corpus, describe and validate a corpus."),
+    "distill": ("spoofbench.benchmark.commands.distill:distill_command",
+                "Train a small student on a teacher's scores and labels; report teacher vs student size, speed "
+                "and EER."),
     "eval": ("spoofbench.benchmark.commands.evaluate:evaluate",
              "Evaluate CM score files: EER, min t-DCF (2019 and 2021 forms), minDCF, actDCF and Cllr"),
+    "export": ("spoofbench.benchmark.commands.export:export_command",
+               "Export a neural detector (.det file or pre-trained preset) to ONNX, checked against PyTorch within "
+               "1e-4."),
+    "explain": ("spoofbench.benchmark.commands.explain:explain_command",
+                "Explain detectors: attribution maps (Integrated Gradients, Grad-CAM, occlusion), score over time "
+                "and model internals per file; band and time importance per corpus and attack; a deletion test "
+                "of faithfulness."),
+    "keys": ("spoofbench.benchmark.commands.keys:keys",
+             "API keys of bench serve: add (prints the key once), list, remove."),
     "list": ("spoofbench.benchmark.commands.listing:list_command",
              "List registered detectors, corpus protocols and metrics."),
     "perf": ("spoofbench.benchmark.perf:perf",
              "Speed benchmarks of the front ends, the GMM back end, RawNet2, `bench eval` and the demo corpus"),
+    "robustness": ("spoofbench.benchmark.commands.robustness:robustness_command",
+                   "Degradation benchmark: EER, minDCF and actDCF (threshold calibrated on clean dev) of every "
+                   "detector and fusion under codecs, noise, reverberation, resampling and adaptive attackers."),
     "run": ("spoofbench.benchmark.commands.run:run_command",
             "Train each detector on train (dev for model selection), score dev and eval, fuse on dev"),
+    "serve": ("spoofbench.benchmark.commands.serve:serve_command",
+              "Serve detectors over HTTP: scores, decisions, jobs, a live stream, metrics and a web page."),
     "score": ("spoofbench.benchmark.commands.score:score_command",
               "Score audio files and folders (any length) with a trained or pre-trained detector; higher score = "
               "bona fide."),

@@ -79,6 +79,21 @@ def write_report(outcome: RunOutcome, req: RunRequest, *, started: float | None 
     outcome.stage_times["plots"] = time.perf_counter() - t0
 
     blocks = report_blocks(outcome, req, metrics, tables, images, asv)
+    if getattr(outcome, "robustness", None) is not None:  # --conditions: the degradation benchmark's section
+        from .robustness.report import robustness_blocks, write_robustness
+
+        t0 = time.perf_counter()
+        written = write_robustness(out, outcome.robustness, plots=req.plots, log=log)
+        at = next(i for i, blk in enumerate(blocks) if blk == ("h2", "Files"))
+        blocks[at:at] = robustness_blocks(outcome.robustness, written, out)
+        outcome.stage_times["robustness_report"] = time.perf_counter() - t0
+    if getattr(req, "explain", False):  # bench run --explain: its own section, before the list of files
+        from .explain_section import explanation_blocks
+
+        t0 = time.perf_counter()
+        at = next((i for i, b in enumerate(blocks) if b[:2] == ("h2", "Files")), len(blocks))
+        blocks[at:at] = explanation_blocks(outcome, req, log)
+        outcome.stage_times["explain"] = time.perf_counter() - t0
     md_path, html_path = out / "report.md", out / "report.html"
     write_text_atomic(md_path, render_markdown(blocks))
     write_text_atomic(html_path, render_html(blocks, out, title=f"spoofbench report: {out.name}"))
@@ -424,6 +439,7 @@ def report_blocks(outcome: RunOutcome, req: RunRequest, metrics: dict, tables: d
         b.append(("pipe", text))
     b += _image_blocks(outcome, [(t, p) for t, p in images if not t.startswith("DET")])
     b += _fusion_blocks(outcome)
+    b += _operating_point_blocks(outcome)
     b += _systems_blocks(outcome)
     b += _pretrained_blocks(outcome)
     if c.skipped:
@@ -498,6 +514,13 @@ def _fusion_blocks(outcome: RunOutcome) -> list:
                   "prior-weighted (bona fide prior 0.655, the effective prior of the ASVspoof 5 costs), so its "
                   "output is a natural-log LLR and actDCF/Cllr are meaningful for it."),
             ("ul", items)]
+
+
+def _operating_point_blocks(outcome: RunOutcome) -> list:
+    """Calibrated decisions and the review band on eval (spoofbench.deploy; its own section of the report)."""
+    from spoofbench.deploy.operating_points import operating_point_blocks
+
+    return operating_point_blocks(outcome)
 
 
 def _systems_blocks(outcome: RunOutcome) -> list:

@@ -184,11 +184,15 @@ class Detector:
         return np.concatenate(scores) if scores else np.zeros(0, dtype=np.float64)
 
     # ---- persistence --------------------------------------------------------------------------
-    def save(self, path: os.PathLike | str, *, provenance: dict | None = None) -> None:
+    def save(self, path: os.PathLike | str, *, provenance: dict | None = None, decisions=None) -> None:
         """Write ``path`` atomically (see :mod:`spoofbench.detectors.model_file`). Runtime parameters (cache and
         checkpoint folders, devices, workers) are not written: they belong to the machine that loads it.
         ``provenance``: what the file should tell its readers (e.g. ``bench run`` records the preset and the
-        corpus it was trained on); it is description only, never read back as a setting."""
+        corpus it was trained on); it is description only, never read back as a setting.
+        ``decisions``: a calibration and decision policy fitted on dev (``spoofbench.deploy.decisions``; an
+        object with ``to_dict()`` or that dict), kept in the file's meta; without it, the policy the detector
+        was loaded with (``decisions_``) is kept. Read it back with ``spoofbench.deploy.decisions.read_decisions``
+        or from ``Detector.load(path).decisions_`` (the dict; absent when the file has none)."""
         self.check_fitted()
         params = {k: v for k, v in self.get_params().items() if k not in self.runtime_params}
         meta = {"detector": self.name, "class": type(self).__name__, "params": jsonable(params)}
@@ -197,6 +201,10 @@ class Detector:
             meta["pretrained"] = jsonable(info)
         if provenance:
             meta["provenance"] = jsonable(provenance)
+        if decisions is None:
+            decisions = getattr(self, "decisions_", None)
+        if decisions is not None:
+            meta["decisions"] = jsonable(decisions.to_dict() if hasattr(decisions, "to_dict") else decisions)
         write_detector_file(path, meta, {k: np.asarray(v) for k, v in self.get_state().items()})
 
     @classmethod
@@ -241,6 +249,8 @@ class Detector:
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise BenchError(f"{path}: the saved state does not fit the {name} settings ({first}); delete the "
                              "file and fit the detector again") from None
+        if isinstance(meta.get("decisions"), dict):
+            det.decisions_ = meta["decisions"]   # a plain dict: detectors do not import spoofbench.deploy
         return det
 
 

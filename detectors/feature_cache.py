@@ -19,6 +19,7 @@ import json
 import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,21 @@ from .feature_entries import decode_entry, encode_entry
 
 #: Bump when the meaning of a parameter set changes (a fix in a front end), to orphan old entries.
 FEATURE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class AugmentedCopy:
+    """Copy number ``copy`` of each file through ``augmentation`` (a :class:`spoofbench.augment.Augmentation`),
+    drawn for (seed, copy, file name). ``key`` names the augmentation, its seed and (for babble) the speech it
+    mixes: the cache folder of these copies."""
+
+    augmentation: Any
+    seed: int
+    copy: int
+    key: str
+
+    def apply(self, wave: np.ndarray, sample_rate: int, path: str) -> np.ndarray:
+        return self.augmentation.apply(wave, sample_rate, seed=self.seed, utt_id=Path(path).stem, epoch=self.copy)
 
 
 def default_cache_dir() -> Path:
@@ -122,14 +138,17 @@ class FeatureExtractor:
         return decode_entry(blob)
 
     # ---- extraction ------------------------------------------------------------------------------------
-    def features(self, paths: Sequence[str], desc: str | None = None) -> list[np.ndarray]:
-        """One ``(frames, dims)`` float32 array per path, in order."""
+    def features(self, paths: Sequence[str], desc: str | None = None,
+                 augmented: AugmentedCopy | None = None) -> list[np.ndarray]:
+        """One ``(frames, dims)`` float32 array per path, in order (of an augmented copy of each file when
+        ``augmented`` is given)."""
         out: list[np.ndarray] = []
-        for _, feats in self.batches(paths, batch_files=max(1, len(paths)), desc=desc):
+        for _, feats in self.batches(paths, batch_files=max(1, len(paths)), desc=desc, augmented=augmented):
             out.extend(feats)
         return out
 
-    def batches(self, paths: Sequence[str], batch_files: int = 2000, desc: str | None = None):
+    def batches(self, paths: Sequence[str], batch_files: int = 2000, desc: str | None = None,
+                augmented: AugmentedCopy | None = None):
         """Yield ``(start, features of paths[start:start + batch_files])``: bounded memory for large sets, one
         progress bar, ``last_hits``/``last_extracted`` summed over the batches."""
         from tqdm.auto import tqdm
@@ -141,12 +160,28 @@ class FeatureExtractor:
                    disable=not self.progress, leave=False)
         try:
             for start in range(0, len(paths), batch_files):
-                yield start, self._batch(paths[start:start + batch_files], bar)
+                yield start, self._batch(paths[start:start + batch_files], bar, augmented)
         finally:
             bar.close()
 
-    def _batch(self, paths: list[str], bar) -> list[np.ndarray]:
-        entries = [self.entry_path(p) for p in paths]
+    def augmented_entry_path(self, audio_path: str, augmented: AugmentedCopy) -> Path | None:
+        """Entries of augmented copies live in a folder per (augmentation, seed): reused by every fit with
+        the same augmentation, never mistaken for the clean features."""
+        if self.directory is None:
+            return None
+        return self.directory / f"aug-{augmented.key}" / f"{file_identity(audio_path)}.{augmented.copy}.feat"
+
+    def _batch(self, paths: list[str], bar, augmented: AugmentedCopy | None = None) -> list[np.ndarray]:
+        if augmented is None:
+            entries = [self.entry_path(p) for p in paths]
+        else:
+            entries = [self.augmented_entry_path(p, augmented) for p in paths]
+            if self.directory is not None and entries:
+                try:
+                    entries[0].parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    self._disable(exc)
+                    entries = [None] * len(paths)
         out: list[np.ndarray | None] = [self._read(e) for e in entries]
         missing = [i for i, f in enumerate(out) if f is None]
         self.last_hits += len(paths) - len(missing)
@@ -154,7 +189,7 @@ class FeatureExtractor:
         bar.update(len(paths) - len(missing))
         if not missing:
             return out  # type: ignore[return-value]
-        jobs = [(paths[i], str(entries[i]) if entries[i] is not None else None) for i in missing]
+        jobs = [(paths[i], str(entries[i]) if entries[i] is not None else None, augmented) for i in missing]
         workers = self._workers(len(jobs))
         if workers <= 1:
             with _single_blas_thread():  # small matrix products: threads only contend
@@ -200,12 +235,14 @@ def _worker_init() -> None:
     _single_blas_thread()  # one BLAS thread per worker: the workers are the parallelism
 
 
-def _extract_job(kind: str, params: dict[str, Any], job: tuple[str, str | None]):
-    """Load, extract and cache one file. Returns (features, problem, cache_error); problems travel back as
-    plain strings because the toolkit's exceptions do not survive pickling between processes."""
-    path, entry = job
+def _extract_job(kind: str, params: dict[str, Any], job: tuple[str, str | None, AugmentedCopy | None]):
+    """Load, (augment,) extract and cache one file. Returns (features, problem, cache_error); problems travel
+    back as plain strings because the toolkit's exceptions do not survive pickling between processes."""
+    path, entry, augmented = job
     try:
         wave = load_audio(path, params["sample_rate"])
+        if augmented is not None:
+            wave = augmented.apply(wave, params["sample_rate"], path)
         feats = frontends.extract(kind, wave, params)
     except BenchError as exc:
         return None, (getattr(exc, "path", path), getattr(exc, "problem", str(exc))), None
@@ -232,7 +269,9 @@ def parameter_sets(root: Path) -> list[tuple[str, Path]]:
 def _entry_files(folder: Path) -> list[tuple[Path, os.stat_result]]:
     found = []
     for path in folder.iterdir():
-        if path.name.endswith(".feat") and not path.name.startswith("."):  # ".x.feat.tmp…": unfinished writes
+        if path.is_dir() and path.name.startswith("aug-"):  # features of augmented copies
+            found.extend(_entry_files(path))
+        elif path.name.endswith(".feat") and not path.name.startswith("."):  # ".x.feat.tmp…": unfinished writes
             try:
                 found.append((path, path.stat()))
             except FileNotFoundError:  # removed meanwhile by another process

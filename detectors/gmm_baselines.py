@@ -17,23 +17,31 @@ Presets (``create_detector("lfcc-gmm.asvspoof2021")``):
 Features are cached on disk (``cache_dir``, see :mod:`spoofbench.detectors.feature_cache`) and extracted in parallel
 (``n_jobs``); EM runs in torch on ``device`` ("auto" picks CUDA when present).
 
+``augment`` (see :mod:`spoofbench.augment.policy`) trains on the clean files plus ``augment_copies`` augmented
+copies of each; the copies' features are cached under the augmentation's spec and seed, so a second fit with
+the same augmentation reuses them.
+
 Audio shorter than one analysis frame is zero-padded to one frame, so every readable file gets a finite
 score (digital silence included: its log-spectrum sits at the ``log(eps)`` floor, a valid feature vector).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from typing import Any, ClassVar
 
 import numpy as np
 
+from spoofbench.augment import parse_augment
 from spoofbench.protocols.errors import BenchError, ConfigError
 from spoofbench.protocols.trials import TrialTable
 
 from . import frontends
+from .augmentation import check_augment, training_augmentation
 from .base import Detector
 from .devices import resolve_device
-from .feature_cache import FeatureExtractor
+from .feature_cache import AugmentedCopy, FeatureExtractor
 from .gmm import DiagonalGMM
 from .param_checks import check_choice, check_int, check_number
 from .registry import register_detector
@@ -59,7 +67,7 @@ class GMMBaseline(Detector):
                  init: str = "kmeans++", init_frames: int = 50_000, max_frames: int | None = None,
                  bonafide_file_step: int = 1, spoof_file_step: int = 1, precision: str = "float32",
                  seed: int = 0, device: str = "auto", n_jobs: int | None = None, cache_dir=None,
-                 progress: bool = True):
+                 progress: bool = True, augment: str | None = None, augment_copies: int = 1):
         self.frontend = frontend
         self.frontend_options = frontend_options
         self.n_components = n_components
@@ -78,6 +86,8 @@ class GMMBaseline(Detector):
         # a path is kept as a string so that the saved hyperparameters stay plain JSON
         self.cache_dir = os.fspath(cache_dir) if isinstance(cache_dir, os.PathLike) else cache_dir
         self.progress = progress
+        self.augment = augment
+        self.augment_copies = augment_copies
 
     def validate_params(self) -> None:
         presets = {"lfcc": frontends.LFCC_PRESETS, "cqcc": frontends.CQCC_PRESETS}[self.frontend_kind]
@@ -104,6 +114,8 @@ class GMMBaseline(Detector):
         check_choice(self, "precision", ("float32", "float64"))
         check_int(self, "seed", 0)
         check_int(self, "n_jobs", 1, optional=True)
+        check_augment(self)
+        check_int(self, "augment_copies", 1)
 
     # ---- configuration --------------------------------------------------------------------------------
     def frontend_params(self) -> dict[str, Any]:
@@ -134,9 +146,16 @@ class GMMBaseline(Detector):
             raise ConfigError(f"{self.name}: the training trials need both bona fide and spoof trials "
                               f"(got {bona.size} bona fide, {spoof.size} spoof)")
         extractor = self._extractor()
+        copies = self._augmented_copies(train)
         models = {}
         for i, (label, rows) in enumerate((("bonafide", bona), ("spoof", spoof))):
-            frames = np.concatenate(extractor.features(train["path"][rows], desc=f"{self.name} {label} features"))
+            paths = train["path"][rows]
+            feats = extractor.features(paths, desc=f"{self.name} {label} features")
+            for copy in copies:  # k augmented copies of every training file, cached per augmentation
+                feats += extractor.features(paths, desc=f"{self.name} {label} augmented copy {copy.copy + 1}",
+                                            augmented=copy)
+            frames = np.concatenate(feats)
+            del feats
             if frames.shape[0] < self.n_components:
                 raise ConfigError(f"{self.name}: {frames.shape[0]} {label} training frames for "
                                   f"{self.n_components} components; use fewer components or more data")
@@ -144,6 +163,18 @@ class GMMBaseline(Detector):
             del frames
         self.bonafide_gmm_, self.spoof_gmm_ = models["bonafide"], models["spoof"]
         return self
+
+    def _augmented_copies(self, train: TrialTable) -> list[AugmentedCopy]:
+        """``augment_copies`` copies of the training files through ``augment`` (none without it); the cache key
+        holds the augmentation, the seed and, for babble, which speech it mixes."""
+        aug = training_augmentation(self.augment, train)
+        if aug is None:
+            return []
+        pool = [p for p, y in zip(train["path"], train.y) if y == 1] if parse_augment(self.augment).needs_speech \
+            else []
+        key = hashlib.sha256(json.dumps([aug.spec, int(self.seed), pool]).encode()).hexdigest()[:16]
+        aug.warm_up(self.sample_rate)  # imports and caches once, before the extraction workers are forked
+        return [AugmentedCopy(aug, int(self.seed), copy, key) for copy in range(int(self.augment_copies))]
 
     def score(self, trials: TrialTable) -> np.ndarray:
         self.check_fitted()
@@ -165,6 +196,15 @@ class GMMBaseline(Detector):
             raise BenchError(f"{paths[bad[0]]}: {self.name} score is not finite ({scores[bad[0]]}); "
                              "the features or the models are degenerate")
         return scores
+
+    def frame_llr(self, paths) -> list[np.ndarray]:
+        """The frame-level log-likelihood ratios ``log p(x_t | bona fide) - log p(x_t | spoof)`` of each file
+        (float64, one array per path): the score is their mean. Explanations plot them over time."""
+        self.check_fitted()
+        out = []
+        for feats in self._extractor().features(list(paths), desc=f"{self.name} frame features"):
+            out.append(self.bonafide_gmm_.log_likelihood(feats) - self.spoof_gmm_.log_likelihood(feats))
+        return out
 
     def get_state(self) -> dict[str, np.ndarray]:
         self.check_fitted()

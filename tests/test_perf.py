@@ -14,7 +14,7 @@ AVX2_ONLY_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "M
 def test_every_perf_command_loads_from_the_perf_package():
     ctx = click.Context(perf)
     names = perf.list_commands(ctx)
-    assert set(names) == {"aasist", "baselines", "cache", "demo", "eval", "rawnet2"}
+    assert set(names) == {"aasist", "augment", "baselines", "cache", "demo", "eval", "export", "rawnet2", "serve"}
     for name in names:
         command = perf.get_command(ctx, name)
         assert command is not None and command.callback.__module__ == f"spoofbench.benchmark.perf.{name}"

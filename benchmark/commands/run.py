@@ -96,9 +96,17 @@ def _one_of(ctx: click.Context, name: str, old_name: str, option: str, old_optio
 @click.option("--max-trials", "old_max_trials", type=click.IntRange(min=2), hidden=True)  # its old name
 @click.option("--subset-seed", type=int, default=0, show_default=True, help="Seed of --fraction/--max-count.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Draw DET curves and histograms.")
+@click.option("--conditions", metavar="LIST",
+              help="Also score eval under these conditions and add the Robustness section (as bench robustness "
+                   "--conditions: standard, asvspoof2021-la, codec:opus@12k, noise:white@10dB, adv:pgd@40dB, ...).")
+@click.option("--explain", is_flag=True,
+              help="Add an explanations section to the report: band importance (EER with each frequency band "
+                   "removed), time importance and per-attack band attribution of each saved model (bench explain).")
+@click.option("--explain-files", type=click.IntRange(min=2), default=20, show_default=True, metavar="N",
+              help="With --explain: eval files used (a seeded sample, half bona fide).")
 def run_command(detectors, data, protocol, train_data, train_protocol, fusion, seeds, config_file, sets, out, device,
                 on_bad_audio, verify_audio, asv_scores, n_bootstrap, old_n_bootstrap, fraction, max_trials,
-                old_max_trials, subset_seed, plots) -> None:
+                old_max_trials, subset_seed, plots, conditions, explain, explain_files) -> None:
     """Train each detector on train (dev for model selection), score dev and eval, fuse on dev, and write
     the per-attack report (EER, t-DCF, minDCF, actDCF, Cllr, DET curves) to DIR.
 
@@ -144,11 +152,14 @@ def run_command(detectors, data, protocol, train_data, train_protocol, fusion, s
         asv_scores=asv_scores or opts.get("asv_scores"),
         n_bootstrap=n_bootstrap if n_bootstrap is not None else opts.get("bootstrap", 1000),
         plots=plots,
+        explain=explain,
+        explain_files=explain_files,
         fraction=fraction,
         max_trials=max_trials,
         subset_seed=subset_seed,
         config=config,
         command=_command_line(ctx),
+        conditions=_csv(conditions) if conditions is not None else opts.get("conditions"),
     )
     def log(message: str) -> None:
         click.echo(message, err=True)
@@ -168,5 +179,9 @@ def run_command(detectors, data, protocol, train_data, train_protocol, fusion, s
     if failed_fusions:
         click.echo(f"warning: {len(failed_fusions)} fusion(s) failed: {', '.join(failed_fusions)} "
                    "(see the report)", err=True)
-    if report.failed or failed_fusions:
+    robustness = outcome.robustness.failures() if outcome.robustness is not None else []
+    if robustness:
+        click.echo(f"warning: {len(robustness)} robustness failure(s): {'; '.join(robustness)} (see the report)",
+                   err=True)
+    if report.failed or failed_fusions or robustness:
         click.get_current_context().exit(EXIT_FINISHED_WITH_FAILURES)

@@ -130,8 +130,15 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
     elapsed = time.perf_counter() - started
     if dist_utils.rank() != 0:
         return
-    write_text_atomic(out, "path,score,flags\n" + "".join(f"{_csv_field(p)},{s:.8f},{';'.join(f)}\n"
-                                                          for p, s, f in zip(paths, scores, flags)))
+    policy = _decision_policy(det, checkpoint)
+    if policy is None:
+        write_text_atomic(out, "path,score,flags\n" + "".join(f"{_csv_field(p)},{s:.8f},{';'.join(f)}\n"
+                                                              for p, s, f in zip(paths, scores, flags)))
+    else:  # the model carries a calibration and thresholds fitted on dev: the decision too
+        llrs, decisions = policy.llr(scores), policy.decide(scores)
+        write_text_atomic(out, "path,score,flags,llr,decision\n" + "".join(
+            f"{_csv_field(p)},{s:.8f},{';'.join(f)},{v:.6f},{d}\n"
+            for p, s, f, v, d in zip(paths, scores, flags, llrs, decisions)))
     flag_counts = {name: sum(name in f for f in flags) for name in quality.FLAGS}
     n_flagged = sum(bool(f) for f in flags)
     summary = {"detector": det.name, "checkpoint": checkpoint or official_checkpoint, "files": len(paths),
@@ -148,6 +155,8 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
     for key in ("score_mode", "fast_inference", "n_samples"):
         if key in valid:
             summary[key] = det.get_params()[key]
+    if policy is not None:
+        summary["decisions"] = {d: int((decisions == d).sum()) for d in ("bona fide", "spoof", "review")}
     summary_path = os.path.splitext(out)[0] + ".summary.json"
     write_text_atomic(summary_path, json.dumps(summary, indent=1))
     click.echo(f"scored {len(paths)} files ({duration:.1f} s of audio) in {elapsed:.1f} s "
@@ -157,6 +166,9 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
         counts = ", ".join(f"{v} {k}" for k, v in summary["flag_counts"].items())
         click.echo(f"{n_flagged} of {len(paths)} files flagged: {counts} (their scores are unreliable; "
                    f"see the flags column)")
+    if policy is not None:
+        click.echo("decisions (the model's policy, fitted on dev): " + ", ".join(
+            f"{n} {d}" for d, n in summary["decisions"].items()))
     click.echo(f"wrote {out} and {summary_path}")
     if skipped:
         click.echo(f"warning: {len(skipped)} of {len(paths) + len(skipped)} files could not be used and were not "
@@ -164,6 +176,16 @@ def score_command(inputs, spec, checkpoint, official_checkpoint, variant, out, m
         for path, problem in skipped:
             click.echo(f"  {path}: {problem}", err=True)
         click.get_current_context().exit(EXIT_SKIPPED)
+
+
+def _decision_policy(det, checkpoint):
+    """The calibration and thresholds saved with the model (``bench run`` fits them on dev), or None."""
+    data = getattr(det, "decisions_", None)
+    if not isinstance(data, dict):
+        return None
+    from spoofbench.deploy.decisions import DecisionPolicy
+
+    return DecisionPolicy.from_dict(data, source=str(checkpoint))
 
 
 def _usable_audio(paths: list[str], on_bad_audio: str):

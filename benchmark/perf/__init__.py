@@ -1,6 +1,6 @@
 """``bench perf``: speed and memory benchmarks (measured by scripts, never by timed unit tests), one module each:
 ``aasist``, ``rawnet2``, ``baselines`` (front ends and GMM), ``cache`` (feature-cache entries),
-``eval`` (``bench eval``), ``demo`` (demo corpus build);
+``eval`` (``bench eval``), ``demo`` (demo corpus build), ``augment`` (training with augmentation);
 ``spoofbench.detectors.cpu`` tells which vector instructions the numbers were measured with."""
 from __future__ import annotations
 
@@ -23,7 +23,14 @@ from ..commands.lazy import LazyGroup
     "demo": ("spoofbench.benchmark.perf.demo:perf_demo",
              "Time the default demo corpus build (target: well under 30 s on 2 cores) and a full `describe` of it."),
     "eval": ("spoofbench.benchmark.perf.eval:perf_eval", "Wall time of `bench eval`"),
+    "export": ("spoofbench.benchmark.perf.export:perf_export",
+               "Per model and format (PyTorch float32, fast modes, ONNX float32 and int8): size, latency, RTF and "
+               "eval EER."),
     "cache": ("spoofbench.benchmark.perf.cache:perf_cache", "Feature-cache entries of AUDIO files/folders"),
+    "augment": ("spoofbench.benchmark.perf.augment:perf_augment",
+                "Epoch time of a neural detector trained clean and with augmentation, side by side (RawBoost 3"),
+    "serve": ("spoofbench.benchmark.perf.serve:perf_serve",
+              "Load test of `bench serve` on localhost: requests/s, p50/p95/p99 latency and errors at each"),
 })
 @click.pass_context
 def perf(ctx) -> None:

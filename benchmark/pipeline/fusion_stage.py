@@ -74,4 +74,5 @@ def run_fusions(methods: list[str], runs: list[SystemRun], corpus: Corpus, seeds
             fr.score_file = str(path)
             # Read back, as for the detectors: the report's numbers come from the files.
             eval_scores[seed][name] = read_aligned_scores(str(path), corpus.tables["eval"])
+            dev_scores[seed][name] = fused.dev_scores  # in-sample; for the operating points fitted on dev
     return results

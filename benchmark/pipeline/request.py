@@ -29,11 +29,16 @@ class RunRequest:
     asv_scores: str | None = None
     n_bootstrap: int = 1000
     plots: bool = True
+    explain: bool = False                # --explain: band/time importance section in the report
+    explain_files: int = 20              # eval files it uses (a seeded sample, half bona fide)
     fraction: float | None = None
     max_trials: int | None = None
     subset_seed: int = 0
     config: RunConfig = field(default_factory=RunConfig)
     command: list[str] = field(default_factory=list)
+    #: degradation benchmark (``--conditions``): condition specs or set names; None: no robustness section
+    conditions: list[str] | None = None
+    condition_cache: str | None = None   # the degraded-audio cache (default $SPOOFBENCH_CACHE/degraded-audio)
 
 
 #: A system's own name (``NAME=SPEC``): used in file names and in ``--set NAME.PARAM``, so no dots or slashes.

@@ -23,6 +23,7 @@ from .asv import check_asv_file
 from .audio_scan import scan_audio
 from .cache_usage import feature_cache_usage
 from .corpus import Corpus, ensure_demo_corpus, load_corpus
+from .decisions_stage import save_decision_policies
 from .fusion_stage import FusionRun, run_fusions
 from .leftovers import remove_stale_fusion_scores, remove_temporary_files
 from .log import Log, log_to_stderr
@@ -46,6 +47,7 @@ class RunOutcome:
     report: object = None
     feature_cache: dict = field(default_factory=dict)    # cache folder -> bytes and entries (per front end)
     train_corpus: Corpus | None = None   # --train-data: where the trained systems learnt (None: ``corpus`` itself)
+    robustness: object = None            # --conditions: the degradation benchmark's RobustnessResult
 
 
 def check_request(req: RunRequest) -> tuple[list, list[int | None], list, list[str]]:
@@ -72,11 +74,24 @@ def check_request(req: RunRequest) -> tuple[list, list[int | None], list, list[s
         if not os.path.isfile(req.asv_scores):
             raise BenchError(f"{req.asv_scores}: ASV score file not found")
         check_asv_file(req.asv_scores)
+    if req.conditions:
+        _check_conditions(req.conditions, planned)
     if req.train_data is not None and req.train_protocol is None:  # no corpus there: named before any work
         from spoofbench.protocols import detect_protocol
 
         detect_protocol(req.train_data)
     return specs, seeds, planned, fusion_methods
+
+
+def _check_conditions(conditions: list[str], planned: list) -> None:
+    """Condition names and the systems a transfer attack is crafted on, checked before any work."""
+    from ..robustness import parse_conditions
+
+    systems = {p.system for p in planned} | {p.system.split(".seed")[0] for p in planned}
+    for c in parse_conditions(conditions):
+        if c.source is not None and c.source not in systems:
+            raise ConfigError(f"condition {c.spec!r}: {c.source!r} is not a system of this run "
+                              f"(systems: {', '.join(sorted(systems))})")
 
 
 def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
@@ -138,8 +153,18 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
             fail_hard_decision_fusions(fusions, eval_scores, corpus.tables["eval"], log=log)
         remove_stale_fusion_scores(out, [f.score_file for f in fusions], log=log)
         stage_times["fusion"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        save_decision_policies(runs, corpus, out, manifest, log=log)
+        stage_times["decisions"] = time.perf_counter() - t0
         outcome = RunOutcome(out, corpus, runs, fusions, seeds, stage_times, eval_scores, dev_scores,
                              train_corpus=train_corpus)
+        if req.conditions:
+            from ..robustness import StageOptions, parse_conditions, run_conditions
+
+            t0 = time.perf_counter()
+            options = StageOptions(cache_dir=req.condition_cache, n_bootstrap=req.n_bootstrap)
+            outcome.robustness = run_conditions(outcome, parse_conditions(req.conditions), options, log=log)
+            stage_times["robustness"] = time.perf_counter() - t0
         outcome.feature_cache = feature_cache_usage([r.params["cache_dir"] for r in runs
                                                      if r.params.get("cache_dir")])
         if finish is not None:

@@ -74,7 +74,8 @@ class AASIST(NeuralDetector):
                  keep_checkpoints: int = 2, num_workers: int = 0, cache_audio: str | bool = "auto",
                  score_mode: str = "first", window_hop: int | None = None, eval_batch_size: int = 24,
                  fast_inference: str = "off", threads: int | None = None, progress: bool = True,
-                 sample_rate: int = 16000):
+                 sample_rate: int = 16000, augment: str | None = None,
+                 adversarial_training: str | None = None):
         self.sinc_filters = sinc_filters
         self.sinc_taps = sinc_taps
         self.encoder_channels = encoder_channels
@@ -107,6 +108,8 @@ class AASIST(NeuralDetector):
         self.fast_inference = fast_inference
         self.threads = threads
         self.progress = progress
+        self.augment = augment
+        self.adversarial_training = adversarial_training
         self.sample_rate = sample_rate
 
     def validate_params(self) -> None:

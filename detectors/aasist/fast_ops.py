@@ -35,7 +35,9 @@ def fold_batch_norm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, 
 
 
 def conv2d_cl(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: tuple[int, int]) -> torch.Tensor:
-    """``F.conv2d`` (stride 1) in channels-last, the result channels-last."""
+    """``F.conv2d`` (stride 1) in channels-last, the result channels-last (ONNX export: the plain convolution)."""
+    if torch.onnx.is_in_onnx_export():
+        return F.conv2d(x, weight, bias, padding=padding)
     return F.conv2d(channels_last(x), channels_last(weight), bias, padding=padding)
 
 

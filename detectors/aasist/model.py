@@ -121,7 +121,8 @@ class SincFrontEnd(nn.Module):
             keep[start:start + width] = 0
             filters = filters * keep
         filters = filters[:self.computed_filters]
-        if not self.training and x.dtype == torch.float32:  # evaluation: by FFT (see fast_ops)
+        if not self.training and x.dtype == torch.float32 and not torch.onnx.is_in_onnx_export():
+            # evaluation: by FFT (see fast_ops); ONNX export: the direct convolution
             return correlate_fft(x, filters)
         return F.conv1d(x, filters.unsqueeze(1).to(x.dtype))
 
@@ -150,8 +151,8 @@ class ResidualBlock(nn.Module):
             return F.max_pool2d(out, (1, 3))
         # evaluation: channels-last, bn2 folded into conv1 (see fast_ops)
         conv1 = fold_batch_norm(self.conv1, self.bn2)
-        if x.shape[1] == 1 and hasattr(self, "conv_downsample"):  # the first block: the shortcut is one more
-            # input channel of conv2
+        if x.shape[1] == 1 and hasattr(self, "conv_downsample") and not torch.onnx.is_in_onnx_export():
+            # the first block: the shortcut is one more input channel of conv2 (ONNX export: plain layers)
             return max_pool_time(first_block_eval(conv1, self.conv2, self.conv_downsample, x), 3)
         out = F.selu(conv2d_cl(x, *conv1, (1, 1)), inplace=True)
         out = conv2d_cl(out, self.conv2.weight, self.conv2.bias, (0, 1))
@@ -171,7 +172,7 @@ def _new_attention_vector(dim: int) -> nn.Parameter:
 
 def _node_batch_norm(bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
     """BatchNorm over every node of every graph (nodes are samples, features are channels)."""
-    return bn(x.reshape(-1, x.shape[-1])).reshape(x.shape)
+    return bn(x.reshape(-1, x.shape[-1])).reshape_as(x)  # reshape_as: ONNX export keeps the batch dynamic
 
 
 class GraphAttentionLayer(nn.Module):
@@ -188,12 +189,19 @@ class GraphAttentionLayer(nn.Module):
         self.input_drop = nn.Dropout(p=0.2)
         self.temperature = temperature
 
+    #: Opt-in for explanations (``spoofbench.explain``): when True, ``forward`` keeps its attention matrix
+    #: (batch, i, j), detached, in ``last_attention``. Off by default: nothing is kept and no output changes.
+    record_attention: bool = False
+    last_attention: torch.Tensor | None = None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, nodes, in_dim) -> (batch, nodes, out_dim)."""
         x = self.input_drop(x)
         pairs = x.unsqueeze(2) * x.unsqueeze(1)  # (batch, i, j, dim): node i times node j
         logits = torch.matmul(torch.tanh(self.att_proj(pairs)), self.att_weight).squeeze(-1)
         attention = torch.softmax(logits / self.temperature, dim=-1)  # over the neighbours j of node i
+        if self.record_attention:
+            self.last_attention = attention.detach()
         out = self.proj_with_att(torch.matmul(attention, x)) + self.proj_without_att(x)
         return F.selu(_node_batch_norm(self.bn, out))
 
@@ -220,6 +228,9 @@ class HeteroGraphAttentionLayer(nn.Module):
         self.input_drop = nn.Dropout(p=0.2)
         self.temperature = temperature
 
+    record_attention: bool = False   # see GraphAttentionLayer.record_attention
+    last_attention: torch.Tensor | None = None
+
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, master: torch.Tensor):
         """Nodes of type 1 (batch, n1, in_dim) and type 2 (batch, n2, in_dim), master (batch or 1, 1, in_dim)
         -> the updated (type 1, type 2, master), each with out_dim features."""
@@ -234,6 +245,8 @@ class HeteroGraphAttentionLayer(nn.Module):
         across_21 = torch.matmul(hidden[:, n1:, :n1], self.att_weight12)
         logits = torch.cat([torch.cat([same1, across_12], dim=2), torch.cat([across_21, same2], dim=2)], dim=1)
         attention = torch.softmax(logits.squeeze(-1) / self.temperature, dim=-1)
+        if self.record_attention:  # opt-in, as GraphAttentionLayer's: nodes of type 1 first, then type 2
+            self.last_attention = attention.detach()
 
         out = self.proj_with_att(torch.matmul(attention, x)) + self.proj_without_att(x)
         out = F.selu(_node_batch_norm(self.bn, out))

@@ -79,7 +79,8 @@ class LFCCLCNN(NeuralDetector):
                  keep_checkpoints: int = 2, num_workers: int = 0, cache_audio: str | bool = "auto",
                  score_mode: str = "whole", window_hop: int | None = None, eval_batch_size: int = 32,
                  fast_inference: str = "off", threads: int | None = None, progress: bool = True,
-                 sample_rate: int = 16000):
+                 sample_rate: int = 16000, augment: str | None = None,
+                 adversarial_training: str | None = None):
         self.frame_length = frame_length
         self.frame_shift = frame_shift
         self.n_fft = n_fft
@@ -116,6 +117,8 @@ class LFCCLCNN(NeuralDetector):
         self.fast_inference = fast_inference
         self.threads = threads
         self.progress = progress
+        self.augment = augment
+        self.adversarial_training = adversarial_training
         self.sample_rate = sample_rate
 
     def validate_params(self) -> None:

@@ -36,6 +36,7 @@ frozen parameters (275,253 in all); here the filter bank and the DCT are non-per
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -135,15 +136,34 @@ class LFCC(nn.Module):
         x = x.float()
         if cfg.pre_emphasis:
             x = torch.cat([x[:, :1], x[:, 1:] - cfg.pre_emphasis * x[:, :-1]], dim=1)
-        spec = torch.stft(x, cfg.n_fft, cfg.frame_shift, cfg.frame_length, window=self.window, center=True,
-                          pad_mode="constant", onesided=True, return_complex=True)
-        power = (spec.real.square() + spec.imag.square()).transpose(1, 2)[:, :, :self.n_bins]
+        if torch.onnx.is_in_onnx_export():  # ONNX export: the STFT as a convolution (no complex tensors there)
+            power = self._power_by_convolution(x)
+        else:
+            spec = torch.stft(x, cfg.n_fft, cfg.frame_shift, cfg.frame_length, window=self.window, center=True,
+                              pad_mode="constant", onesided=True, return_complex=True)
+            power = (spec.real.square() + spec.imag.square()).transpose(1, 2)[:, :, :self.n_bins]
         cep = torch.log10(power @ self.filterbank + FLOAT32_EPS) @ self.dct
         if cfg.with_energy:
             energy = torch.log10(power.sum(dim=2) / cfg.n_fft + FLOAT32_EPS)
             cep = torch.cat([energy.unsqueeze(2), cep[:, :, 1:]], dim=2)
         d1 = deltas(cep)
         return torch.cat([cep, d1, deltas(d1)], dim=2)
+
+    def _power_by_convolution(self, x: torch.Tensor) -> torch.Tensor:
+        """The first ``n_bins`` bins of ``|stft|^2`` above (centred, zero-padded frames; the window centred in
+        ``n_fft``) as one strided convolution with windowed cosine and sine kernels: (batch, frames, n_bins)."""
+        cfg = self.cfg
+        left = (cfg.n_fft - cfg.frame_length) // 2   # torch.stft centres the shorter window in n_fft
+        n = torch.arange(cfg.frame_length, dtype=torch.float64) + left
+        angle = 2 * math.pi * torch.arange(self.n_bins, dtype=torch.float64)[:, None] * n[None, :] / cfg.n_fft
+        window = self.window.double()[None, :]
+        kernels = torch.cat([torch.cos(angle) * window, torch.sin(angle) * window]).float().unsqueeze(1)
+        # frame k reads samples [k * shift - lead, k * shift - lead + frame_length); padding the end by
+        # frame_length - lead gives exactly the stft's 1 + samples // shift frames, for any length
+        lead = cfg.n_fft // 2 - left
+        padded = F.pad(x, (lead, cfg.frame_length - lead))[:, None]
+        parts = F.conv1d(padded, kernels.to(x.device), stride=cfg.frame_shift)
+        return (parts[:, :self.n_bins].square() + parts[:, self.n_bins:].square()).transpose(1, 2)
 
 
 # ---- network ----------------------------------------------------------------------------------------------
@@ -152,8 +172,8 @@ class MaxFeatureMap(nn.Module):
     """The element-wise maximum of the first and second halves of the channels (dim 1)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        first, second = x.chunk(2, dim=1)
-        return torch.maximum(first, second)
+        half = int(x.shape[1]) // 2  # a constant under ONNX export, so the channel count stays known
+        return torch.maximum(x[:, :half], x[:, half:2 * half])
 
 
 class BLSTM(nn.Module):
@@ -210,9 +230,11 @@ class LCNNModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] < self.cfg.min_samples:  # too short for four 2x poolings: zero-pad, as a batch pads
             x = F.pad(x, (0, self.cfg.min_samples - x.shape[1]))
-        # the front end has nothing to learn (the official runs it without gradients); always float32: under
-        # bfloat16 autocast the filter bank product would lose the log spectrum's low bits
-        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
+        # the front end has nothing to learn (the official runs it without gradients) unless the waveform itself
+        # asks for one (input attributions, spoofbench.explain); always float32: under bfloat16 autocast the
+        # filter bank product would lose the log spectrum's low bits
+        with torch.set_grad_enabled(torch.is_grad_enabled() and x.requires_grad), \
+                torch.autocast(x.device.type, enabled=False):
             features = self.frontend(x)
         h = self.embed(features)
         return self.out((self.blstm(h) + h).mean(dim=1)).squeeze(1)

@@ -4,6 +4,8 @@ their longest item, as the NII toolkit's collate, ordered by length blocks as it
 in-memory cache of decoded training audio."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -73,12 +75,19 @@ def length_block_order(lengths, batch_size: int, seed: int, epoch: int) -> torch
 class TrainingWaves(torch.utils.data.Dataset):
     """(wave, label) pairs of a trial table. Crops are a pure function of (seed, epoch, index), so the data
     are the same whatever the number of loader workers or ranks, and after a resume. ``n_samples=None``: each
-    item is the whole utterance (collate with ``pad_batch``)."""
+    item is the whole utterance (collate with ``pad_batch``).
+
+    ``augment`` (a :class:`spoofbench.augment.Augmentation`): applied to each crop on the fly, in the loader
+    workers, a pure function of (seed, epoch, utterance); the crop is applied first (cheaper: RawBoost on 4 s,
+    not on the whole file), and a transform that changes the length (time stretch) is cut or tiled back."""
 
     def __init__(self, paths, labels, n_samples: int | None, sample_rate: int, crop_mode: str = "first",
-                 seed: int = 0, cache: bool = False, progress: bool = False):
+                 seed: int = 0, cache: bool = False, progress: bool = False, augment=None):
         self.paths, self.labels = list(paths), np.asarray(labels, dtype=np.int64)
         self.n_samples, self.sample_rate, self.crop_mode, self.seed = n_samples, sample_rate, crop_mode, seed
+        self.augment = augment
+        if augment is not None:
+            augment.warm_up(sample_rate)
         self.epoch = 0
         self._cache = None
         if cache:
@@ -108,7 +117,19 @@ class TrainingWaves(torch.utils.data.Dataset):
             raw = self._cache[index] if self._cache is not None else load_audio(self.paths[index], self.sample_rate)
             rng = np.random.default_rng([self.seed, self.epoch, index])
             wave = crop(raw, self.n_samples, self.crop_mode, rng)
+        if self.augment is not None:
+            wave = self.augment.apply(wave, self.sample_rate, seed=self.seed, utt_id=_utt_id(self.paths[index]),
+                                      epoch=self.epoch)
+            if self.n_samples is not None and len(wave) != self.n_samples:
+                wave = fit_length(wave, self.n_samples)
         return torch.from_numpy(np.ascontiguousarray(wave)), int(self.labels[index])
+
+
+def _utt_id(path) -> str:
+    """The utterance's name (file name without extension): augmentation draws do not depend on where the
+    corpus lies."""
+    name = os.path.basename(str(path))
+    return name.rsplit(".", 1)[0] if "." in name else name
 
 
 class ScoringWaves(torch.utils.data.Dataset):

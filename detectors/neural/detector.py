@@ -5,8 +5,8 @@ the CPU allocator set-up and saving.
 
 The hyperparameters the engine reads from the subclass: every field of ``TrainingRecipe`` it declares
 (``epochs``, ``batch_size``, ``lr``, ``n_samples``, ``train_crop``, ``checkpoint_dir``, ...; the others keep
-the recipe's defaults), and ``device``, ``threads``, ``cache_audio``, ``score_mode``, ``window_hop``,
-``fast_inference``, ``sample_rate``.
+the recipe's defaults; ``augment`` among them, see :mod:`spoofbench.augment.policy`), and ``device``, ``threads``,
+``cache_audio``, ``score_mode``, ``window_hop``, ``fast_inference``, ``sample_rate``.
 """
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ import torch.nn as nn
 from spoofbench.protocols.errors import BenchError, ConfigError
 from spoofbench.protocols.trials import TrialTable
 
+from ..augmentation import check_augment, training_augmentation
 from ..base import Detector
 from ..devices import resolve_device, torch_threads
 from ..param_checks import check_choice, check_int, check_number
 from . import distributed as dist_utils
+from .adversarial import parse_attack
 from .checkpoints import load_state_dict_file
 from .data import AUTO_CACHE_BYTES, TrainingWaves
 from .inference import score_paths
@@ -36,6 +38,15 @@ from .training import TrainingRecipe, run_fingerprint, seed_everything, train_mo
 def _positive_or_none(det, name: str) -> None:
     if getattr(det, name) is not None:
         check_number(det, name, 0, exclusive_minimum=True)
+
+
+def _check_attack(det, name: str) -> None:
+    value = getattr(det, name)
+    if value is not None:
+        try:
+            parse_attack(value)
+        except ConfigError as exc:
+            raise ConfigError(f"{det.name}: {name}: {exc}") from None
 
 
 #: The engine's hyperparameters whose checks are the same in every family.
@@ -53,6 +64,8 @@ _ENGINE_CHECKS = {
     "window_hop": lambda d, n: check_int(d, n, 1, optional=True),
     "fast_inference": lambda d, n: check_choice(d, n, ("off", "bf16", "int8", "int8+bf16")),
     "threads": lambda d, n: check_int(d, n, 1, optional=True),
+    "augment": lambda d, n: check_augment(d, n),
+    "adversarial_training": lambda d, n: _check_attack(d, n),
 }
 
 
@@ -173,7 +186,8 @@ class NeuralDetector(Detector):
 
     def _waves(self, trials: TrialTable, cfg: TrainingRecipe, cache: bool) -> TrainingWaves:
         return TrainingWaves(trials["path"], trials.y, cfg.n_samples, self.sample_rate, cfg.train_crop,
-                             seed=cfg.seed, cache=cache, progress=cfg.progress and dist_utils.rank() == 0)
+                             seed=cfg.seed, cache=cache, progress=cfg.progress and dist_utils.rank() == 0,
+                             augment=training_augmentation(cfg.augment, trials))
 
     def _cache(self, n_items: int) -> bool:
         if self.cache_audio == "auto":  # whole utterances (n_samples None): counted as 8 s each
@@ -211,13 +225,16 @@ class NeuralDetector(Detector):
         train_w = self._waves(train, cfg, self._cache(len(train) + (len(dev) if dev is not None else 0)))
         dev_w = None
         if dev is not None and len(dev):
-            dev_cfg = dataclasses.replace(cfg, train_crop="first")  # dev/eval: official first window
+            dev_cfg = dataclasses.replace(cfg, train_crop="first", augment=None)  # dev: official first window
             dev_w = self._waves(dev, dev_cfg, train_w._cache is not None)
         fingerprint = run_fingerprint(self.architecture(), cfg, train["utt_id"],
                                       dev["utt_id"] if dev is not None else [])
+        distill = getattr(self, "_distillation", None)  # set by spoofbench.deploy.distill, never a hyperparameter
+        if distill is not None:
+            fingerprint = f"{fingerprint}-distill-{distill.key}"
         result = train_model(model, train_w, dev_w, cfg, device, on_batch_end=getattr(self, "_on_batch_end", None),
                              fingerprint=fingerprint, find_unused_parameters=self.find_unused_parameters(),
-                             name=type(self).__name__, score_rule=self.score_rule)
+                             name=type(self).__name__, score_rule=self.score_rule, distill=distill)
         model.load_state_dict(result.best_state)
         self.model_ = model.eval()
         self.history_ = result.history

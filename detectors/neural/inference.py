@@ -42,7 +42,7 @@ def scores_from_logits(logits: torch.Tensor, rule: str = "difference") -> torch.
     if rule == "bonafide":
         return logits[:, 1]
     if rule == "single":
-        return logits.reshape(len(logits))
+        return logits.reshape(-1)  # (batch,) or (batch, 1); -1 keeps an exported batch dynamic
     raise ConfigError(f"score rule must be one of {', '.join(SCORE_RULES)}, got {rule!r}")
 
 

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from spoofbench.protocols.errors import BenchError, ConfigError
 
 from . import distributed as dist_utils
+from .adversarial import mix_adversarial, parse_attack
 from .checkpoints import latest_good_checkpoint, prune_checkpoints, save_epoch_checkpoint
 from .data import TrainingWaves, length_block_order, pad_batch
 from .inference import score_waves
@@ -66,6 +67,10 @@ class TrainingRecipe:
     keep_checkpoints: int = 2       # newest per-epoch checkpoints kept (each holds model + Adam state)
     eval_batch_size: int = 32
     progress: bool = True
+    augment: str | None = None      # training augmentation (spoofbench.augment.policy), applied in the loader
+    #: adversarial training (``adversarial.parse_attack``, e.g. "pgd@40dB"): every other item of each batch is
+    #: replaced by its perturbation against the current model, pushed towards the other class
+    adversarial_training: str | None = None
 
     def __post_init__(self):
         if self.lr_schedule not in LR_SCHEDULES:
@@ -143,7 +148,8 @@ def run_fingerprint(architecture: dict, cfg: TrainingRecipe, train_ids, dev_ids)
 
 
 #: recipe fields added later, with their defaults (left out of the fingerprint while at the default)
-_LATER_FIELDS = {"lr_step_epochs": 10, "batch_order": "shuffle", "selection": "dev_eer", "lr_min": 0.0}
+_LATER_FIELDS = {"lr_step_epochs": 10, "batch_order": "shuffle", "selection": "dev_eer", "lr_min": 0.0,
+                 "augment": None, "adversarial_training": None}
 
 
 def batches_per_epoch(n_items: int, cfg: TrainingRecipe) -> int:
@@ -187,7 +193,7 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves | None, cfg: TrainingRecipe,
                 device: torch.device, on_batch_end: Callable[[int, int, float], None] | None = None,
                 fingerprint: str = "", find_unused_parameters: bool = False, name: str = "",
-                score_rule: str = "difference") -> TrainResult:
+                score_rule: str = "difference", distill: Distillation | None = None) -> TrainResult:
     """Train ``model`` in place; return the state of the epoch with the lowest dev EER (the last epoch
     when there is no dev set). Under torchrun the model is wrapped in DistributedDataParallel: each rank
     takes ``batch_size / world`` items of every global batch, and the weighted loss is normalised by the
@@ -195,7 +201,8 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
     called after each optimizer step (progress hooks; tests use it to interrupt a run).
     ``find_unused_parameters``: some parameters get no gradient (DDP must be told); ``name`` labels the
     progress bar; ``score_rule`` (``inference.SCORE_RULES``): how outputs become scores, and for "single" (one
-    logit) the loss is the weighted binary cross-entropy instead."""
+    logit) the loss is the weighted binary cross-entropy instead. ``distill``: knowledge distillation from a
+    teacher (see :class:`Distillation`)."""
     rank, world = dist_utils.rank(), dist_utils.world_size()
     if dev is not None and cfg.selection == "dev_eer" and len(np.unique(dev.labels)) < 2:
         # an EER needs both classes: with one, every epoch's would be NaN and none could be chosen
@@ -220,6 +227,7 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     class_weights = torch.tensor([1.0, float(cfg.bonafide_weight)], device=device)
+    attack = parse_attack(cfg.adversarial_training) if cfg.adversarial_training else None
 
     history, start_epoch = [], 0
     best = {"eer": float("inf"), "epoch": -1, "state": None}
@@ -265,6 +273,8 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
         inner = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", leave=False, disable=not show)
         for b, (x, y) in enumerate(inner):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if attack is not None:
+                x = mix_adversarial(model, x, y, attack, score_rule)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 logits = net(x)
@@ -272,7 +282,10 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
             total_weight = dist_utils.all_reduce_sum(weights.sum().detach())
             # weighted CE as nn.CrossEntropyLoss(weight=...) computes it, normalised over the global batch;
             # DDP averages gradients over ranks, hence the factor world
-            loss = (_per_item_loss(logits.float(), y, score_rule) * weights).sum() * world / total_weight
+            per_item = _per_item_loss(logits.float(), y, score_rule)
+            if distill is not None:
+                per_item = distill.mix(per_item, logits.float(), x, score_rule)
+            loss = (per_item * weights).sum() * world / total_weight
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
@@ -318,6 +331,28 @@ def train_model(model: torch.nn.Module, train: TrainingWaves, dev: TrainingWaves
     if world > 1 and device.type == "cuda":
         model = revert_sync_batchnorm(model, norm_kinds)
     return TrainResult(best_state=best["state"], best_epoch=best["epoch"], best_dev_eer=best["eer"], history=history)
+
+
+@dataclass
+class Distillation:
+    """Knowledge distillation: the loss of each training item becomes ``(1 - weight) * label loss + weight *
+    BCE(student score / T, sigmoid(teacher log-odds / T)) * T^2``. ``teacher`` maps the student's input batch
+    (the same crops) to the teacher's log-odds of bona fide (e.g. its scores calibrated on dev), without a
+    gradient; ``key`` names the teacher in the checkpoint fingerprint, so a run never resumes another's."""
+
+    teacher: Callable[[torch.Tensor], torch.Tensor]
+    weight: float = 0.5
+    temperature: float = 1.0
+    key: str = ""
+
+    def mix(self, label_loss: torch.Tensor, logits: torch.Tensor, x: torch.Tensor, score_rule: str) -> torch.Tensor:
+        from .inference import scores_from_logits
+
+        with torch.no_grad():
+            target = torch.sigmoid(self.teacher(x).float().reshape(-1) / self.temperature)
+        student = scores_from_logits(logits, score_rule) / self.temperature
+        soft = F.binary_cross_entropy_with_logits(student, target, reduction="none") * self.temperature ** 2
+        return (1 - self.weight) * label_loss + self.weight * soft
 
 
 def dev_loss(scores: np.ndarray, labels: np.ndarray, bonafide_weight: float) -> float:

@@ -203,7 +203,7 @@ class SincFrontEnd(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, T) -> (B, C, T - K + 1), differentiable (for the learnable bank or an input gradient)."""
         filters = self.current_filters()
-        if self.use_fft:
+        if self.use_fft and not torch.onnx.is_in_onnx_export():  # ONNX has no FFT op the exporter maps to
             return fft_correlate(x.float(), filters).to(x.dtype)
         return F.conv1d(x, filters.to(x.dtype))
 
@@ -315,7 +315,7 @@ def conv(layer: nn.Conv1d, x: torch.Tensor, weight=None, bias=None) -> torch.Ten
     """Apply a Conv1d layer (or the given weight/bias of its shape) to a (B, C, 1, T) map."""
     weight = layer.weight if weight is None else weight
     bias = layer.bias if bias is None else bias
-    if layer.kernel_size[0] == 3 and layer.padding[0] == 1:
+    if layer.kernel_size[0] == 3 and layer.padding[0] == 1 and not torch.onnx.is_in_onnx_export():
         return conv3_channels_last(x, weight, bias)
     return F.conv2d(x, weight.unsqueeze(2), bias, padding=(0, layer.padding[0]))
 
@@ -431,7 +431,7 @@ class RawNet2Model(nn.Module):
     def _front_end(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T) waveforms -> (B, C, 1, T') = max_pool(|sinc(x)|, 3) as a channels-last map."""
         x = x.unsqueeze(1)
-        if self.sinc_conv.learnable or x.requires_grad:
+        if self.sinc_conv.learnable or x.requires_grad or torch.onnx.is_in_onnx_export():
             return as_map(F.max_pool1d(self.sinc_conv(x).abs(), 3))
         if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not torch.is_grad_enabled():
             # fast inference: the filter bank as one bfloat16 matrix product
@@ -442,14 +442,14 @@ class RawNet2Model(nn.Module):
         """The fc1 output (the ASVspoof 5 baseline's 1024-d embedding)."""
         if x.dim() != 2:
             raise ValueError(f"expected (batch, samples) waveforms, got shape {tuple(x.shape)}")
-        if not self.training and not torch.is_grad_enabled():
-            return self._embed_inference(x)
+        if not self.training and not torch.is_grad_enabled() and not torch.onnx.is_in_onnx_export():
+            return self._embed_inference(x)  # (ONNX export traces the plain layers below: no chunks, caches)
         # in-place activations where the producer's backward does not need its output (BatchNorm)
         x = F.selu(self.first_bn(self._front_end(x)), inplace=True)
         for block, attention in self._stages():
             x = block(x)
             # filter-wise feature map scaling: x*y + y with y = sigmoid(FC(mean over time))
-            y = torch.sigmoid(attention(x.mean(dim=(2, 3)))).view(len(x), -1, 1, 1)
+            y = torch.sigmoid(attention(x.mean(dim=(2, 3))))[:, :, None, None]  # (not len(x): traced as a constant)
             x = torch.addcmul(y, x, y)
         x = F.selu(self.bn_before_gru(x), inplace=True)
         return self.fc1_gru(self._gru_last(x[:, :, 0].transpose(1, 2)))  # (batch, frames, channels)
@@ -483,6 +483,8 @@ class RawNet2Model(nn.Module):
         return self.fc2_gru(self.embed(x))
 
     def _use_fused_gru(self, x: torch.Tensor) -> bool:
+        if torch.onnx.is_in_onnx_export():  # nn.GRU becomes ONNX's GRU operator
+            return False
         if self.gru_impl in ("fused", "native"):
             return self.gru_impl == "fused"
         # on CPU (float32) the fused layer with packed recurrent weights beats nn.GRU, training or not

@@ -17,6 +17,7 @@ from .base import (
     register_transform,
     rng_for,
 )
+from .policy import Augmentation, parse_augment
 
-__all__ = ["Transform", "TransformError", "TransformFailed", "available_transforms", "parse_transform",
-           "register_transform", "rng_for"]
+__all__ = ["Augmentation", "Transform", "TransformError", "TransformFailed", "available_transforms", "parse_augment",
+           "parse_transform", "register_transform", "rng_for"]

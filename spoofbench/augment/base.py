@@ -43,6 +43,16 @@ class Transform:
         out = self.transform(wave, int(sample_rate), rng_for(seed, utt_id, self.spec))
         return np.ascontiguousarray(out, dtype=np.float32)
 
+    def bind_speech(self, paths) -> Transform:
+        """This transform with a pool of bona fide speech files to draw from (babble noise). Training binds
+        the bona fide files of its training split; transforms that need no speech return themselves."""
+        return self
+
+    @property
+    def needs_speech(self) -> bool:
+        """Whether :meth:`bind_speech` must be called before :meth:`apply`."""
+        return False
+
     def __repr__(self) -> str:
         return f"<transform {self.spec}>"
 
@@ -63,7 +73,8 @@ class _Entry:
 _REGISTRY: dict[str, _Entry] = {}
 
 #: modules that register the built-in families, imported on first use (keeps ``import`` cheap)
-_BUILTIN_MODULES: tuple[str, ...] = ("spoofbench.augment.basic",)
+_BUILTIN_MODULES: tuple[str, ...] = tuple(f"spoofbench.augment.{m}" for m in (
+    "basic", "noise", "codecs", "rawboost", "rooms", "channel"))
 _loaded = False
 
 
@@ -143,6 +154,13 @@ class Chain(Transform):
     def __init__(self, items: list[Transform]):
         self.items = items
         self.spec = "chain(" + ",".join(t.spec for t in items) + ")"
+
+    def bind_speech(self, paths) -> Chain:
+        return Chain([t.bind_speech(paths) for t in self.items])
+
+    @property
+    def needs_speech(self) -> bool:
+        return any(t.needs_speech for t in self.items)
 
     def transform(self, wave, sample_rate, rng):
         seeds = rng.integers(0, 2**63 - 1, size=len(self.items))

@@ -1,4 +1,4 @@
-"""Simple transforms: gain and white noise at a target SNR (the others live in their own modules)."""
+"""Simple transforms: gain and clipping (the other families live in their own modules)."""
 from __future__ import annotations
 
 import re
@@ -6,17 +6,9 @@ import re
 import numpy as np
 
 from .base import Transform, TransformError, register_transform
+from .signal import parse_db, signal_power
 
-
-def signal_power(wave: np.ndarray) -> float:
-    return float(np.mean(np.square(wave, dtype=np.float64))) if wave.size else 0.0
-
-
-def parse_db(text: str, spec: str) -> float:
-    m = re.fullmatch(r"(-?\d+(?:\.\d+)?)dB", text or "")
-    if not m:
-        raise TransformError(f"{spec!r}: expected a level like 10dB, got {text!r}")
-    return float(m.group(1))
+__all__ = ["Clip", "Gain", "parse_db", "signal_power"]
 
 
 class Gain(Transform):
@@ -32,20 +24,27 @@ def _gain(arg):
     return Gain(parse_db(arg, f"gain:{arg}"))
 
 
-class WhiteNoise(Transform):
-    def __init__(self, snr_db: float):
-        self.snr_db, self.spec = snr_db, f"noise:white@{snr_db:g}dB"
+class Clip(Transform):
+    """Hard clipping at a fraction of the utterance's peak (``clip:0.5``) or at a level below it
+    (``clip:-6dB``): the overdriven microphone or amplifier."""
+
+    def __init__(self, fraction: float, spec: str):
+        self.fraction, self.spec = fraction, spec
 
     def transform(self, wave, sample_rate, rng):
-        noise = rng.standard_normal(wave.shape)
-        p_sig = signal_power(wave)
-        scale = np.sqrt(p_sig / (10 ** (self.snr_db / 10)) / max(signal_power(noise), 1e-20))
-        return (wave + scale * noise).astype(np.float32)
+        peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+        limit = np.float32(peak * self.fraction)
+        return np.clip(wave, -limit, limit)
 
 
-@register_transform("noise", "noise:white@SNRdB", "additive noise at a target signal-to-noise ratio")
-def _noise(arg):
-    kind, _, level = (arg or "").partition("@")
-    if kind != "white":
-        raise TransformError(f"noise:{arg}: expected noise:white@SNRdB")
-    return WhiteNoise(parse_db(level, f"noise:{arg}"))
+@register_transform("clip", "clip:FRACTION|-NdB", "hard clipping at a fraction of the peak (clip:0.3, clip:-10dB)")
+def _clip(arg):
+    spec = f"clip:{arg}"
+    if arg and arg.endswith("dB"):
+        db = parse_db(arg, spec)
+        if db >= 0:
+            raise TransformError(f"{spec!r}: the clipping level must be below the peak (a negative dB value)")
+        return Clip(10 ** (db / 20), f"clip:{db:g}dB")
+    if not arg or not re.fullmatch(r"\d*\.?\d+", arg) or not 0 < float(arg) < 1:
+        raise TransformError(f"{spec!r}: expected clip:FRACTION with 0 < FRACTION < 1 (of the peak) or clip:-NdB")
+    return Clip(float(arg), f"clip:{float(arg):g}")
