@@ -236,3 +236,47 @@ def test_every_shipped_file_is_declared_package_data():
     assert [n for n in data if not any(fnmatch.fnmatch(n, g) for g in globs)] == []
     for weights in SHIPPED.values():
         assert (folder / weights.filename).is_file()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_first_block_in_evaluation_equals_its_layers_applied_one_by_one(dtype):
+    """Evaluation runs the first block's shortcut as a 33rd input channel of conv2 (fast_ops.first_block_eval)."""
+    import torch.nn.functional as F
+
+    from spoofbench.detectors.aasist.model import ResidualBlock
+
+    torch.manual_seed(0)
+    block = ResidualBlock(1, 32, first=True).to(dtype)
+    with torch.no_grad():
+        block.bn2.running_mean.normal_(0, 0.3)
+        block.bn2.running_var.uniform_(0.5, 1.5)
+        block.bn2.weight.uniform_(0.5, 1.5)
+        block.bn2.bias.normal_(0, 0.3)
+    x = torch.randn(2, 1, 5, 31, dtype=dtype)
+    with torch.no_grad():
+        want = block.conv2(F.selu(block.bn2.eval()(block.conv1(x))))
+        want = F.max_pool2d(want + block.conv_downsample(x), (1, 3))
+        got = block.eval()(x)
+    assert got.shape == want.shape == (2, 32, 5, 10)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    tolerance = 1e-5 if dtype == torch.float32 else 1e-12
+    assert (got - want).abs().max() <= tolerance * want.abs().max()
+
+
+@pytest.mark.parametrize("samples", [129, 1000, 64600])
+def test_the_sinc_correlation_by_fft_equals_conv1d(samples):
+    """Evaluation runs the sinc front end by overlap-save FFTs (fast_ops.correlate_fft), training by conv1d."""
+    import torch.nn.functional as F
+
+    from spoofbench.detectors.aasist.fast_ops import correlate_fft
+
+    torch.manual_seed(samples)
+    x = torch.randn(2, 1, samples)
+    filters = mel_sinc_filters(70, 129, 16000)[:69]
+    want = F.conv1d(x, filters.unsqueeze(1))
+    got = correlate_fft(x, filters)
+    assert got.shape == want.shape == (2, 69, samples - 128)
+    assert (got - want).abs().max() <= 1e-5 * want.abs().max()
+    front_end = AASISTModel().conv_time
+    assert torch.equal(front_end.eval()(x), got[:, :front_end.computed_filters])  # the eval path
+    assert torch.equal(front_end.train()(x), F.conv1d(x, filters[:front_end.computed_filters].unsqueeze(1)))

@@ -93,6 +93,25 @@ def test_the_fast_mode_eer_check_compares_one_fitted_model_in_each_mode(corpus):
     assert 0 <= int8["eval_eer"] <= 100 and int8["eer_change"] == pytest.approx(int8["eval_eer"] - float32["eval_eer"])
     assert int8["max_abs_score_diff"] > 0  # the quantised layers change the scores a little
     assert int8["within_target"] == (abs(int8["eer_change"]) <= 0.5)
+    # the resolution: one bona fide eval trial of the tiny corpus, in EER points; the preset's own seed, as bench run
+    from spoofbench.benchmark.pipeline.corpus import load_corpus
+    bona = int((np.asarray(load_corpus(corpus, None, log=lambda m: None).tables["eval"]["label"]) == "bonafide").sum())
+    assert result["bonafide_trials"] == bona > 0 and result["one_trial_points"] == pytest.approx(100 / bona)
+    assert result["seed"] == 1234
     lines = format_eer(result).splitlines()
     assert lines[0].startswith("fast modes on ") and "aasist.small" in lines[0]
+    assert f"{bona} bona fide (one of them moves the EER by about {100 / bona:.2f} points)" in lines[0]
     assert [line.split("|")[1].strip() for line in lines[3:]] == ["float32", "int8"]
+
+
+def test_the_eer_check_builds_its_own_demo_corpus_with_the_eval_trials_asked(private_cache, monkeypatch):
+    import spoofbench.protocols.demo as demo
+    from spoofbench.benchmark.perf.aasist_eer import EVAL_TRIALS, check_corpus
+    from spoofbench.protocols.files import cache_root
+
+    calls = []
+    monkeypatch.setattr(demo, "make_demo_corpus", lambda root, **kw: calls.append((root, kw)))
+    root = check_corpus(echo=lambda m: None)
+    assert root == str(cache_root() / f"demo-corpus-eval{EVAL_TRIALS}")
+    assert calls[0][1]["n_eval"] == EVAL_TRIALS >= 4 * 400  # 400+ bona fide: one moves the EER by < 0.25 points
+    assert check_corpus(600, echo=lambda m: None).endswith("demo-corpus-eval600") and calls[1][1]["n_eval"] == 600

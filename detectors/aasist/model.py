@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .fast_ops import conv2d_cl, fold_batch_norm, max_pool_time, sinc_band_pool
+from .fast_ops import conv2d_cl, correlate_fft, first_block_eval, fold_batch_norm, max_pool_time, sinc_band_pool
 
 #: freq_aug masks a band of at most this many sinc filters (official: ``int(uniform(0, 20))``).
 FREQ_AUG_MAX_BAND = 20
@@ -120,7 +120,11 @@ class SincFrontEnd(nn.Module):
             keep = torch.ones(n, 1, device=filters.device, dtype=filters.dtype)
             keep[start:start + width] = 0
             filters = filters * keep
-        return F.conv1d(x, filters[:self.computed_filters].unsqueeze(1).to(x.dtype))
+        filters = filters[:self.computed_filters]
+        if not self.training and x.dtype == torch.float32 and not torch.onnx.is_in_onnx_export():
+            # evaluation: by FFT (see fast_ops); ONNX export: the direct convolution
+            return correlate_fft(x, filters)
+        return F.conv1d(x, filters.unsqueeze(1).to(x.dtype))
 
 
 # ---- 2-D residual encoder ------------------------------------------------------------------------
@@ -146,7 +150,11 @@ class ResidualBlock(nn.Module):
             out += self.conv_downsample(x) if hasattr(self, "conv_downsample") else x
             return F.max_pool2d(out, (1, 3))
         # evaluation: channels-last, bn2 folded into conv1 (see fast_ops)
-        out = F.selu(conv2d_cl(x, *fold_batch_norm(self.conv1, self.bn2), (1, 1)), inplace=True)
+        conv1 = fold_batch_norm(self.conv1, self.bn2)
+        if x.shape[1] == 1 and hasattr(self, "conv_downsample") and not torch.onnx.is_in_onnx_export():
+            # the first block: the shortcut is one more input channel of conv2 (ONNX export: plain layers)
+            return max_pool_time(first_block_eval(conv1, self.conv2, self.conv_downsample, x), 3)
+        out = F.selu(conv2d_cl(x, *conv1, (1, 1)), inplace=True)
         out = conv2d_cl(out, self.conv2.weight, self.conv2.bias, (0, 1))
         if hasattr(self, "conv_downsample"):
             out += conv2d_cl(x, self.conv_downsample.weight, self.conv_downsample.bias, (0, 1))
