@@ -6,21 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from _tiny_corpus import bench
+from _untrained import untrained
 
 from spoofbench.benchmark.decisions import fit_decision_policy, read_decisions
-from spoofbench.detectors import create_detector
 from spoofbench.detectors.neural.training import Distillation
 from spoofbench.protocols.errors import ConfigError
 
 pytestmark = pytest.mark.usefixtures("private_cache")
-
-
-def _untrained(spec, **params):
-    torch.manual_seed(0)
-    det = create_detector(spec, **params)
-    det.model_ = det.build_model().eval()
-    det.history_ = []
-    return det
 
 
 def _policy(weight=1.0, bias=0.0):
@@ -56,7 +48,7 @@ def test_student_follows_the_teacher(corpus):
     from spoofbench.deploy.distill import make_student
 
     train, dev = load_trials(corpus, split="train"), load_trials(corpus, split="dev")
-    teacher = _untrained("rawnet2.small")
+    teacher = untrained("rawnet2.small")
     means, seen = {}, []
     for bias in (6.0, -6.0):
         student = make_student("rawnet2.small", teacher, _policy(weight=0.0, bias=bias), weight=1.0,
@@ -72,7 +64,7 @@ def test_student_follows_the_teacher(corpus):
 def test_make_student_refuses_bad_students():
     from spoofbench.deploy.distill import make_student
 
-    teacher = _untrained("rawnet2.small")
+    teacher = untrained("rawnet2.small")
     with pytest.raises(ConfigError, match="must be a neural detector preset that trains"):
         make_student("lfcc-gmm.small", teacher, _policy())
     with pytest.raises(ConfigError, match="weight"):
@@ -80,7 +72,7 @@ def test_make_student_refuses_bad_students():
 
 
 def test_bench_distill_writes_the_student_and_compares(corpus, tmp_path):
-    teacher = _untrained("rawnet2.small")
+    teacher = untrained("rawnet2.small")
     teacher.save(tmp_path / "teacher.det", decisions=_policy(weight=2.0, bias=-0.5))
     out, report = tmp_path / "student.det", tmp_path / "distill.json"
     r = bench("distill", "--teacher", tmp_path / "teacher.det", "--student", "rawnet2.small", "--data", corpus,

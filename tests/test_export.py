@@ -4,23 +4,13 @@ import json
 import numpy as np
 import pytest
 from _tiny_corpus import bench
+from _untrained import untrained
 
 from spoofbench.benchmark.decisions import fit_decision_policy
 from spoofbench.deploy.export import ExportError, export_onnx, read_metadata, session
 from spoofbench.detectors import create_detector
 
 pytestmark = pytest.mark.usefixtures("private_cache")
-
-
-def _untrained(spec, **params):
-    """A neural detector holding its freshly initialised (seeded) network: export does not depend on training."""
-    import torch
-
-    torch.manual_seed(0)
-    det = create_detector(spec, **params)
-    det.model_ = det.build_model().eval()
-    det.history_ = []
-    return det
 
 
 def _policy(seed=0):
@@ -30,7 +20,7 @@ def _policy(seed=0):
 
 @pytest.mark.parametrize("spec", ["rawnet2.small", "aasist.small", "lfcc-lcnn.small"])
 def test_onnx_scores_equal_bench_score_within_1e4(spec, tmp_path):
-    det = _untrained(spec)
+    det = untrained(spec)
     policy = _policy()
     result = export_onnx(det, tmp_path / "m.onnx", policy=policy)
     assert result.max_abs_diff <= 1e-4
@@ -55,7 +45,7 @@ def test_onnx_scores_equal_bench_score_within_1e4(spec, tmp_path):
 
 
 def test_metadata_describes_the_model(tmp_path):
-    det = _untrained("rawnet2.small")
+    det = untrained("rawnet2.small")
     policy = _policy()
     export_onnx(det, tmp_path / "m.onnx", policy=policy, description={"spec": "rawnet2.small", "system": "x"})
     meta = read_metadata(tmp_path / "m.onnx")
@@ -74,7 +64,7 @@ def test_metadata_describes_the_model(tmp_path):
 def test_int8_model_runs_and_holds_int8_weights(tmp_path):
     import onnx
 
-    det = _untrained("rawnet2.small")
+    det = untrained("rawnet2.small")
     result = export_onnx(det, tmp_path / "m.onnx", quantize="int8")
     assert result.int8_path == str(tmp_path / "m.int8.onnx")
     model = onnx.load(result.int8_path)
@@ -95,10 +85,10 @@ def test_export_errors_are_one_line(tmp_path, corpus):
     with pytest.raises(ExportError, match="not a neural detector"):
         export_onnx(gmm, tmp_path / "g.onnx")
     with pytest.raises(ExportError, match="score_mode='sliding' cannot be exported"):
-        export_onnx(_untrained("rawnet2.small", score_mode="sliding"), tmp_path / "s.onnx")
+        export_onnx(untrained("rawnet2.small", score_mode="sliding"), tmp_path / "s.onnx")
     # the check after export: a tolerance nothing meets fails and writes nothing
     with pytest.raises(ExportError, match="differ from PyTorch"):
-        export_onnx(_untrained("rawnet2.small"), tmp_path / "t.onnx", tolerance=-1.0)
+        export_onnx(untrained("rawnet2.small"), tmp_path / "t.onnx", tolerance=-1.0)
     assert not (tmp_path / "t.onnx").exists()
     gmm.save(tmp_path / "g.det")
     r = bench("export", tmp_path / "g.det", "--out", tmp_path / "g.onnx")
@@ -110,7 +100,7 @@ def test_export_errors_are_one_line(tmp_path, corpus):
 
 
 def test_bench_export_and_perf_export_of_a_saved_model(tmp_path, corpus):
-    det = _untrained("rawnet2.small")
+    det = untrained("rawnet2.small")
     det.save(tmp_path / "r.det", decisions=_policy())
     r = bench("export", tmp_path / "r.det", "--quantize", "int8", "--out", tmp_path / "r.onnx")
     assert r.exit_code == 0, r.output

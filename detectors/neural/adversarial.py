@@ -16,6 +16,7 @@ utterance), so the perturbation lands where the detector looks.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 
@@ -83,27 +84,34 @@ def _score(model: nn.Module, wave: torch.Tensor, index: torch.Tensor, rule: str)
     return scores_from_logits(model(wave[index]), rule).mean()
 
 
+@contextlib.contextmanager
+def attacking(model: nn.Module):
+    """The model in eval mode with frozen parameters while an attack reads its gradients; both restored after."""
+    was_training = model.training
+    requires = [p.requires_grad for p in model.parameters()]
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield model
+    finally:
+        for p, r in zip(model.parameters(), requires):
+            p.requires_grad_(r)
+        model.train(was_training)
+
+
 def perturb(model: nn.Module, waves: list[np.ndarray], towards: np.ndarray, attack: AttackSpec, *,
             n_samples: int | None, mode: str = "first", hop: int | None = None, rule: str = "difference",
             device: torch.device | str = "cpu") -> list[np.ndarray]:
     """Adversarial versions of ``waves`` (float32, same lengths), each within the SNR budget of ``attack``
     and pushed towards ``towards[i]`` (1: bona fide, 0: spoof). ``model`` is used in eval mode and left in
     the mode it had; its parameters get no gradient."""
-    was_training = model.training
-    model.eval()
-    requires = [p.requires_grad for p in model.parameters()]
-    for p in model.parameters():
-        p.requires_grad_(False)
-    try:
+    with attacking(model):
         out = []
         for wave, target in zip(waves, np.asarray(towards)):
             out.append(_perturb_one(model, np.asarray(wave, dtype=np.float32), int(target), attack,
                                     n_samples, mode, hop, rule, torch.device(device)))
         return out
-    finally:
-        for p, r in zip(model.parameters(), requires):
-            p.requires_grad_(r)
-        model.train(was_training)
 
 
 def _perturb_one(model, wave, target, attack, n_samples, mode, hop, rule, device) -> np.ndarray:
@@ -147,12 +155,7 @@ def perturb_batch(model: nn.Module, x: torch.Tensor, towards: torch.Tensor, atta
     row within its own SNR budget (the energy of its non-padded part), pushed towards ``towards`` (1 =
     bona fide). Used by adversarial training: the model is switched to eval mode for the attack (batch
     statistics and dropout untouched) and back; parameters get no gradient from it."""
-    was_training = model.training
-    model.eval()
-    requires = [p.requires_grad for p in model.parameters()]
-    for p in model.parameters():
-        p.requires_grad_(False)
-    try:
+    with attacking(model):
         x = x.detach()
         radius = torch.linalg.vector_norm(x, dim=1, keepdim=True) * 10 ** (-attack.snr_db / 20)
         sign = (2.0 * towards.to(x.dtype) - 1.0)[:, None]
@@ -178,10 +181,6 @@ def perturb_batch(model: nn.Module, x: torch.Tensor, towards: torch.Tensor, atta
                 norm = torch.linalg.vector_norm(delta, dim=1, keepdim=True).clamp_min(1e-12)
                 delta = delta * torch.clamp(radius / norm, max=1.0)
         return (x + delta).detach()
-    finally:
-        for p, r in zip(model.parameters(), requires):
-            p.requires_grad_(r)
-        model.train(was_training)
 
 
 def mix_adversarial(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: AttackSpec,
