@@ -53,12 +53,7 @@ def explanation_blocks(outcome, req, log) -> list:
         results.append(result)
         write_text_atomic(cache_path, json.dumps({**cache, **kept}, indent=1))  # each finished system kept at once
     write_text_atomic(cache_path, json.dumps(kept, indent=1))
-    images = {}
-    if results:
-        images["bands"] = figures.band_importance_figure(results, out / "band_importance")
-        for r in results:
-            images[f"attacks:{r['detector']}"] = figures.attack_attribution_figure(
-                r, out / f"attack_attribution.{_safe(r['detector'])}")
+    images = figures.corpus_figures(results, out)
     blocks: list = [("h2", "Explanations: what each detector listens to"),
                     ("p", f"`bench explain` on {len(trials)} eval files (seed {SEED}); per file, with attribution "
                           f"maps and a deletion test of their faithfulness: `bench explain --run {outcome.out}`.")]
@@ -73,6 +68,4 @@ def _demote(blocks: list) -> list:
     return [("h3", *b[1:]) if b[0] == "h2" else b for b in blocks]
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-+" else "_" for c in name)
 

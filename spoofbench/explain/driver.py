@@ -108,13 +108,7 @@ def run_job(job: Job, log=lambda message: None) -> dict:
             failed.append(name)
         payload["systems"][name] = entry
 
-
-    images = {}
-    if corpus_results:
-        images["bands"] = figures.band_importance_figure(corpus_results, out / "band_importance")
-        for res in corpus_results:
-            images[f"attacks:{res['detector']}"] = figures.attack_attribution_figure(
-                res, out / f"attack_attribution.{res['detector']}")
+    images = figures.corpus_figures(corpus_results, out)
     blocks = page.corpus_blocks(corpus_results, images, out) + page.faithfulness_blocks(faith) + blocks
     html_path, md_path = page.write_page(out, "Explanations", blocks)
     payload_json = _jsonable(payload)

@@ -209,3 +209,20 @@ def attack_attribution_figure(result: dict, stem: Path) -> Path:
     fig.suptitle(f"{result['detector']}: band attribution per class / attack (blue → bona fide, red → spoof)")
     fig.tight_layout()
     return save(fig, stem)
+
+
+def safe_stem(name: str) -> str:
+    """A system name as a file-name stem (dots kept: ``rawnet2.small``)."""
+    return "".join(c if c.isalnum() or c in "._-+" else "_" for c in name)
+
+
+def corpus_figures(results: list[dict], out: Path) -> dict[str, Path]:
+    """The corpus-level figures of ``bench explain`` and of the report section: band importance of every detector
+    (key ``"bands"``) and each detector's per-attack attribution (``"attacks:NAME"``)."""
+    images = {}
+    if results:
+        images["bands"] = band_importance_figure(results, out / "band_importance")
+        for result in results:
+            images[f"attacks:{result['detector']}"] = attack_attribution_figure(
+                result, out / f"attack_attribution.{safe_stem(result['detector'])}")
+    return images
