@@ -3,7 +3,8 @@
     from spoofbench.detectors.checks import check_detector
     check_detector("my-detector.preset", train, test)      # raises AssertionError naming what is broken
 
-It checks that hyperparameters round-trip (``get_params``/``set_params``/``create_detector``), that
+It checks that every detector takes ``augment=`` (training augmentation), that hyperparameters round-trip
+(``get_params``/``set_params``/``create_detector``), that
 ``__init__`` stores hyperparameters only, that the preset's own values pass :meth:`Detector.check_params`,
 that ``fit`` returns ``self`` and leaves its learned state in attributes ending in ``_`` (hyperparameters
 untouched), that ``score`` gives one finite float per trial, higher for bona fide (give it an easy corpus: the
@@ -113,6 +114,10 @@ def _check_declarations(spec: str, det: Detector) -> None:
     _expect(not stray, spec, f"runtime_params names {stray}, which are not hyperparameters")
     _expect(set(det.result_param_names()) | set(det.runtime_params) == names, spec,
             "result_param_names() and runtime_params must cover the hyperparameters")
+    # every detector trains with augmentation (register_detector gives a class that lacks it the generic route)
+    _expect("augment" in names and "augment" not in det.runtime_params, spec,
+            "augment= must be a hyperparameter that shapes the scores (register the class with "
+            "register_detector, which adds it, or declare it)")
 
 
 def _check_init_stores_params(spec: str, det: Detector) -> None:

@@ -87,7 +87,9 @@ def _check_declared(name: str, declared: tuple[str, ...], declared_default: str 
 
 def register_detector(name: str, *, presets: dict[str, dict[str, Any]] | None = None,
                       default_preset: str | None = None, description: str = ""):
-    """Decorator registering a Detector subclass (or a factory returning one) under ``name``."""
+    """Decorator registering a Detector subclass (or a factory returning one) under ``name``. A subclass that
+    does not declare ``augment`` is registered, and returned, as its subclass with ``augment=`` and
+    ``augment_copies=`` (:func:`spoofbench.detectors.augmented_training.with_training_augmentation`)."""
     if "." in name:
         raise ValueError(f"detector names may not contain '.', it separates presets: {name!r}")
 
@@ -96,6 +98,11 @@ def register_detector(name: str, *, presets: dict[str, dict[str, Any]] | None = 
         if default_preset is not None and default_preset not in presets_:
             raise ValueError(f"{name}: default preset {default_preset!r} is not among {list(presets_)}")
         if isinstance(factory, type):
+            from .augmented_training import with_training_augmentation
+            from .base import Detector
+
+            if issubclass(factory, Detector):  # every detector accepts augment= (see augmented_training)
+                factory = with_training_augmentation(factory)
             factory.name = name
         declared = _DETECTORS.get(name)
         if declared is not None and not declared.loaded:  # a lazily declared built-in being imported

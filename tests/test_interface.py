@@ -32,7 +32,9 @@ def test_registry_presets_and_overrides():
             self.alpha, self.beta = alpha, beta
 
     assert create_detector("toy-test").alpha == 1
-    assert create_detector("toy-test.b", beta=7).get_params() == {"alpha": 2, "beta": 7}
+    # every registered detector also takes the generic augment= and augment_copies=
+    assert create_detector("toy-test.b", beta=7).get_params() == {"alpha": 2, "beta": 7, "augment": None,
+                                                                  "augment_copies": 1}
     assert "toy-test.b" in list_detectors("toy-*", presets=True)
     with pytest.raises(ConfigError, match="unknown parameter 'gamma'"):
         create_detector("toy-test", gamma=1)

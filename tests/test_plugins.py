@@ -68,14 +68,21 @@ def test_plugin_runs_in_bench_run_and_bench_score(plugin, tmp_path_factory, tmp_
     corpus = tiny_corpus(tmp_path_factory)
     env = dict(os.environ, SPOOFBENCH_CACHE=str(tmp_path / "cache"))
     out = tmp_path / "run"
-    run = bench("run", "--detectors", "zcr-lr.strong-reg,spectral-lr", "--data", corpus, "--out", out,
-                "--n-bootstrap", 0, "--no-plots", env=env)
+    # zcr-noisy: the plugin trained with augmentation, which it gets without declaring augment
+    run = bench("run", "--detectors", "zcr-lr.strong-reg,spectral-lr,zcr-noisy=zcr-lr", "--data", corpus,
+                "--set", "zcr-noisy.augment=noise:white@10dB", "--out", out, "--n-bootstrap", 0, "--no-plots",
+                env=env)
     assert run.returncode == 0, run.stderr
     assert "warning: detector plugin 'broken-plugin' failed to load: ImportError" in run.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["systems"]) == {"zcr-lr.strong-reg", "spectral-lr", "fused-logreg", "fused-mean"}
-    params = json.loads((out / "run.json").read_text())["systems"]["zcr-lr.strong-reg"]["params"]
-    assert params == {"C": 0.01}
+    assert set(metrics["systems"]) == {"zcr-lr.strong-reg", "spectral-lr", "zcr-noisy", "fused-logreg",
+                                       "fused-mean"}
+    systems = json.loads((out / "run.json").read_text())["systems"]
+    assert systems["zcr-lr.strong-reg"]["params"] == {"C": 0.01}
+    assert systems["zcr-noisy"]["params"] == {"augment": "noise:white@10dB"}
+    protocol = corpus / "LA" / "ASVspoof2019_LA_cm_protocols" / "ASVspoof2019.LA.cm.train.trn.txt"
+    n_train = len(protocol.read_text().splitlines())
+    assert len(list((tmp_path / "cache" / "augmented-audio").rglob("*.wav"))) == n_train  # one copy per file
 
     # the saved plugin model scores audio through `bench score` exactly as in the run
     flac = corpus / "LA" / "ASVspoof2019_LA_eval" / "flac"

@@ -50,6 +50,9 @@ class Augmentation:
             else:
                 raise TransformError(f"augment {text!r}: give each of several transforms a probability, "
                                      "e.g. 0.5*rawboost:3+0.3*codec:mp3@32k")
+            if spec.lower().startswith("adv:"):  # not a fixed transform: it needs the model being trained
+                raise TransformError(f"augment {text!r}: adversarial examples are crafted against the model as it "
+                                     f"trains; set adversarial_training={spec[4:]} instead (neural detectors)")
             terms.append((prob, parse_transform(spec)))
         total = sum(p for p, _ in terms)
         if total > 1 + 1e-9:
@@ -89,11 +92,16 @@ class Augmentation:
                 return transform
         return None
 
+    def draw(self, seed: int, utt_id: str, epoch: int = 0) -> tuple[Transform | None, str]:
+        """The transform one (seed, epoch, utterance) gets (None: clean) and the utterance key it is applied
+        with (so each epoch's copy differs)."""
+        key = f"{utt_id}\0epoch{int(epoch)}"
+        return self.choose(seed, key), key
+
     def apply(self, wave: np.ndarray, sample_rate: int, *, seed: int, utt_id: str, epoch: int = 0) -> np.ndarray:
         """The augmented waveform for one (seed, epoch, utterance). A transform that cannot process this
         utterance (a codec on a very short file) leaves it clean, with one warning per process."""
-        key = f"{utt_id}\0epoch{int(epoch)}"
-        transform = self.choose(seed, key)
+        transform, key = self.draw(seed, utt_id, epoch)
         if transform is None:
             return np.asarray(wave, dtype=np.float32)
         try:
