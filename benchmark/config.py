@@ -41,7 +41,8 @@ from spoofbench.protocols.errors import ConfigError
 #: Options of the ``[run]`` table and the type each must have.
 RUN_OPTIONS = {"detectors": list, "fusion": list, "seeds": list, "data": str, "protocol": str, "out": str,
                "train_data": str, "train_protocol": str,
-               "device": str, "on_bad_audio": str, "asv_scores": str, "bootstrap": int, "conditions": list}
+               "device": str, "on_bad_audio": str, "asv_scores": str, "bootstrap": int, "conditions": list,
+               "degrade_dev": bool}
 #: Old names of ``[run]`` options, still read.
 RUN_OPTION_ALIASES = {"n_bootstrap": "bootstrap"}
 

@@ -207,6 +207,12 @@ def test_bad_conditions_stop_before_any_work(corpus, tmp_path, conditions, messa
     assert r.stderr.count("\n") == 1 and not (out / "scores").exists()
 
 
+def test_degrade_dev_without_conditions_is_refused(corpus, tmp_path):
+    r = bench("run", "--detectors", "spectral-lr", "--data", corpus, "--out", tmp_path / "run", "--degrade-dev")
+    assert r.exit_code == 2 and "--degrade-dev applies the --conditions to dev" in r.stderr
+    assert not (tmp_path / "run" / "scores").exists()
+
+
 def test_bench_run_conditions_adds_the_section(corpus, tmp_path):
     out = tmp_path / "run"
     r = bench("run", "--detectors", "spectral-lr", "--data", corpus, "--out", out, "--fusion", "none",
@@ -230,3 +236,42 @@ def test_seeds_give_one_row_per_seed_and_fusions_keep_unseeded_members(corpus, t
         clean = systems[f"fused-mean.seed{seed}"]["clean"]["pooled"]["eer"]
         assert clean == pytest.approx(per_seed[str(seed)]["systems"]["fused-mean"]["pooled"]["eer"], abs=1e-9)
         assert "gain:-6dB" in systems[f"fused-mean.seed{seed}"]
+
+
+def test_degrade_dev_gives_dev_metrics_and_matched_calibration(corpus, tmp_path):
+    out = tmp_path / "rob"
+    args = ("robustness", "--detectors", "spectral-lr,robust-seeded-lr", "--data", corpus, "--out", out,
+            "--fusion", "mean", "--conditions", "gain:-20dB,test-picky", "--degrade-dev", "--no-plots",
+            "--max-count", 50)
+    r = bench(*args)
+    assert r.exit_code == 0, r.output
+    data = json.loads((out / "robustness.json").read_text())
+    assert data["settings"]["dev"].startswith("each condition applied to dev too")
+    n_dev = len(load_trials(corpus, split="dev", max_count=50))
+    for name in ("spectral-lr", "fused-mean"):
+        per = data["systems"][name]
+        clean = per["clean"]["pooled"]
+        # clean: the matched dev is the clean dev, so both calibrations are the same one
+        assert clean["act_dcf_matched"] == pytest.approx(clean["act_dcf_cal"], abs=1e-12)
+        assert clean["threshold_matched"] == pytest.approx(clean["threshold"], abs=1e-12)
+        assert per["clean"]["dev"]["n_trials"] == n_dev
+        for spec in ("gain:-20dB", "test-picky"):
+            assert 0 <= per[spec]["dev"]["pooled"]["eer"] <= 100
+            assert all("act_dcf_matched" in a for a in per[spec]["per_attack"].values())
+    # 20 dB quieter shifts every log-spectrum score by a constant: the EER stays, the clean-dev calibration is
+    # off (worse than deciding by the prior alone, actDCF > 1), the matched one is not
+    gain, clean = (data["systems"]["robust-seeded-lr"][c]["pooled"] for c in ("gain:-20dB", "clean"))
+    assert gain["eer"] == pytest.approx(clean["eer"], abs=1e-9)
+    assert gain["act_dcf_cal"] > 1.2 and gain["act_dcf_matched"] < gain["act_dcf_cal"] - 0.2
+    assert gain["threshold_matched"] != pytest.approx(gain["threshold"], abs=0.5)
+    # dev trials the condition cannot process are listed and left out of that condition's dev only
+    failed_dev = data["conditions"]["test-picky"]["failed_dev_trials"]
+    assert failed_dev and all(u[-1] in "17" for u, _ in failed_dev)
+    assert data["systems"]["spectral-lr"]["test-picky"]["dev"]["n_trials"] == n_dev - len(failed_dev)
+    assert len(list((out / "robustness" / "scores" / "spectral-lr").glob("*.dev.txt"))) == 2
+    report = (out / "report.md").read_text()
+    assert "Calibration: actDCF calibrated on clean dev / on the condition's own dev" in report
+    assert (out / "tables" / "robustness_calibration.md").is_file()
+    again = bench(*args)  # dev scores are reused as eval ones are
+    assert again.exit_code == 0 and "scored" not in again.output.replace("robustness.json", "")
+    assert json.loads((out / "robustness.json").read_text())["systems"] == data["systems"]

@@ -35,6 +35,10 @@ from .run import EXIT_FINISHED_WITH_FAILURES, _command_line, _csv, _seeds
 @click.option("--cache-dir", type=click.Path(file_okay=False), metavar="DIR",
               help="Degraded-audio cache (default $SPOOFBENCH_CACHE/degraded-audio): each condition is applied "
                    "to each file once, whichever run asks.")
+@click.option("--degrade-dev", is_flag=True,
+              help="Also apply each condition (white-box attacks excepted) to the dev audio: dev metrics per "
+                   "condition and actDCF with a calibration fitted on the condition's own dev (act_dcf_matched), "
+                   "next to the clean-dev one. Doubles the degrading and scoring.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Device for detectors that take one.")
 @click.option("--on-bad-audio", type=click.Choice(["skip", "fail"]), default="fail", show_default=True,
               help="Clean audio that cannot be used: stop, or leave its trials out.")
@@ -46,8 +50,8 @@ from .run import EXIT_FINISHED_WITH_FAILURES, _command_line, _csv, _seeds
 @click.option("--subset-seed", type=int, default=0, show_default=True, help="Seed of --fraction/--max-count.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Draw the heat map and degradation plots.")
 def robustness_command(detectors, conditions, data, protocol, train_data, train_protocol, fusion, seeds,
-                       config_file, sets, out, cache_dir, device, on_bad_audio, n_bootstrap, fraction, max_trials,
-                       subset_seed, plots) -> None:
+                       config_file, sets, out, cache_dir, degrade_dev, device, on_bad_audio, n_bootstrap, fraction,
+                       max_trials, subset_seed, plots) -> None:
     """Degradation benchmark: EER, minDCF and actDCF (threshold calibrated on clean dev) of every detector and
     fusion under codecs, noise, reverberation, resampling and adaptive attackers.
 
@@ -86,6 +90,7 @@ def robustness_command(detectors, conditions, data, protocol, train_data, train_
         n_bootstrap=n_bootstrap, plots=plots, fraction=fraction, max_trials=max_trials, subset_seed=subset_seed,
         config=config, command=["bench", "robustness", *_command_line(ctx)[2:]],
         conditions=_csv(conditions) or opts.get("conditions") or ["standard"], condition_cache=cache_dir,
+        degrade_dev=degrade_dev or bool(opts.get("degrade_dev", False)),
     )
 
     def log(message: str) -> None:

@@ -99,6 +99,8 @@ def _one_of(ctx: click.Context, name: str, old_name: str, option: str, old_optio
 @click.option("--conditions", metavar="LIST",
               help="Also score eval under these conditions and add the Robustness section (as bench robustness "
                    "--conditions: standard, asvspoof2021-la, codec:opus@12k, noise:white@10dB, adv:pgd@40dB, ...).")
+@click.option("--degrade-dev", is_flag=True,
+              help="With --conditions: apply them to dev too (as bench robustness --degrade-dev).")
 @click.option("--explain", is_flag=True,
               help="Add an explanations section to the report: band importance (EER with each frequency band "
                    "removed), time importance and per-attack band attribution of each saved model (bench explain).")
@@ -106,7 +108,7 @@ def _one_of(ctx: click.Context, name: str, old_name: str, option: str, old_optio
               help="With --explain: eval files used (a seeded sample, half bona fide).")
 def run_command(detectors, data, protocol, train_data, train_protocol, fusion, seeds, config_file, sets, out, device,
                 on_bad_audio, verify_audio, asv_scores, n_bootstrap, old_n_bootstrap, fraction, max_trials,
-                old_max_trials, subset_seed, plots, conditions, explain, explain_files) -> None:
+                old_max_trials, subset_seed, plots, conditions, degrade_dev, explain, explain_files) -> None:
     """Train each detector on train (dev for model selection), score dev and eval, fuse on dev, and write
     the per-attack report (EER, t-DCF, minDCF, actDCF, Cllr, DET curves) to DIR.
 
@@ -160,6 +162,7 @@ def run_command(detectors, data, protocol, train_data, train_protocol, fusion, s
         config=config,
         command=_command_line(ctx),
         conditions=_csv(conditions) if conditions is not None else opts.get("conditions"),
+        degrade_dev=degrade_dev or bool(opts.get("degrade_dev", False)),
     )
     def log(message: str) -> None:
         click.echo(message, err=True)

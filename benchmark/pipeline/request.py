@@ -39,6 +39,7 @@ class RunRequest:
     #: degradation benchmark (``--conditions``): condition specs or set names; None: no robustness section
     conditions: list[str] | None = None
     condition_cache: str | None = None   # the degraded-audio cache (default $SPOOFBENCH_CACHE/degraded-audio)
+    degrade_dev: bool = False            # --degrade-dev: dev through the conditions too (matched calibration)
 
 
 #: A system's own name (``NAME=SPEC``): used in file names and in ``--set NAME.PARAM``, so no dots or slashes.

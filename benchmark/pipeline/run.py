@@ -76,6 +76,8 @@ def check_request(req: RunRequest) -> tuple[list, list[int | None], list, list[s
         check_asv_file(req.asv_scores)
     if req.conditions:
         _check_conditions(req.conditions, planned)
+    elif req.degrade_dev:
+        raise ConfigError("--degrade-dev applies the --conditions to dev: name the conditions too")
     if req.train_data is not None and req.train_protocol is None:  # no corpus there: named before any work
         from spoofbench.protocols import detect_protocol
 
@@ -162,7 +164,8 @@ def run_benchmark(req: RunRequest, log: Log = log_to_stderr,
             from ..robustness import StageOptions, parse_conditions, run_conditions
 
             t0 = time.perf_counter()
-            options = StageOptions(cache_dir=req.condition_cache, n_bootstrap=req.n_bootstrap)
+            options = StageOptions(cache_dir=req.condition_cache, n_bootstrap=req.n_bootstrap,
+                                   degrade_dev=req.degrade_dev)
             outcome.robustness = run_conditions(outcome, parse_conditions(req.conditions), options, log=log)
             stage_times["robustness"] = time.perf_counter() - t0
         outcome.feature_cache = feature_cache_usage([r.params["cache_dir"] for r in runs

@@ -7,6 +7,7 @@ Files written into the run folder::
     robustness.json                          see results.py for its structure
     tables/robustness_eer.{md,csv,tex}       EER (%) per system x condition
     tables/robustness_delta.{md,csv}         EER minus clean EER (percentage points)
+    tables/robustness_calibration.{md,csv}   actDCF calibrated on clean dev / on the condition's dev (--degrade-dev)
     plots/robustness_heatmap.{png,pdf}       the EER table as a heat map
     plots/robustness_snr.{png,pdf}           EER against SNR (noise; adversarial budgets)
     plots/robustness_bitrate.{png,pdf}       EER against bitrate (each codec at several bitrates)
@@ -43,6 +44,10 @@ def write_robustness(out: Path, result: RobustnessResult, *, plots: bool = True,
         write_text_atomic(out / "tables" / f"robustness_eer.{ext}", _render(headers, rows, fmt))
     for ext, fmt in (("md", "github"), ("csv", None)):
         write_text_atomic(out / "tables" / f"robustness_delta.{ext}", _render(d_headers, d_rows, fmt))
+    calibration = calibration_table(result)
+    if calibration:
+        for ext, fmt in (("md", "github"), ("csv", None)):
+            write_text_atomic(out / "tables" / f"robustness_calibration.{ext}", _render(*calibration, fmt))
     images = []
     if plots:
         (out / "plots").mkdir(parents=True, exist_ok=True)
@@ -59,7 +64,7 @@ def write_robustness(out: Path, result: RobustnessResult, *, plots: bool = True,
             png = [p for p in written if p.endswith(".png")]
             if png:
                 images.append((title, Path(png[0])))
-    return {"eer": (headers, rows), "delta": (d_headers, d_rows), "images": images}
+    return {"eer": (headers, rows), "delta": (d_headers, d_rows), "calibration": calibration, "images": images}
 
 
 def _render(headers, rows, fmt) -> str:
@@ -106,6 +111,27 @@ def delta_table(result: RobustnessResult) -> tuple[list[str], list[list[str]]]:
                     default=(None, None))
         rows.append([s] + cells + [f"{worst[1]} ({worst[0]:+.2f})" if worst[1] else "—"])
     return ["system"] + specs + ["hurts most"], rows
+
+
+def calibration_table(result: RobustnessResult) -> tuple[list[str], list[list[str]]] | None:
+    """With --degrade-dev: pooled actDCF calibrated on clean dev, then on the condition's own dev ("a / b")."""
+    if not result.degrade_dev:
+        return None
+    specs = [c.spec for c in result.conditions if c.kind != "whitebox"]
+
+    def pair(m: dict) -> str | None:
+        a, b = m["pooled"].get("act_dcf_cal"), m["pooled"].get("act_dcf_matched")
+        return None if a is None or b is None else (a, b)
+
+    rows = []
+    for s in result.systems:
+        cells = []
+        for c in specs:
+            m = result.cells.get(s, {}).get(c)
+            v = pair(m) if m is not None else None
+            cells.append(_cell(result, s, c, lambda _m: None) if v is None else f"{v[0]:.3f} / {v[1]:.3f}")
+        rows.append([s] + cells)
+    return ["system"] + specs, rows
 
 
 def adversarial_table(result: RobustnessResult) -> tuple[list[str], list[list[str]]] | None:
@@ -222,6 +248,14 @@ def robustness_blocks(result: RobustnessResult, written: dict, out: Path) -> lis
     if len(d_headers) > 2:
         b.append(("h3", "Degradation: EER minus clean EER (percentage points)"))
         b.append(("table", d_headers, d_rows))
+    calibration = written.get("calibration")
+    if calibration:
+        b.append(("h3", "Calibration: actDCF calibrated on clean dev / on the condition's own dev"))
+        b.append(("p", "Each condition was applied to dev as well (`--degrade-dev`). The first number is what a "
+                       "system deployed with its clean-dev calibration costs under the condition; the second, "
+                       "after recalibrating on dev audio of the same condition: their gap is what the condition "
+                       "costs in calibration alone, the rest is lost discrimination."))
+        b.append(("table", *calibration))
     adv = adversarial_table(result)
     if adv:
         b.append(("h3", "Adaptive attackers: attack success rate (%)"))

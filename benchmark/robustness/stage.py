@@ -1,8 +1,10 @@
 """The degradation stage: after ``bench run`` has fitted (or loaded) every system and scored clean dev and
 eval, each condition is applied to the eval audio once (cached), every fitted model scores it, the fusions
-fitted on clean dev are applied to those scores, and the metrics are computed per system x condition.
+fitted on clean dev are applied to those scores, and the metrics are computed per system x condition. With
+``degrade_dev`` the dev audio goes through each condition as well (white-box attacks excepted), for dev metrics
+per condition and a calibration fitted on the condition's own dev (``act_dcf_matched``).
 
-Scores are written to ``DIR/robustness/scores/<system>/<condition>.eval.txt`` and recorded in
+Scores are written to ``DIR/robustness/scores/<system>/<condition>.{eval,dev}.txt`` and recorded in
 ``DIR/robustness/manifest.json`` under a key of their inputs (condition, model file digest, trial list and
 degraded-audio entries), so a rerun scores nothing twice.
 """
@@ -41,6 +43,7 @@ class StageOptions:
     cache_dir: Path | None = None
     n_bootstrap: int = 0
     progress: bool = True
+    degrade_dev: bool = False     # also degrade dev: dev metrics and matched-condition calibration
 
 
 @dataclass
@@ -83,7 +86,8 @@ def run_conditions(outcome, conditions: list[Condition], options: StageOptions, 
     fusions = _fusions(outcome)
     by_label = {(s.seed, s.label): s for s in systems}
     result = RobustnessResult(conditions=conditions, systems=[s.name for s in systems] + [f.name for f in fusions],
-                              cache_dir=str(cache_dir), n_bootstrap=options.n_bootstrap)
+                              cache_dir=str(cache_dir), n_bootstrap=options.n_bootstrap,
+                              degrade_dev=options.degrade_dev)
     for s in systems:
         if s.error:
             result.system_errors[s.name] = s.error
@@ -106,6 +110,17 @@ def run_conditions(outcome, conditions: list[Condition], options: StageOptions, 
         scored = _score_systems(cond, systems, eval_table, shared, cache_dir, digests, options, out, manifest,
                                 result, log)
         scored.update(_apply_fusions(cond, fusions, by_label, scored, dev_y, result))
+        matched = {}
+        if options.degrade_dev and cond.kind != "whitebox":
+            try:
+                matched = _matched_dev(cond, systems, fusions, by_label, dev_table, cache_dir, digests, options,
+                                       out, manifest, result, log)
+            except Exception as exc:  # the condition's eval numbers stand; its matched-dev ones are missing
+                if isinstance(exc, OSError) and exc.errno is not None and exc.filename:
+                    raise
+                result.dev_errors[cond.spec] = (f"{_error_text(exc)} (traceback: "
+                                                f"{_traceback_file(out, cond, exc, 'dev')})")
+                log(f"  FAILED: dev under {cond.spec}: {_error_text(exc)}")
         for name, ss in scored.items():
             src = next((s for s in systems if s.name == name), None)
             dev_scores = src.clean_dev if src is not None else ss.fused_dev
@@ -113,7 +128,7 @@ def run_conditions(outcome, conditions: list[Condition], options: StageOptions, 
             try:
                 result.cells.setdefault(name, {})[cond.spec] = evaluate_condition(
                     ss, dev_scores, dev_y, clean, eval_table, n_bootstrap=options.n_bootstrap,
-                    adversarial=cond.adversarial)
+                    adversarial=cond.adversarial, matched_dev=matched.get(name))
             except (BenchError, ValueError) as exc:  # e.g. every trial of one class failed the condition
                 result.fail_cell(name, cond.spec, _error_text(exc))
         result.seconds[cond.spec] = time.perf_counter() - t0
@@ -181,6 +196,35 @@ def _apply_fusions(cond: Condition, fusions: list[_Fusion], by_label: dict, scor
     return fused_scores
 
 
+def _matched_dev(cond: Condition, systems: list[_System], fusions: list[_Fusion], by_label: dict,
+                 dev_table: TrialTable, cache_dir: Path, digests: AudioDigests, options: StageOptions, out: Path,
+                 manifest: Manifest, result: RobustnessResult, log: Log) -> dict[str, SystemScores]:
+    """Each system's and fusion's scores of the dev audio under ``cond`` (clean: the clean dev scores)."""
+    shared = _shared_audio(cond, dev_table, systems, cache_dir, digests, options, log, split="dev")
+    if shared is not None:
+        result.failed_dev_trials[cond.spec] = list(shared.failed)
+    scored: dict[str, SystemScores] = {}
+    for s in systems:
+        if s.error:
+            continue
+        if shared is None:
+            scored[s.name] = SystemScores(dev_table, s.clean_dev)
+            continue
+        try:
+            scored[s.name] = SystemScores(shared.table, _score(s, cond, shared, out, manifest, log, split="dev"))
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno is not None and exc.filename:
+                raise
+            result.dev_errors[f"{s.name} under {cond.spec}"] = _error_text(exc)
+            log(f"  FAILED: {s.name} under {cond.spec} (dev): {_error_text(exc)}")
+    # fusions as on eval; what they cannot do is already recorded from eval, so a scratch result takes it
+    scratch = RobustnessResult(conditions=[], systems=[])
+    scored.update(_apply_fusions(cond, fusions, by_label, scored, dev_table.y, scratch))
+    return scored
+
+
 # ---- systems and fusions of the run ------------------------------------------------------------------------
 def _systems(outcome, log: Log) -> list[_System]:
     out = []
@@ -224,14 +268,15 @@ def _clean_scores(name, systems, fusions, by_label, outcome, dev_y) -> np.ndarra
 
 # ---- audio and scores --------------------------------------------------------------------------------------
 def _shared_audio(cond: Condition, table: TrialTable, systems: list[_System], cache_dir: Path,
-                  digests: AudioDigests, options: StageOptions, log: Log) -> DegradedTable | None:
-    """The degraded eval audio every system scores (None for clean and white-box conditions)."""
+                  digests: AudioDigests, options: StageOptions, log: Log, split: str = "eval") -> DegradedTable | None:
+    """The degraded audio of ``table`` (eval, or dev) every system scores (None for clean and white-box
+    conditions)."""
     if cond.kind == "transform":
         def apply(wave, rate, utt):
             return cond.transform.apply(wave, rate, seed=CONDITION_SEED, utt_id=utt)
 
         degraded = degrade_table(table, cond.spec, apply, cache_dir, digests, seed=CONDITION_SEED,
-                                 progress=options.progress)
+                                 progress=options.progress, desc=f"{cond.spec} ({split})" if split != "eval" else "")
     elif cond.kind == "transfer":
         source = next((s for s in systems if s.name == cond.source or s.label == cond.source), None)
         if source is None or source.error:
@@ -242,24 +287,26 @@ def _shared_audio(cond: Condition, table: TrialTable, systems: list[_System], ca
                              "network (RawNet2, AASIST, LFCC-LCNN)")
         attack = AttackTransform(_detector(source), cond.attack)
         degraded = degrade_table(table, f"adv:{cond.attack.spec}", attack, cache_dir, digests, salt=source.digest,
-                                 only=~table.is_bonafide, progress=options.progress, desc=cond.spec)
+                                 only=~table.is_bonafide, progress=options.progress,
+                                 desc=cond.spec if split == "eval" else f"{cond.spec} ({split})")
     else:
         return None
     if degraded.created:
         reused = len(table) - degraded.created - len(degraded.failed)
-        log(f"  {degraded.created} file(s) degraded into the cache ({reused} reused)")
+        log(f"  {degraded.created} {split} file(s) degraded into the cache ({reused} reused)")
     return degraded
 
 
-def _score(s: _System, cond: Condition, degraded: DegradedTable, out: Path, manifest: Manifest, log: Log):
+def _score(s: _System, cond: Condition, degraded: DegradedTable, out: Path, manifest: Manifest, log: Log,
+           split: str = "eval"):
     """The system's scores of the degraded trials: from the manifest's score file when its inputs are unchanged,
     else computed and recorded."""
     table = degraded.table
-    name = f"{s.name}|{cond.spec}"
+    name = f"{s.name}|{cond.spec}" + ("" if split == "eval" else f"|{split}")
     key = hash_json({"condition": cond.spec, "model": s.digest, "trials": list(table["utt_id"]),
                      "audio": [p.rsplit("/", 1)[-1] for p in table["path"]]})
     rec = manifest.get(name, key)
-    path = out / "robustness" / "scores" / s.name / f"{condition_slug(cond.spec)}.eval.txt"
+    path = out / "robustness" / "scores" / s.name / f"{condition_slug(cond.spec)}.{split}.txt"
     if file_matches(path, rec.get("scores")):
         return read_aligned_scores(str(path), table)
     t0 = time.perf_counter()
@@ -269,7 +316,7 @@ def _score(s: _System, cond: Condition, degraded: DegradedTable, out: Path, mani
     rec["scores"] = write_scores(path, table, scores)
     rec["score_s"] = time.perf_counter() - t0
     manifest.put(name, rec)
-    log(f"  {s.name}: scored {len(table)} trials in {rec['score_s']:.1f} s")
+    log(f"  {s.name}: scored {len(table)} {'' if split == 'eval' else split + ' '}trials in {rec['score_s']:.1f} s")
     return read_aligned_scores(str(path), table)
 
 
