@@ -12,6 +12,7 @@ from spoofbench.augment import (
     available_transforms,
     parse_augment,
     parse_transform,
+    split_specs,
 )
 from spoofbench.augment.noise import coloured_noise
 from spoofbench.augment.signal import signal_power
@@ -191,6 +192,15 @@ def test_spec_errors_are_one_line(spec, message):
     with pytest.raises(TransformError, match=message) as err:
         parse_transform(spec)
     assert "\n" not in str(err.value)
+
+
+def test_spec_lists_split_at_top_level_commas_only():
+    assert split_specs("chain(gain:-6dB, noise:white@20dB), codec:gsm,,rawboost:3") == [
+        "chain(gain:-6dB, noise:white@20dB)", "codec:gsm", "rawboost:3"]
+    assert split_specs("chain(chain(gain:1dB,gain:2dB),pstn)") == ["chain(chain(gain:1dB,gain:2dB),pstn)"]
+    for bad in ("chain(gain:1dB,pstn", "pstn),gain:1dB"):
+        with pytest.raises(TransformError, match="unbalanced parentheses"):
+            split_specs(bad)
 
 
 def test_input_a_transform_cannot_process_fails_clearly():

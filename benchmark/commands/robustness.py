@@ -5,7 +5,7 @@ import time
 
 import click
 
-from .run import EXIT_FINISHED_WITH_FAILURES, _command_line, _csv, _seeds
+from .run import EXIT_FINISHED_WITH_FAILURES, _command_line, _conditions, _csv, _seeds
 
 
 @click.command("robustness")
@@ -89,7 +89,7 @@ def robustness_command(detectors, conditions, data, protocol, train_data, train_
         out=out or opts.get("out"), device=device or opts.get("device"), on_bad_audio=on_bad_audio,
         n_bootstrap=n_bootstrap, plots=plots, fraction=fraction, max_trials=max_trials, subset_seed=subset_seed,
         config=config, command=["bench", "robustness", *_command_line(ctx)[2:]],
-        conditions=_csv(conditions) or opts.get("conditions") or ["standard"], condition_cache=cache_dir,
+        conditions=_conditions(conditions) or opts.get("conditions") or ["standard"], condition_cache=cache_dir,
         degrade_dev=degrade_dev or bool(opts.get("degrade_dev", False)),
     )
 

@@ -16,6 +16,15 @@ def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _conditions(value: str | None) -> list[str] | None:
+    """``--conditions``: split at top-level commas only (``chain(A,B)`` is one condition)."""
+    if value is None:
+        return None
+    from spoofbench.augment import split_specs
+
+    return split_specs(value)
+
+
 def _seeds(value: str | None) -> list[int] | None:
     from spoofbench.benchmark.config import check_seeds
 
@@ -161,7 +170,7 @@ def run_command(detectors, data, protocol, train_data, train_protocol, fusion, s
         subset_seed=subset_seed,
         config=config,
         command=_command_line(ctx),
-        conditions=_csv(conditions) if conditions is not None else opts.get("conditions"),
+        conditions=_conditions(conditions) if conditions is not None else opts.get("conditions"),
         degrade_dev=degrade_dev or bool(opts.get("degrade_dev", False)),
     )
     def log(message: str) -> None:

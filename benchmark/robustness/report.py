@@ -248,22 +248,21 @@ def robustness_blocks(result: RobustnessResult, written: dict, out: Path) -> lis
     if len(d_headers) > 2:
         b.append(("h3", "Degradation: EER minus clean EER (percentage points)"))
         b.append(("table", d_headers, d_rows))
-    calibration = written.get("calibration")
-    if calibration:
-        b.append(("h3", "Calibration: actDCF calibrated on clean dev / on the condition's own dev"))
-        b.append(("p", "Each condition was applied to dev as well (`--degrade-dev`). The first number is what a "
-                       "system deployed with its clean-dev calibration costs under the condition; the second, "
-                       "after recalibrating on dev audio of the same condition: their gap is what the condition "
-                       "costs in calibration alone, the rest is lost discrimination."))
-        b.append(("table", *calibration))
-    adv = adversarial_table(result)
-    if adv:
-        b.append(("h3", "Adaptive attackers: attack success rate (%)"))
-        b.append(("p", "Spoof trials perturbed towards bona fide within the SNR budget (bona fide trials "
-                       "untouched); the rate is the share of the spoofs a system rejected on clean audio (at its "
-                       "clean-dev EER threshold) that it accepts once perturbed. White-box: crafted against each "
-                       "system itself; `adv:transfer=S@…`: crafted on S, scored by every system."))
-        b.append(("table", *adv))
+    explained = (
+        ("Calibration: actDCF calibrated on clean dev / on the condition's own dev", written.get("calibration"),
+         "Each condition was applied to dev as well (`--degrade-dev`). The first number is what a system deployed "
+         "with its clean-dev calibration costs under the condition; the second, after recalibrating on dev audio "
+         "of the same condition: their gap is what the condition costs in calibration alone, the rest is lost "
+         "discrimination."),
+        ("Adaptive attackers: attack success rate (%)", adversarial_table(result),
+         "Spoof trials perturbed towards bona fide within the SNR budget (bona fide trials untouched); the rate "
+         "is the share of the spoofs a system rejected on clean audio (at its clean-dev EER threshold) that it "
+         "accepts once perturbed. White-box: crafted against each system itself; `adv:transfer=S@…`: crafted on "
+         "S, scored by every system."),
+    )
+    for title, table, text in explained:
+        if table:
+            b += [("h3", title), ("p", text), ("table", *table)]
     for title, png in written["images"]:
         b.append(("h3", title))
         b.append(("img", os.path.relpath(png, out), title))

@@ -16,8 +16,9 @@ from .base import (
     parse_transform,
     register_transform,
     rng_for,
+    split_specs,
 )
 from .policy import Augmentation, parse_augment
 
 __all__ = ["Augmentation", "Transform", "TransformError", "TransformFailed", "available_transforms", "parse_augment",
-           "parse_transform", "register_transform", "rng_for"]
+           "parse_transform", "register_transform", "rng_for", "split_specs"]

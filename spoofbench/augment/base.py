@@ -128,7 +128,20 @@ def _valid_names() -> str:
     return ", ".join(f"{e.syntax}" for _, e in sorted(_REGISTRY.items())) + ", chain(A,B,...)"
 
 
-def _split_top_level(body: str, spec: str) -> list[str]:
+def split_specs(text: str) -> list[str]:
+    """A comma-separated list of specs split at its top-level commas only, so ``chain(A,B),C`` is two specs
+    (``--conditions``); empty items are dropped. :class:`TransformError` for unbalanced parentheses."""
+    depth = 0
+    for c in text:  # check the balance first: an unbalanced list has no top level to split at
+        depth += {"(": 1, ")": -1}.get(c, 0)
+        if depth < 0:
+            break
+    if depth != 0:
+        raise TransformError(f"{text!r}: unbalanced parentheses")
+    return [p.strip() for p in _split_top_level(text, text, allow_empty=True) if p.strip()]
+
+
+def _split_top_level(body: str, spec: str, allow_empty: bool = False) -> list[str]:
     parts, depth, start = [], 0, 0
     for i, c in enumerate(body):
         if c == "(":
@@ -143,7 +156,7 @@ def _split_top_level(body: str, spec: str) -> list[str]:
     if depth != 0:
         raise TransformError(f"{spec!r}: unbalanced parentheses")
     parts.append(body[start:])
-    if any(not p for p in parts):
+    if not allow_empty and any(not p for p in parts):
         raise TransformError(f"{spec!r}: empty item in chain()")
     return parts
 
