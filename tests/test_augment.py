@@ -58,6 +58,27 @@ def test_folder_and_babble_noise_hit_the_snr(speech_folder):
         assert abs(snr_of(x, y) - 5) < 0.5, spec
 
 
+def test_folder_paths_with_spaces_commas_and_parentheses_go_in_quotes(speech_folder, tmp_path):
+    odd = tmp_path / "My Noises, (2024)+more"
+    speech_folder.rename(odd)
+    x = speechlike()
+    for quoted in (f'noise:dir="{odd}"@5dB', f"noise:dir='{odd}' @ 5dB"):
+        t = parse_transform(quoted)
+        assert t.spec == f'noise:dir="{odd}"@5dB'  # canonical: quoted again, so it parses back
+        assert parse_transform(t.spec).spec == t.spec
+        assert abs(snr_of(x, t.apply(x, RATE, seed=1, utt_id="u")) - 5) < 0.5
+    chained = parse_transform(f'chain(gain:-3dB, noise:dir="{odd}"@10dB)')
+    assert chained.spec == f'chain(gain:-3dB,noise:dir="{odd}"@10dB)'
+    assert split_specs(f'noise:dir="{odd}"@5dB,pstn') == [f'noise:dir="{odd}"@5dB', "pstn"]
+    aug = parse_augment(f'0.5*noise:dir="{odd}"@5dB+0.5*gain:-6dB')
+    assert [p for p, _ in aug.terms] == [0.5, 0.5]
+    with pytest.raises(TransformError, match="unclosed quote"):
+        parse_transform(f'noise:dir="{odd}@5dB')
+    # without quotes the comma and parentheses are the grammar's: a one-line error, not a wrong folder
+    with pytest.raises(TransformError, match="malformed spec"):
+        parse_transform(f"noise:dir={odd}@5dB")
+
+
 def test_babble_bound_by_the_caller(speech_folder):
     x = speechlike()
     babble = parse_transform("chain(noise:babble@10dB,gain:0dB)")

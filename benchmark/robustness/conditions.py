@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from spoofbench.augment import Transform, TransformError, available_transforms, parse_transform
+from spoofbench.augment.base import compact_spec
 from spoofbench.detectors.neural.adversarial import ATTACK_SYNTAX, DEFAULT_PGD_STEPS, AttackSpec, parse_attack
 from spoofbench.protocols.errors import ConfigError
 
@@ -81,7 +82,7 @@ def _adversarial(text: str) -> Condition:
 
 
 def parse_condition(text: str) -> Condition:
-    text = "".join(str(text).split())
+    text = compact_spec(str(text))
     if text == CLEAN:
         return Condition(CLEAN, "clean")
     if text.startswith("adv:"):

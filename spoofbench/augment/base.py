@@ -4,6 +4,10 @@ A spec is ``NAME``, ``NAME:ARG`` or ``chain(SPEC,SPEC,...)``; ARG is the family'
 (``codec:opus@12k``, ``noise:white@0dB``, ``reverb:rt60=0.6``, ``rawboost:3``). A family registers a factory
 ``factory(arg: str | None) -> Transform`` under NAME with :func:`register_transform`; the factory validates
 ARG and raises :class:`TransformError` naming what it accepts.
+
+Whitespace is ignored, except inside quotes: a folder path that holds spaces, commas or parentheses is written
+in single or double quotes (``noise:dir="/data/My Noises"@5dB``); the factory gets it without them, and a
+canonical spec quotes it again (:func:`quote_path`).
 """
 from __future__ import annotations
 
@@ -102,20 +106,63 @@ def available_transforms() -> dict[str, tuple[str, str]]:
     return {name: (e.syntax, e.summary) for name, e in sorted(_REGISTRY.items())}
 
 
+_QUOTES = "\"'"
+
+
+def _scan(text: str):
+    """Each character of ``text`` with whether it is a quote delimiter and whether it stands inside quotes."""
+    quote = None
+    for c in text:
+        if quote is None and c in _QUOTES:
+            quote = c
+            yield c, True, True
+        elif quote is not None and c == quote:
+            quote = None
+            yield c, True, True
+        else:
+            yield c, False, quote is not None
+    if quote is not None:
+        raise TransformError(f"{text!r}: unclosed quote")
+
+
+def compact_spec(text: str) -> str:
+    """``text`` without its whitespace, but for what stands inside quotes (kept, quotes included)."""
+    return "".join(c for c, _, quoted in _scan(text) if quoted or not c.isspace())
+
+
+def top_level(text: str) -> str:
+    """``text`` with every quoted part (quotes included) blanked out, same length: what the grammar's
+    parentheses, commas and plus signs are looked for in."""
+    return "".join("_" if quoted else c for c, _, quoted in _scan(text))
+
+
+def unquote(text: str) -> str:
+    """``text`` with its quotes taken away (what they held stays)."""
+    return "".join(c for c, delimiter, _ in _scan(text) if not delimiter)
+
+
+def quote_path(path: str) -> str:
+    """``path`` as a spec holds it: in quotes when it has whitespace or the grammar's characters."""
+    if not any(c.isspace() or c in "(),+'\"" for c in path):
+        return path
+    return f"'{path}'" if '"' in path else f'"{path}"'
+
+
 def parse_transform(spec: str) -> Transform:
     """The transform a spec names; :class:`TransformError` (one line, listing the valid names) otherwise."""
     _load_builtins()
     if not isinstance(spec, str) or not spec.strip():
         raise TransformError(f"empty transform spec; valid: {_valid_names()}")
-    text = "".join(spec.split())
+    text = compact_spec(spec)
     if text.startswith("chain(") and text.endswith(")"):
         parts = _split_top_level(text[len("chain("):-1], spec)
         if not parts:
             raise TransformError(f"{spec!r}: chain() needs at least one transform")
         return Chain([parse_transform(p) for p in parts])
-    if any(c in text for c in "(),"):
+    if any(c in top_level(text) for c in "(),"):
         raise TransformError(f"{spec!r}: malformed spec (write chain(A,B,...) to combine transforms)")
     name, _, arg = text.partition(":")
+    arg = unquote(arg)
     entry = _REGISTRY.get(name)
     if entry is None:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
@@ -132,7 +179,7 @@ def split_specs(text: str) -> list[str]:
     """A comma-separated list of specs split at its top-level commas only, so ``chain(A,B),C`` is two specs
     (``--conditions``); empty items are dropped. :class:`TransformError` for unbalanced parentheses."""
     depth = 0
-    for c in text:  # check the balance first: an unbalanced list has no top level to split at
+    for c in top_level(text):  # check the balance first: an unbalanced list has no top level to split at
         depth += {"(": 1, ")": -1}.get(c, 0)
         if depth < 0:
             break
@@ -143,7 +190,7 @@ def split_specs(text: str) -> list[str]:
 
 def _split_top_level(body: str, spec: str, allow_empty: bool = False) -> list[str]:
     parts, depth, start = [], 0, 0
-    for i, c in enumerate(body):
+    for i, c in enumerate(top_level(body)):
         if c == "(":
             depth += 1
         elif c == ")":

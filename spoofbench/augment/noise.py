@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Transform, TransformError, register_transform
+from .base import Transform, TransformError, quote_path, register_transform
 from .signal import fit_to_length, mix_at_snr, parse_db
 from .sources import AudioPool, list_audio
 
@@ -96,9 +96,10 @@ def _noise(arg):
     name, _, source = kind.partition("=")
     if name in _COLOURS and not source:
         return ColouredNoise(name, snr)
+    canonical = f"noise:{name}{'=' + quote_path(source) if source else ''}@{snr:g}dB"
     if name == "babble":
         pool = AudioPool(list_audio(source, spec)) if source else None
-        return Babble(snr, pool, f"noise:{kind}@{snr:g}dB")
+        return Babble(snr, pool, canonical)
     if name == "dir" and source:
-        return FileNoise(AudioPool(list_audio(source, spec)), snr, f"noise:{kind}@{snr:g}dB")
+        return FileNoise(AudioPool(list_audio(source, spec)), snr, canonical)
     raise TransformError(f"{spec!r}: unknown noise {kind!r}; valid: {_SYNTAX}")

@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from .base import Transform, TransformError, TransformFailed, parse_transform, rng_for
+from .base import Transform, TransformError, TransformFailed, compact_spec, parse_transform, rng_for, top_level
 
 _TERM = re.compile(r"(\d*\.?\d+(?:e-?\d+)?)\*(.+)", re.IGNORECASE)
 #: a '+' that starts a new term (followed by a probability): pitch:+1 and gain:+3dB keep their sign
@@ -36,7 +36,7 @@ class Augmentation:
         if not isinstance(text, str) or not text.strip():
             raise TransformError("augment: expected a transform spec such as rawboost:3 or "
                                  "0.5*rawboost:3+0.3*codec:mp3@32k")
-        compact = "".join(text.split())
+        compact = compact_spec(text)
         parts = _split_terms(compact)
         terms = []
         for part in parts:
@@ -117,12 +117,13 @@ class Augmentation:
 def _split_terms(text: str) -> list[str]:
     """Split at the top-level '+' that start a probability term (none inside chain(...))."""
     parts, depth, start = [], 0, 0
-    for i, c in enumerate(text):
+    mask = top_level(text)  # a '+' inside a quoted folder path starts nothing
+    for i, c in enumerate(mask):
         if c == "(":
             depth += 1
         elif c == ")":
             depth -= 1
-        elif c == "+" and depth == 0 and i > start and _TERM_START.match(text, i):
+        elif c == "+" and depth == 0 and i > start and _TERM_START.match(mask, i):
             parts.append(text[start:i])
             start = i + 1
     parts.append(text[start:])

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .base import Transform, TransformError, register_transform
+from .base import Transform, TransformError, quote_path, register_transform
 from .sources import AudioPool, list_audio
 
 #: Simulated rooms per (RT60, rate); utterances draw among them.
@@ -117,5 +117,5 @@ def _reverb(arg):
         _import_pra()
         return SimulatedReverb(rt60)
     if key == "dir" and value:
-        return FileReverb(AudioPool(list_audio(value, spec)), spec)
+        return FileReverb(AudioPool(list_audio(value, spec)), f"reverb:dir={quote_path(value)}")
     raise TransformError(f"{spec!r}: expected reverb:rt60=SECONDS (e.g. reverb:rt60=0.6) or reverb:dir=FOLDER")
