@@ -7,6 +7,10 @@
 * ``save(path)`` / ``load(path, **runtime_overrides)`` round-trip the fitted detector through a checksummed file
   (no pickle) that holds the hyperparameters shaping the scores, never the machine-specific ``runtime_params``.
 
+Every registered detector also takes ``augment=`` (training augmentation): the built-in families declare it,
+and :func:`~spoofbench.detectors.register_detector` gives any other subclass the generic route of
+:mod:`spoofbench.detectors.augmented_training`.
+
 ``spoofbench.detectors.checks.check_detector`` tests a detector against all of this.
 """
 from __future__ import annotations

@@ -216,10 +216,12 @@ def test_degrade_dev_without_conditions_is_refused(corpus, tmp_path):
 def test_bench_run_conditions_adds_the_section(corpus, tmp_path):
     out = tmp_path / "run"
     r = bench("run", "--detectors", "spectral-lr", "--data", corpus, "--out", out, "--fusion", "none",
-              "--bootstrap", 0, "--no-plots", "--conditions", "noise:white@5dB,chain(gain:-6dB, noise:white@20dB)")
+              "--bootstrap", 0, "--no-plots", "--conditions", "noise:white@5dB,chain(gain:-6dB, noise:white@20dB)",
+              "--degrade-dev")
     assert r.exit_code == 0, r.output
     data = json.loads((out / "robustness.json").read_text())  # a chain's commas do not split the list
     assert list(data["conditions"]) == ["clean", "noise:white@5dB", "chain(gain:-6dB,noise:white@20dB)"]
+    assert data["systems"]["spectral-lr"]["noise:white@5dB"]["dev"]["n_trials"] > 0  # --degrade-dev reached it
     assert "## Robustness" in (out / "report.md").read_text() and "Robustness" in (out / "report.html").read_text()
 
 
