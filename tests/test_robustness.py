@@ -277,3 +277,33 @@ def test_degrade_dev_gives_dev_metrics_and_matched_calibration(corpus, tmp_path)
     again = bench(*args)  # dev scores are reused as eval ones are
     assert again.exit_code == 0 and "scored" not in again.output.replace("robustness.json", "")
     assert json.loads((out / "robustness.json").read_text())["systems"] == data["systems"]
+
+
+def test_snr_plot_splits_noise_from_attacks_and_keeps_the_legend_off_the_data(monkeypatch):
+    from spoofbench.benchmark import plots
+    from spoofbench.benchmark.robustness import report
+    from spoofbench.benchmark.robustness.results import RobustnessResult
+
+    specs = ["noise:white@20dB", "noise:white@0dB", "noise:pink@10dB", "adv:fgsm@40dB", "adv:pgd@40dB",
+             "codec:mp3@16k"]
+    result = RobustnessResult(conditions=parse_conditions(specs), systems=["a", "b"])
+    result.cells = {s: {c: {"pooled": {"eer": 10.0 + i + j}} for j, c in enumerate(["clean", *specs])}
+                    for i, s in enumerate(result.systems)}
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, stem, formats: figures.append(fig) or [f"{stem}.png"])
+    assert report.plot_eer_vs_snr(result, "snr") == ["snr.png"]
+    fig = figures[-1]
+    assert [ax.get_title() for ax in fig.axes] == ["additive noise", "adversarial perturbation (spoofs only)"]
+    assert fig.legends and not any(ax.get_legend() for ax in fig.axes)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["a", "b", "fgsm", "pgd", "pink", "white"]
+    def series(ax):  # the data lines (the clean references are horizontal lines without markers)
+        return [ln for ln in ax.get_lines() if ln.get_marker() not in ("None", "", None)]
+
+    white = [tuple(ln.get_xdata()) for ln in series(fig.axes[0]) if len(ln.get_xdata()) > 1]
+    assert white == [(20.0, 0.0), (20.0, 0.0)]  # one white-noise line per system, worse SNR to the right
+    assert fig.axes[0].xaxis_inverted()
+    # fgsm and pgd at one budget: told apart by their markers
+    assert {ln.get_marker() for ln in series(fig.axes[1])} == {"o", "s"}
+    assert report.plot_eer_vs_bitrate(RobustnessResult(conditions=parse_conditions(["pstn"]), systems=["a"]),
+                                      "none") == []

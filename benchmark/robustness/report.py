@@ -30,7 +30,9 @@ from .results import RobustnessResult
 
 Log = Callable[[str], None]
 
-_SNR = re.compile(r"(?:noise:([\w-]+)|adv:(fgsm|pgd\d*))@(-?\d+(?:\.\d+)?)dB$")
+_NOISE_SNR = re.compile(r"noise:([\w-]+)@(-?\d+(?:\.\d+)?)dB$")
+_ATTACK_SNR = re.compile(r"adv:(fgsm|pgd\d*)@(-?\d+(?:\.\d+)?)dB$")
+_MARKERS = ("o", "s", "^", "D", "v", "P")
 _BITRATE = re.compile(r"codec:([\w-]+)@(\d+(?:\.\d+)?)k$")
 
 
@@ -173,59 +175,73 @@ def plot_heatmap(result: RobustnessResult, path_stem: str, formats=("png", "pdf"
     return _save(fig, path_stem, formats)
 
 
-def _series(result: RobustnessResult, pattern: re.Pattern, *, reverse: bool) -> dict[tuple[str, str], list]:
+def _series(result: RobustnessResult, pattern: re.Pattern) -> dict[tuple[str, str], list]:
     """(system, family) -> [(x, EER)] for the conditions matching ``pattern`` (x: SNR dB or kbit/s)."""
     series: dict[tuple[str, str], list] = {}
     for spec in _specs(result):
         m = pattern.match(spec)
         if not m:
             continue
-        family = next(g for g in m.groups()[:-1] if g)
-        x = float(m.groups()[-1])
+        family, x = m.group(1), float(m.group(2))
         for s in result.systems:
             eer = result.eer(s, spec)
             if eer is not None:
                 series.setdefault((s, family), []).append((x, eer))
-    return {k: sorted(v, reverse=reverse) for k, v in series.items()}
+    return {k: sorted(v, reverse=True) for k, v in series.items()}
 
 
-def _plot_series(result: RobustnessResult, pattern, path_stem, formats, xlabel, title, reverse) -> list[str]:
+def _plot_series(result: RobustnessResult, panels, path_stem, formats, xlabel, title) -> list[str]:
+    """One panel per (title, pattern) with data; colour = system, line style and marker = family (codec, noise
+    colour, attack: a lone point, e.g. one attack budget, is told apart by its marker); thin horizontal lines:
+    each system's clean EER. Worse conditions (lower SNR or bitrate) to the right. The legend stands outside
+    the axes, so it never hides a point."""
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     from ..plots import _COLORS, _LINESTYLES, _save
 
-    series = _series(result, pattern, reverse=reverse)
-    if not series:
+    drawn = [(name, _series(result, pattern)) for name, pattern in panels]
+    drawn = [(name, series) for name, series in drawn if series]
+    if not drawn:
         return []
-    fig = Figure(figsize=(6.0, 4.2), layout="constrained")
-    ax = fig.add_subplot()
-    families = sorted({f for _, f in series})
-    for (system, family), points in series.items():
-        xs, ys = zip(*points)
-        color = _COLORS[result.systems.index(system) % len(_COLORS)]
-        style = _LINESTYLES[families.index(family) % len(_LINESTYLES)]
-        ax.plot(xs, ys, marker="o", color=color, linestyle=style, label=f"{system}, {family}")
-        clean = result.eer(system, CLEAN)
-        if clean is not None:
-            ax.axhline(clean, color=color, linewidth=0.6, alpha=0.5)
-    if reverse:
-        ax.invert_xaxis()  # worse conditions (lower SNR) to the right
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("EER (%)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    fig = Figure(figsize=(4.2 * len(drawn) + 2.2, 4.2), layout="constrained")
+    axes = fig.subplots(1, len(drawn), sharey=True, squeeze=False)[0]
+    families = sorted({f for _, series in drawn for _, f in series})
+    systems = [s for s in result.systems if any(s == k[0] for _, series in drawn for k in series)]
+    for ax, (name, series) in zip(axes, drawn):
+        for (system, family), points in series.items():
+            xs, ys = zip(*points)
+            color = _COLORS[result.systems.index(system) % len(_COLORS)]
+            k = families.index(family)
+            ax.plot(xs, ys, marker=_MARKERS[k % len(_MARKERS)], color=color,
+                    linestyle=_LINESTYLES[k % len(_LINESTYLES)])
+        for system in systems:
+            clean = result.eer(system, CLEAN)
+            if clean is not None:
+                ax.axhline(clean, color=_COLORS[result.systems.index(system) % len(_COLORS)], linewidth=0.6,
+                           alpha=0.5)
+        ax.invert_xaxis()
+        ax.set_xlabel(xlabel)
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("EER (%)")
+    handles = [Line2D([], [], color=_COLORS[result.systems.index(s) % len(_COLORS)], label=s) for s in systems]
+    handles += [Line2D([], [], color="black", marker=_MARKERS[i % len(_MARKERS)],
+                       linestyle=_LINESTYLES[i % len(_LINESTYLES)], label=f) for i, f in enumerate(families)]
+    fig.legend(handles=handles, loc="outside right upper", fontsize=7)
+    fig.suptitle(title, fontsize=10)
     return _save(fig, path_stem, formats)
 
 
 def plot_eer_vs_snr(result: RobustnessResult, path_stem: str, formats=("png", "pdf")) -> list[str]:
-    return _plot_series(result, _SNR, path_stem, formats, "SNR (dB; noise, or adversarial perturbation)",
-                        "EER against SNR (thin lines: clean)", reverse=True)
+    return _plot_series(result, (("additive noise", _NOISE_SNR), ("adversarial perturbation (spoofs only)",
+                                                                   _ATTACK_SNR)),
+                        path_stem, formats, "SNR (dB)", "EER against SNR (thin lines: clean)")
 
 
 def plot_eer_vs_bitrate(result: RobustnessResult, path_stem: str, formats=("png", "pdf")) -> list[str]:
-    return _plot_series(result, _BITRATE, path_stem, formats, "bitrate (kbit/s)",
-                        "EER against codec bitrate (thin lines: clean)", reverse=True)
+    return _plot_series(result, (("codecs", _BITRATE),), path_stem, formats, "bitrate (kbit/s)",
+                        "EER against codec bitrate (thin lines: clean)")
 
 
 # ---- report blocks ----------------------------------------------------------------------------------------------
