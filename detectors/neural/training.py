@@ -105,10 +105,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-#: How much lower the data-loader workers' scheduling priority is than the training process's.
-WORKER_NICENESS = 5
-
-
 def _worker_init(worker_id: int) -> None:
     seed = torch.initial_seed() % (2 ** 32)  # differs per worker and per epoch, derived from the base seed
     np.random.seed(seed)
@@ -117,13 +113,6 @@ def _worker_init(worker_id: int) -> None:
     # (vector norms), whose thread pool, inherited through fork, spun against the training threads and made
     # RawBoost 3 epochs 1.7x slower on 2 cores instead of about 1.1x (bench perf augment).
     threadpool_limits(1)
-    # Workers prefetch batches ahead of the training step; at a lower priority they fill idle core time instead
-    # of preempting the step (on 2 cores two augmenting workers and the training thread share 2 cores). A
-    # worker the step waits on still runs: nice only orders runnable work.
-    try:
-        os.nice(WORKER_NICENESS)
-    except OSError:
-        pass
 
 
 def _rng_state() -> dict:
