@@ -2,6 +2,7 @@
 when that command runs (see :data:`COMMANDS`)."""
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -62,6 +63,9 @@ class BenchGroup(LazyGroup):
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
             click.echo(f"error: {where}{exc.strerror or exc}", err=True)
             ctx.exit(2)
+        except KeyboardInterrupt:
+            self.interrupted = True  # main() then leaves further Ctrl-Cs out of the interpreter's exit
+            raise
 
 
 @click.group(cls=BenchGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,7 +75,15 @@ def cli():
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli.main(args=argv, prog_name="bench")
+    try:
+        cli.main(args=argv, prog_name="bench")
+    finally:
+        # The user asked to stop (click printed "Aborted!") and the worker pools are terminated; a further Ctrl-C
+        # (a terminal sends one per key press) would land in the interpreter's exit, where the atexit join of a
+        # pool's manager thread printed an "Exception ignored" traceback. Only here, in the command's own
+        # process: a program that calls the group in-process keeps its Ctrl-C.
+        if getattr(cli, "interrupted", False):
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == "__main__":  # pragma: no cover
