@@ -16,9 +16,14 @@ def check_augment(det, name: str = "augment") -> None:
         raise ConfigError(f"{label}: {name}: {exc}") from None
 
 
+def bonafide_paths(train: TrialTable) -> list[str]:
+    """The split's bona fide files: the speech babble noise mixes."""
+    return [str(p) for p, y in zip(train["path"], train.y) if y == 1]
+
+
 def training_augmentation(value, train: TrialTable) -> Augmentation | None:
     """The parsed ``augment`` value for this training split (None: no augmentation)."""
     aug = parse_augment(value)
     if aug is not None and aug.needs_speech:
-        aug = aug.bind_speech([p for p, y in zip(train["path"], train.y) if y == 1])
+        aug = aug.bind_speech(bonafide_paths(train))
     return aug

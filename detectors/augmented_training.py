@@ -26,7 +26,7 @@ from spoofbench.augment.audio_cache import AudioDigests, degrade_table
 from spoofbench.protocols.files import cache_root
 from spoofbench.protocols.trials import TrialTable
 
-from .augmentation import check_augment, training_augmentation
+from .augmentation import bonafide_paths, check_augment, training_augmentation
 from .param_checks import check_int
 
 CACHE_SUBDIR = "augmented-audio"
@@ -51,7 +51,7 @@ def augmented_training_table(train: TrialTable, augment, copies: int = 1, *, see
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     salt = ""
     if aug.needs_speech:  # babble mixes the split's bona fide speech: other speech, other copies
-        pool = sorted(str(p) for p, y in zip(train["path"], train.y) if y == 1)
+        pool = sorted(bonafide_paths(train))
         salt = hashlib.sha256(json.dumps(pool).encode()).hexdigest()[:16]
     digests = AudioDigests()
     utts = [str(u) for u in train["utt_id"]]

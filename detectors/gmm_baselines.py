@@ -38,7 +38,7 @@ from spoofbench.protocols.errors import BenchError, ConfigError
 from spoofbench.protocols.trials import TrialTable
 
 from . import frontends
-from .augmentation import check_augment, training_augmentation
+from .augmentation import bonafide_paths, check_augment, training_augmentation
 from .base import Detector
 from .devices import resolve_device
 from .feature_cache import AugmentedCopy, FeatureExtractor
@@ -170,8 +170,7 @@ class GMMBaseline(Detector):
         aug = training_augmentation(self.augment, train)
         if aug is None:
             return []
-        pool = [p for p, y in zip(train["path"], train.y) if y == 1] if parse_augment(self.augment).needs_speech \
-            else []
+        pool = bonafide_paths(train) if parse_augment(self.augment).needs_speech else []
         key = hashlib.sha256(json.dumps([aug.spec, int(self.seed), pool]).encode()).hexdigest()[:16]
         aug.warm_up(self.sample_rate)  # imports and caches once, before the extraction workers are forked
         return [AugmentedCopy(aug, int(self.seed), copy, key) for copy in range(int(self.augment_copies))]

@@ -80,7 +80,7 @@ def _specs(result: RobustnessResult) -> list[str]:
     return [c.spec for c in result.conditions]
 
 
-def _cell(result: RobustnessResult, system: str, spec: str, value: Callable[[dict], float | None],
+def _cell(result: RobustnessResult, system: str, spec: str, value: Callable[[dict], float | str | None],
           digits: int = 2, signed: bool = False) -> str:
     if spec in result.condition_errors:
         return "failed"
@@ -92,6 +92,8 @@ def _cell(result: RobustnessResult, system: str, spec: str, value: Callable[[dic
     v = value(m) if m is not None else None
     if v is None:
         return "—"
+    if isinstance(v, str):  # a cell the table formats itself
+        return v
     return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
 
 
@@ -123,17 +125,9 @@ def calibration_table(result: RobustnessResult) -> tuple[list[str], list[list[st
 
     def pair(m: dict) -> str | None:
         a, b = m["pooled"].get("act_dcf_cal"), m["pooled"].get("act_dcf_matched")
-        return None if a is None or b is None else (a, b)
+        return None if a is None or b is None else f"{a:.3f} / {b:.3f}"
 
-    rows = []
-    for s in result.systems:
-        cells = []
-        for c in specs:
-            m = result.cells.get(s, {}).get(c)
-            v = pair(m) if m is not None else None
-            cells.append(_cell(result, s, c, lambda _m: None) if v is None else f"{v[0]:.3f} / {v[1]:.3f}")
-        rows.append([s] + cells)
-    return ["system"] + specs, rows
+    return ["system"] + specs, [[s] + [_cell(result, s, c, pair) for c in specs] for s in result.systems]
 
 
 def adversarial_table(result: RobustnessResult) -> tuple[list[str], list[list[str]]] | None:

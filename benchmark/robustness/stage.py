@@ -116,7 +116,7 @@ def run_conditions(outcome, conditions: list[Condition], options: StageOptions, 
                 matched = _matched_dev(cond, systems, fusions, by_label, dev_table, cache_dir, digests, options,
                                        out, manifest, result, log)
             except Exception as exc:  # the condition's eval numbers stand; its matched-dev ones are missing
-                if isinstance(exc, OSError) and exc.errno is not None and exc.filename:
+                if _stops_the_run(exc):
                     raise
                 result.dev_errors[cond.spec] = (f"{_error_text(exc)} (traceback: "
                                                 f"{_traceback_file(out, cond, exc, 'dev')})")
@@ -164,7 +164,7 @@ def _score_systems(cond: Condition, systems: list[_System], eval_table: TrialTab
         except KeyboardInterrupt:
             raise
         except Exception as exc:
-            if isinstance(exc, OSError) and exc.errno is not None and exc.filename:
+            if _stops_the_run(exc):
                 raise  # full disk, read-only folder: the run stops with one line
             result.fail_cell(s.name, cond.spec, _error_text(exc), _traceback_file(out, cond, exc, s.name))
             log(f"  FAILED: {s.name} under {cond.spec}: {_error_text(exc)}")
@@ -215,7 +215,7 @@ def _matched_dev(cond: Condition, systems: list[_System], fusions: list[_Fusion]
         except KeyboardInterrupt:
             raise
         except Exception as exc:
-            if isinstance(exc, OSError) and exc.errno is not None and exc.filename:
+            if _stops_the_run(exc):
                 raise
             result.dev_errors[f"{s.name} under {cond.spec}"] = _error_text(exc)
             log(f"  FAILED: {s.name} under {cond.spec} (dev): {_error_text(exc)}")
@@ -271,12 +271,13 @@ def _shared_audio(cond: Condition, table: TrialTable, systems: list[_System], ca
                   digests: AudioDigests, options: StageOptions, log: Log, split: str = "eval") -> DegradedTable | None:
     """The degraded audio of ``table`` (eval, or dev) every system scores (None for clean and white-box
     conditions)."""
+    label = cond.spec if split == "eval" else f"{cond.spec} ({split})"
     if cond.kind == "transform":
         def apply(wave, rate, utt):
             return cond.transform.apply(wave, rate, seed=CONDITION_SEED, utt_id=utt)
 
         degraded = degrade_table(table, cond.spec, apply, cache_dir, digests, seed=CONDITION_SEED,
-                                 progress=options.progress, desc=f"{cond.spec} ({split})" if split != "eval" else "")
+                                 progress=options.progress, desc=label)
     elif cond.kind == "transfer":
         source = next((s for s in systems if s.name == cond.source or s.label == cond.source), None)
         if source is None or source.error:
@@ -287,8 +288,7 @@ def _shared_audio(cond: Condition, table: TrialTable, systems: list[_System], ca
                              "network (RawNet2, AASIST, LFCC-LCNN)")
         attack = AttackTransform(_detector(source), cond.attack)
         degraded = degrade_table(table, f"adv:{cond.attack.spec}", attack, cache_dir, digests, salt=source.digest,
-                                 only=~table.is_bonafide, progress=options.progress,
-                                 desc=cond.spec if split == "eval" else f"{cond.spec} ({split})")
+                                 only=~table.is_bonafide, progress=options.progress, desc=label)
     else:
         return None
     if degraded.created:
@@ -318,6 +318,11 @@ def _score(s: _System, cond: Condition, degraded: DegradedTable, out: Path, mani
     manifest.put(name, rec)
     log(f"  {s.name}: scored {len(table)} {'' if split == 'eval' else split + ' '}trials in {rec['score_s']:.1f} s")
     return read_aligned_scores(str(path), table)
+
+
+def _stops_the_run(exc: BaseException) -> bool:
+    """A full disk, a read-only folder: the run stops with one line instead of failing cell after cell."""
+    return isinstance(exc, OSError) and exc.errno is not None and bool(exc.filename)
 
 
 def _error_text(exc: BaseException) -> str:

@@ -178,13 +178,6 @@ def _valid_names() -> str:
 def split_specs(text: str) -> list[str]:
     """A comma-separated list of specs split at its top-level commas only, so ``chain(A,B),C`` is two specs
     (``--conditions``); empty items are dropped. :class:`TransformError` for unbalanced parentheses."""
-    depth = 0
-    for c in top_level(text):  # check the balance first: an unbalanced list has no top level to split at
-        depth += {"(": 1, ")": -1}.get(c, 0)
-        if depth < 0:
-            break
-    if depth != 0:
-        raise TransformError(f"{text!r}: unbalanced parentheses")
     return [p.strip() for p in _split_top_level(text, text, allow_empty=True) if p.strip()]
 
 
